@@ -1,0 +1,284 @@
+"""Chain v1: the hash of one log entry and the verification of a whole log.
+
+The formula is PROTOCOL.md section 1. The reference is two nested standard
+``json.dumps`` calls; :func:`entry_hash` builds the same bytes by hand because
+the outer object has seven fixed keys and this sits on the append and verify
+hot paths. ``tests/unit/test_chain.py`` pins both to each other and to the test
+vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _quote
+from typing import Any
+
+from protocol.errors import ProtocolError
+
+GENESIS_HASH = "0" * 64
+
+_sha256 = hashlib.sha256
+_dumps = json.dumps
+
+
+def format_timestamp(dt: datetime) -> str:
+    """The one timestamp form of the log: UTC, microseconds, ``+00:00``."""
+    if dt.tzinfo is None:
+        raise ValueError("log timestamps must be timezone-aware")
+    return dt.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def canonical_details(details: Mapping[str, Any]) -> str:
+    """The details string that is hashed (and stored, so verify needs no re-encoding)."""
+    return _dumps(details, sort_keys=True)
+
+
+def entry_hash_canonical(
+    session_id: str,
+    sequence_number: int,
+    timestamp: str,
+    event_type: str,
+    actor_id: str | None,
+    details_json: str,
+    previous_hash: str,
+) -> str:
+    """Chain v1 hash from the already canonical details string."""
+    payload = (
+        '{"actor_id": '
+        + ("null" if actor_id is None else _quote(actor_id))
+        + ', "details": '
+        + _quote(details_json)
+        + ', "event_type": '
+        + _quote(event_type)
+        + ', "previous_hash": '
+        + _quote(previous_hash)
+        + ', "sequence_number": '
+        + str(sequence_number)
+        + ', "session_id": '
+        + _quote(session_id)
+        + ', "timestamp": '
+        + _quote(timestamp)
+        + "}"
+    )
+    return _sha256(payload.encode()).hexdigest()
+
+
+def entry_hash(
+    session_id: str,
+    sequence_number: int,
+    timestamp: str,
+    event_type: str,
+    actor_id: str | None,
+    details: Mapping[str, Any],
+    previous_hash: str,
+) -> str:
+    """Chain v1 hash of one entry (PROTOCOL.md section 1)."""
+    return entry_hash_canonical(
+        session_id,
+        sequence_number,
+        timestamp,
+        event_type,
+        actor_id,
+        canonical_details(details),
+        previous_hash,
+    )
+
+
+def hashes_equal(a: str, b: str) -> bool:
+    """Constant-time comparison, so a verifier leaks nothing through timing."""
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    valid: bool
+    entries: int
+    head_hash: str
+    first_invalid_sequence: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "entries": self.entries,
+            "head_hash": self.head_hash,
+            "first_invalid_sequence": self.first_invalid_sequence,
+        }
+
+
+class ChainVerifier:
+    """Incremental verifier: feed entries in order, read the result at any time.
+
+    An entry is invalid when its sequence number is not the next one, its
+    ``previous_hash`` is not the previous entry's hash, or its ``hash`` is not
+    the chain v1 hash of its fields. The first invalid entry is remembered and
+    verification stops there: everything after it hangs off a broken link.
+    """
+
+    __slots__ = ("_session_id", "_expected_seq", "_prev", "_count", "_bad")
+
+    def __init__(self, session_id: str | None = None) -> None:
+        self._session_id = session_id
+        self._expected_seq = 1
+        self._prev = GENESIS_HASH
+        self._count = 0
+        self._bad: int | None = None
+
+    def feed_canonical(
+        self,
+        session_id: str,
+        sequence_number: int,
+        timestamp: str,
+        event_type: str,
+        actor_id: str | None,
+        details_json: str,
+        previous_hash: str,
+        hash_: str,
+    ) -> bool:
+        if self._bad is not None:
+            return False
+        self._count += 1
+        ok = (
+            sequence_number == self._expected_seq
+            and (self._session_id is None or session_id == self._session_id)
+            and hashes_equal(previous_hash, self._prev)
+            and hashes_equal(
+                hash_,
+                entry_hash_canonical(
+                    session_id,
+                    sequence_number,
+                    timestamp,
+                    event_type,
+                    actor_id,
+                    details_json,
+                    previous_hash,
+                ),
+            )
+        )
+        if not ok:
+            self._bad = sequence_number if sequence_number > 0 else self._expected_seq
+            return False
+        if self._session_id is None:
+            self._session_id = session_id
+        self._expected_seq += 1
+        self._prev = hash_
+        return True
+
+    def feed(self, entry: Mapping[str, Any]) -> bool:
+        """Feed one entry as a mapping of the section 1 fields (e.g. a parsed export line)."""
+        try:
+            details = entry["details"]
+            if not isinstance(details, Mapping):
+                raise TypeError("details must be an object")
+            return self.feed_canonical(
+                str(entry["session_id"]),
+                int(entry["sequence_number"]),
+                str(entry["timestamp"]),
+                str(entry["event_type"]),
+                None if entry["actor_id"] is None else str(entry["actor_id"]),
+                canonical_details(details),
+                str(entry["previous_hash"]),
+                str(entry["hash"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            if self._bad is None:
+                self._count += 1
+                self._bad = self._expected_seq
+            return False
+
+    def result(self) -> VerifyResult:
+        return VerifyResult(
+            valid=self._bad is None,
+            entries=self._count,
+            head_hash=self._prev,
+            first_invalid_sequence=self._bad,
+        )
+
+
+def verify_entries(entries: Iterable[Mapping[str, Any]]) -> VerifyResult:
+    """Verify a whole log given as mappings (an export, a replay response)."""
+    verifier = ChainVerifier()
+    for entry in entries:
+        if not verifier.feed(entry):
+            break
+    return verifier.result()
+
+
+def check_details(details: object, *, max_depth: int = 16) -> dict[str, Any]:
+    """Validate a ``details`` object against the contract: JSON, no floats, ASCII keys.
+
+    Raises:
+        ProtocolError: naming the first offending path.
+    """
+    if not isinstance(details, dict):
+        raise ProtocolError("details must be a JSON object")
+    _check_value(details, "details", max_depth)
+    return details
+
+
+def _check_value(value: object, path: str, depth: int) -> None:
+    if depth < 0:
+        raise ProtocolError(f"{path}: nested too deeply")
+    if value is None or isinstance(value, bool | str):
+        return
+    if isinstance(value, int):
+        return
+    if isinstance(value, float):
+        raise ProtocolError(f"{path}: floats are not allowed; use integers")
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_value(item, f"{path}[{i}]", depth - 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not key.isascii():
+                raise ProtocolError(f"{path}: object keys must be ASCII strings")
+            _check_value(item, f"{path}.{key}", depth - 1)
+        return
+    raise ProtocolError(f"{path}: unsupported type {type(value).__name__}")
+
+
+def session_integrity_hash(
+    *,
+    session_id: str,
+    assignment_id: str | None,
+    status: str,
+    started_at: str | None,
+    ended_at: str | None,
+    participations: Iterable[Mapping[str, Any]],
+    log_entries: int,
+    log_head_hash: str,
+) -> str:
+    """The seed's session integrity hash, sealed on completion.
+
+    ``participations`` are sorted by ``user_id``; the log is represented by its
+    length and head hash, which covers every entry through the chain.
+    """
+    parts = sorted(
+        (
+            {
+                "user_id": str(p["user_id"]),
+                "role": p["role"],
+                "speaker": p.get("speaker"),
+                "joined_at": p.get("joined_at"),
+                "left_at": p.get("left_at"),
+                "connection_count": p.get("connection_count"),
+            }
+            for p in participations
+        ),
+        key=lambda p: p["user_id"],
+    )
+    payload = {
+        "session_id": session_id,
+        "assignment_id": assignment_id,
+        "status": status,
+        "started_at": started_at,
+        "ended_at": ended_at,
+        "participations": parts,
+        "logs": {"entries": log_entries, "head_hash": log_head_hash},
+    }
+    return _sha256(_dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""The courtroom server: app, hub, rules, routes, CLI."""

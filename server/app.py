@@ -1,0 +1,133 @@
+"""The Starlette (FastAPI) application and its lifespan.
+
+FastAPI is Starlette with typed request validation and OpenAPI docs
+(``/docs``, ``/openapi.json``); the WebSocket endpoint is a plain Starlette
+route so nothing sits between the socket and the hub.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import WebSocketRoute
+
+from protocol import CloseCode
+from protocol.errors import CourtroomError
+from server.auth import TokenSigner
+from server.broker import create_broker
+from server.clockwork import Clockwork
+from server.config import Settings
+from server.courtroom import Courtroom
+from server.errors import courtroom_error_handler, unexpected_error_handler
+from server.hub import Hub
+from server.routes import auth, health, rounds, sessions
+from server.rules.session import RulesConfig
+from server.services import Services
+from server.ws import session_socket
+from store import SessionStore, UserStore, migrate
+from timers import Clock, system_clock
+
+log = logging.getLogger("courtroom")
+
+
+def rules_config(settings: Settings) -> RulesConfig:
+    f = settings.flags
+    return RulesConfig(
+        round_engine=f.classroom_round_engine,
+        auto_submit_on_timeout=f.auto_submit_on_timeout,
+        allow_late_submission=f.allow_late_submission,
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    timer_max_sleep_ms: int = 1000,
+) -> FastAPI:
+    """Build the app. ``clock`` is the server's time source (epoch ms); tests inject one."""
+    settings = settings or Settings.from_env()
+    the_clock: Clock = clock or system_clock
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.ensure_data_dir()
+        if settings.auto_migrate:
+            await migrate(settings.database_url)
+        store = SessionStore(settings.database_url)
+        broker = create_broker(settings.redis_url)
+        courtroom = Courtroom(store, broker, the_clock, rules_config(settings))
+        hub = Hub(
+            store,
+            broker,
+            the_clock,
+            tick_interval_ms=settings.tick_interval_ms,
+            backlog_limit=settings.outbound_queue_frames,
+        )
+        clockwork = Clockwork(courtroom, max_sleep_ms=timer_max_sleep_ms)
+        services = Services(
+            settings=settings,
+            store=store,
+            users=UserStore(store),
+            broker=broker,
+            courtroom=courtroom,
+            hub=hub,
+            clockwork=clockwork,
+            signer=TokenSigner(settings.resolved_secret(), settings.token_ttl_seconds),
+        )
+        app.state.services = services
+        if hasattr(broker, "on_resync"):
+            broker.on_resync = hub.resync
+        await hub.start()
+        await clockwork.start()
+        try:
+            yield
+        finally:
+            # Tell every client to come back elsewhere (or here after a restart).
+            for conn in list(services.connections):
+                await conn.close(CloseCode.GOING_AWAY, "server shutting down")
+            await clockwork.close()
+            await hub.close()
+            await broker.close()
+            await store.close()
+
+    app = FastAPI(
+        title="Courtroom",
+        version="0.1.0",
+        summary="Live moot-court sessions with an authoritative clock and a verifiable log.",
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(CourtroomError, courtroom_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, unexpected_error_handler)
+    for router in (health.router, auth.router, sessions.router, rounds.router):
+        app.include_router(router)
+    app.router.routes.append(WebSocketRoute("/ws/sessions/{session_id}", session_socket))
+    return app
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors: list[dict[str, Any]] = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    return JSONResponse({"detail": errors, "code": "bad_request"}, status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "bad_request"}.get(
+        exc.status_code, "bad_request" if exc.status_code < 500 else "internal"
+    )
+    return JSONResponse(
+        {"detail": exc.detail, "code": code}, status_code=exc.status_code, headers=exc.headers
+    )

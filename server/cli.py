@@ -1,0 +1,154 @@
+"""``courtroom``: serve, migrate, manage users, seed a demo."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import sys
+from typing import Any
+
+import click
+
+from server.config import Settings
+from server.rules.state import ACCOUNT_ROLES
+
+DEMO_PASSWORD = "courtroom-demo"
+DEMO_USERS: tuple[tuple[str, str, str], ...] = (
+    ("admin", "ADMIN", "Ada Admin"),
+    ("judge", "JUDGE", "Judge Judy Hale"),
+    ("faculty", "FACULTY", "Prof. Frank Ng"),
+    ("pet1", "STUDENT", "Priya Petitioner"),
+    ("pet2", "STUDENT", "Paul Petitioner"),
+    ("res1", "STUDENT", "Rosa Respondent"),
+    ("res2", "STUDENT", "Raj Respondent"),
+)
+
+
+@click.group()
+def main() -> None:
+    """The courtroom server. Configuration comes from the environment (see README)."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--demo", is_flag=True, help="Seed the demo accounts and a session first.")
+@click.option("--workers", default=1, show_default=True, type=int)
+def serve(host: str, port: int, demo: bool, workers: int) -> None:
+    """Run the server with uvicorn."""
+    import uvicorn
+
+    settings = Settings.from_env()
+    if demo:
+        asyncio.run(_demo(settings))
+    uvicorn.run(
+        "server.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        ws_max_size=settings.max_frame_bytes,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        timeout_graceful_shutdown=5,
+        log_level=os.environ.get("COURTROOM_LOG_LEVEL", "info"),
+    )
+
+
+@main.command("migrate")
+def migrate_cmd() -> None:
+    """Upgrade the database to the newest schema."""
+    from store import migrate
+
+    settings = Settings.from_env()
+    settings.ensure_data_dir()
+    asyncio.run(migrate(settings.database_url))
+    click.echo("database is up to date")
+
+
+@main.command("create-user")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ACCOUNT_ROLES), required=True)
+@click.option("--name", default="", help="Display name.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (for scripts)."
+)
+def create_user(username: str, role: str, name: str, password_stdin: bool) -> None:
+    """Create an account."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if password != getpass.getpass("again: "):
+            raise click.ClickException("the passwords differ")
+    if len(password) < 8:
+        raise click.ClickException("a password needs at least 8 characters")
+    user = asyncio.run(_create_user(Settings.from_env(), username, password, role, name))
+    click.echo(f"created user {user['username']} (id {user['id']}, {user['role']})")
+
+
+async def _with_store(settings: Settings) -> Any:
+    from store import SessionStore, UserStore, migrate
+
+    settings.ensure_data_dir()
+    await migrate(settings.database_url)
+    store = SessionStore(settings.database_url)
+    return store, UserStore(store)
+
+
+async def _create_user(
+    settings: Settings, username: str, password: str, role: str, name: str
+) -> dict[str, Any]:
+    from protocol.errors import Conflict
+    from server.auth import hash_password
+
+    store, users = await _with_store(settings)
+    try:
+        return dict(await users.create(username, hash_password(password), role, name))
+    except Conflict as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        await store.close()
+
+
+@main.command()
+def demo() -> None:
+    """Seed the demo accounts (password: courtroom-demo) and a demo session."""
+    asyncio.run(_demo(Settings.from_env()))
+
+
+async def _demo(settings: Settings) -> None:
+    from server.auth import hash_password
+    from server.broker import MemoryBroker
+    from server.courtroom import Courtroom
+    from server.rules.session import RulesConfig
+    from timers import system_clock
+
+    store, users = await _with_store(settings)
+    try:
+        ids: dict[str, dict[str, Any]] = {}
+        for username, role, name in DEMO_USERS:
+            user = await users.by_username(username)
+            if user is None:
+                user = await users.create(username, hash_password(DEMO_PASSWORD), role, name)
+            ids[username] = user
+        existing = await store.list_sessions(["pending", "active", "paused"])
+        if any(s["title"] == "Demo moot: Acme v. Zenith" for s in existing):
+            click.echo("demo session exists already")
+            return
+        court = Courtroom(store, MemoryBroker(), system_clock, RulesConfig())
+        from server.auth import Principal
+
+        judge = Principal(ids["judge"]["id"], "judge", "JUDGE", ids["judge"]["display_name"])
+        committed = await court.create_session(judge.actor(), title="Demo moot: Acme v. Zenith")
+        sid = committed.entries[0].session_id
+        click.echo(f"demo session {sid}")
+        click.echo(
+            f"demo accounts: {', '.join(u for u, _, _ in DEMO_USERS)}; password {DEMO_PASSWORD}"
+        )
+    finally:
+        await store.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

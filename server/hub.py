@@ -1,0 +1,297 @@
+"""The node's hub: per-session channels, ordered delivery, and the clock's ticks.
+
+Each channel mirrors its session's state by folding the entries it delivers
+(the same ``evolve`` the rules use), so every node derives its clients' ticks
+from state and ticks never cross the broker. Delivery per session is in
+sequence order: a duplicate is dropped, a gap is filled from the log before
+anything after it is delivered (DESIGN.md invariant 3).
+
+Each entry is encoded once per node; the same ``str`` goes to every
+subscriber's bounded queue without awaiting any socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+
+from protocol import event_types as ev, tick_frame
+from server.broker import Broker
+from server.metrics import METRICS
+from server.outbound import Outbound
+from server.rules.session import evolve
+from server.rules.state import SessionState
+from store import Head, LogEntry, SessionStore
+from timers import Clock
+
+log = logging.getLogger("courtroom.hub")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CLOCK_EVENTS = frozenset(
+    {
+        ev.SESSION_PAUSED,
+        ev.SESSION_RESUMED,
+        ev.SESSION_COMPLETED,
+        ev.TURN_STARTED,
+        ev.TURN_TIME_EXPIRED,
+        ev.TURN_SUBMITTED,
+        ev.TURN_AUTO_SUBMITTED,
+        ev.TURN_FORCE_SUBMITTED,
+        ev.ROUND_ABORTED,
+    }
+)
+
+
+def timestamp_ms(ts: str) -> int:
+    return (datetime.fromisoformat(ts) - _EPOCH) // _MS
+
+
+_MS = datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC) - _EPOCH
+
+
+class Subscriber(Protocol):
+    """A connection as the hub sees it."""
+
+    outbound: Outbound
+    syncing: bool
+    backlog: list[tuple[int, str]]
+    is_observer: bool
+
+    def too_slow(self) -> None: ...
+
+
+class Channel:
+    __slots__ = ("session_id", "subs", "state", "head", "pending", "refs", "ready", "filling")
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.subs: set[Subscriber] = set()
+        self.state: SessionState | None = None
+        self.head = Head(0, "")
+        self.pending: dict[int, LogEntry] = {}
+        self.refs = 0
+        self.ready = asyncio.Event()
+        self.filling: asyncio.Task[None] | None = None
+
+    @property
+    def observers_here(self) -> int:
+        return sum(1 for s in self.subs if s.is_observer)
+
+
+class Hub:
+    def __init__(
+        self,
+        store: SessionStore,
+        broker: Broker,
+        clock: Clock,
+        *,
+        tick_interval_ms: int = 1000,
+        backlog_limit: int = 1024,
+    ) -> None:
+        self._store = store
+        self._broker = broker
+        self._clock = clock
+        self._tick_ms = tick_interval_ms
+        self._backlog_limit = backlog_limit
+        self._channels: dict[str, Channel] = {}
+        self._ticker: asyncio.Task[None] | None = None
+
+    # --- lifecycle ----------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._broker.start(self.receive)
+        self._ticker = asyncio.create_task(self._tick_loop(), name="hub-ticker")
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+        for ch in self._channels.values():
+            if ch.filling is not None:
+                ch.filling.cancel()
+        self._channels.clear()
+
+    def channel(self, session_id: str) -> Channel | None:
+        return self._channels.get(session_id)
+
+    def connection_count(self) -> int:
+        return sum(len(ch.subs) for ch in self._channels.values())
+
+    # --- subscribers --------------------------------------------------------
+
+    async def attach(self, sub: Subscriber, session_id: str) -> Channel:
+        """Add ``sub`` to the session's channel; returns with the channel ready.
+
+        The subscriber should be ``syncing``: live entries then collect in its
+        backlog until it has sent its welcome and replay (subscribe first, then
+        read, then flush: no entry falls between the two).
+        """
+        ch = self._channels.get(session_id)
+        if ch is None:
+            ch = self._channels[session_id] = Channel(session_id)
+            ch.refs += 1
+            try:
+                await self._broker.subscribe(session_id)
+                state, head = await self._store.load(session_id)
+            except BaseException:
+                ch.refs -= 1
+                await self._drop_if_unused(ch)
+                raise
+            ch.state = SessionState.from_dict(state)
+            # Entries that arrived while loading and are already in the state are dropped.
+            ch.head = head
+            ch.ready.set()
+            self._drain(ch)
+        else:
+            ch.refs += 1
+            await ch.ready.wait()
+        ch.subs.add(sub)
+        METRICS.ws_subscribers.inc()
+        return ch
+
+    async def detach(self, sub: Subscriber, session_id: str) -> None:
+        ch = self._channels.get(session_id)
+        if ch is None or sub not in ch.subs:
+            return
+        ch.subs.discard(sub)
+        METRICS.ws_subscribers.dec()
+        ch.refs -= 1
+        await self._drop_if_unused(ch)
+
+    async def _drop_if_unused(self, ch: Channel) -> None:
+        if ch.refs > 0 or self._channels.get(ch.session_id) is not ch:
+            return
+        del self._channels[ch.session_id]
+        if ch.filling is not None:
+            ch.filling.cancel()
+        await self._broker.unsubscribe(ch.session_id)
+
+    # --- delivery -----------------------------------------------------------
+
+    def receive(self, session_id: str, entries: Sequence[LogEntry]) -> None:
+        """The broker's receiver: called with committed entries, possibly out of order."""
+        ch = self._channels.get(session_id)
+        if ch is None:
+            return
+        for e in entries:
+            if e.sequence_number > ch.head.sequence_number:
+                ch.pending[e.sequence_number] = e
+        if ch.ready.is_set():
+            self._drain(ch)
+
+    def _drain(self, ch: Channel) -> None:
+        pending = ch.pending
+        for seq in [s for s in pending if s <= ch.head.sequence_number]:
+            del pending[seq]
+        while pending:
+            nxt = pending.pop(ch.head.sequence_number + 1, None)
+            if nxt is None:
+                self._fill_gap(ch)
+                return
+            self._deliver(ch, nxt)
+
+    def resync(self) -> None:
+        """Catch every channel up from the log (after the broker lost messages)."""
+        for ch in list(self._channels.values()):
+            if ch.ready.is_set():
+                self._fill_gap(ch)
+
+    def _fill_gap(self, ch: Channel) -> None:
+        if ch.filling is not None and not ch.filling.done():
+            return
+        ch.filling = asyncio.create_task(self._fill(ch), name=f"fill-{ch.session_id}")
+
+    async def _fill(self, ch: Channel) -> None:
+        """Read the missing entries from the log, then deliver everything in order."""
+        METRICS.gap_fills.inc()
+        try:
+            entries = await self._store.entries(ch.session_id, ch.head.sequence_number + 1)
+        except Exception:
+            log.exception("gap fill for %s failed; retrying on the next entry", ch.session_id)
+            ch.filling = None
+            return
+        ch.filling = None
+        for e in entries:
+            if e.sequence_number > ch.head.sequence_number:
+                ch.pending.setdefault(e.sequence_number, e)
+        self._drain(ch)
+
+    def _deliver(self, ch: Channel, e: LogEntry) -> None:
+        state = ch.state
+        assert state is not None
+        at = timestamp_ms(e.timestamp)
+        evolve(state, e.event_type, orjson.loads(e.details_json), e.actor_id, at)
+        ch.head = Head(e.sequence_number, e.hash)
+        frame = e.frame().decode()
+        seq = e.sequence_number
+        slow: list[Subscriber] = []
+        for sub in ch.subs:
+            if sub.syncing:
+                sub.backlog.append((seq, frame))
+                if len(sub.backlog) > self._backlog_limit:
+                    slow.append(sub)
+            elif not sub.outbound.push(frame):
+                slow.append(sub)
+        METRICS.deliveries.inc(len(ch.subs))
+        for sub in slow:
+            sub.too_slow()
+        if e.event_type in _CLOCK_EVENTS:
+            self._tick_channel(ch, self._clock())
+
+    # --- ticks --------------------------------------------------------------
+
+    def tick_for(self, ch: Channel, now: int) -> str | None:
+        """The tick frame of the channel's clock at ``now`` (None when no turn has a clock)."""
+        state = ch.state
+        if state is None:
+            return None
+        r = state.active_round()
+        t = r.current if r is not None else None
+        if t is None or t.status not in ("running", "expired"):
+            return None
+        running = t.deadline_ms is not None and t.status == "running"
+        remaining = max(0, t.deadline_ms - now) if running and t.deadline_ms else t.remaining_ms
+        return tick_frame(
+            turn_id=t.turn_id,
+            remaining_ms=remaining,
+            running=running,
+            sequence_number=ch.head.sequence_number,
+            server_time_ms=now,
+        ).decode()
+
+    def _tick_channel(self, ch: Channel, now: int) -> None:
+        frame = self.tick_for(ch, now)
+        if frame is None:
+            return
+        for sub in ch.subs:
+            if not sub.syncing:
+                sub.outbound.push_tick(frame)
+
+    def tick_all(self, now: int) -> int:
+        """Send the tick of every channel whose clock runs; returns how many ticked."""
+        n = 0
+        for ch in list(self._channels.values()):
+            if ch.state is not None and ch.state.running_turn() is not None and ch.subs:
+                self._tick_channel(ch, now)
+                n += 1
+        return n
+
+    async def _tick_loop(self) -> None:
+        while True:
+            now = self._clock()
+            # Sleep to the next whole interval of the clock, so ticks do not drift.
+            wait = self._tick_ms - (now % self._tick_ms)
+            await asyncio.sleep(wait / 1000)
+            try:
+                self.tick_all(self._clock())
+            except Exception:  # pragma: no cover - a bug here must not stop the clock
+                log.exception("tick failed")
+
+    def snapshot(self, ch: Channel) -> dict[str, Any]:
+        assert ch.state is not None
+        return ch.state.to_dict()

@@ -1,0 +1,1 @@
+"""HTTP routes: the seeds' route tables, thin over the courtroom service."""

@@ -1,0 +1,35 @@
+"""``/healthz`` (process up), ``/readyz`` (database and broker reachable), ``/metrics``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from server.metrics import METRICS
+from server.routes.deps import Svc
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(svc: Svc) -> JSONResponse:
+    checks: dict[str, str] = {}
+    for name, probe in (("database", svc.store.ping), ("broker", svc.broker.ping)):
+        try:
+            await probe()
+            checks[name] = "ok"
+        except Exception as exc:  # any failure means not ready; say which
+            checks[name] = f"error: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    return Response(generate_latest(METRICS.registry), media_type=CONTENT_TYPE_LATEST)

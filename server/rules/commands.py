@@ -1,0 +1,152 @@
+"""Commands the rules accept. Wire messages and HTTP requests are translated into these.
+
+Identifiers that must be fresh (a new round's id) are chosen at the edge and
+carried in the command, so the rules stay deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class CreateSession:
+    session_id: str
+    assignment_id: str | None = None
+    title: str = ""
+    allow_anonymous_observers: bool = True
+    expected: tuple[dict[str, Any], ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Complete:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """A signed-in user takes a place in the session (HTTP join or a participant hello)."""
+
+    role: str
+    speaker: int | None = None
+    client_info: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """The server saw a participant's last connection drop without ``leave``."""
+
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Observe:
+    observation_id: str
+    client_info: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unobserve:
+    observation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogCustom:
+    event_type: str
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnPlan:
+    participant_id: str
+    allowed_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRound:
+    round_id: str
+    round_index: int | None = None
+    round_type: str = "PETITIONER_MAIN"
+    format_name: str | None = None
+    format_spec: dict[str, Any] | None = None
+    default_turn_seconds: int | None = None
+    turns: tuple[TurnPlan, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StartRound:
+    round_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AbortRound:
+    round_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartTurn:
+    turn_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitTurn:
+    turn_id: str
+    transcript: str
+    word_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ForceSubmit:
+    turn_id: str
+    transcript: str
+    reason: str
+    word_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimerDue:
+    """The server's clock reached the session's next deadline (warning or expiry)."""
+
+
+SessionCommand = (
+    Start
+    | Pause
+    | Resume
+    | Complete
+    | Join
+    | Disconnect
+    | Leave
+    | Observe
+    | Unobserve
+    | LogCustom
+    | CreateRound
+    | StartRound
+    | AbortRound
+    | StartTurn
+    | SubmitTurn
+    | ForceSubmit
+    | TimerDue
+)

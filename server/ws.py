@@ -1,0 +1,416 @@
+"""The WebSocket endpoint ``/ws/sessions/{session_id}`` (PROTOCOL.md section 2).
+
+The only module that touches ``WebSocket``. One connection's life:
+
+    accept → hello (10 s) → auth → join/observe (logged) → attach to the hub
+    → welcome → replay after ``resume_from`` → backlog → live
+    → commands (decode → courtroom.execute → reply | error) … → leave/close
+
+Bad frames after ``hello`` get an ``error`` and the connection stays; a frame
+over the size limit closes with 1009; anything wrong before or in ``hello``
+closes with its documented code. A refused command writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+import protocol as p
+from protocol import CloseCode
+from protocol.errors import (
+    CourtroomError,
+    FeatureDisabled,
+    FrameTooLarge,
+    InvalidTransition,
+    ProtocolError,
+    RateLimited,
+    Unauthorized,
+)
+from server.auth import Principal
+from server.errors import close_code_for
+from server.metrics import METRICS
+from server.outbound import Outbound
+from server.rules import commands as c
+from server.rules.state import Actor, Status
+from server.services import Services
+
+log = logging.getLogger("courtroom.ws")
+
+
+class _Bucket:
+    """Token bucket: a client may send ``rate`` messages a second, bursts up to ``burst``."""
+
+    __slots__ = ("rate", "burst", "tokens", "at")
+
+    def __init__(self, rate: float = 20.0, burst: float = 60.0) -> None:
+        self.rate, self.burst, self.tokens, self.at = rate, burst, burst, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class Connection:
+    """One client socket; implements the hub's ``Subscriber``."""
+
+    def __init__(self, ws: WebSocket, services: Services) -> None:
+        self.ws = ws
+        self.services = services
+        self.syncing = True
+        self.backlog: list[tuple[int, str]] = []
+        self.is_observer = True
+        self.slow = False
+        self.closed = False
+        self.outbound = Outbound(self._send, self.close, services.settings.outbound_queue_frames)
+
+    async def _send(self, frame: str) -> None:
+        if self.closed:
+            return
+        try:
+            await self.ws.send_text(frame)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self.closed = True
+
+    def too_slow(self) -> None:
+        # While syncing the backlog overflowed: the replay closes with 4001. Live,
+        # the outbound queue has already marked itself and its writer closes.
+        self.slow = True
+
+    async def send_now(self, frame: bytes | str) -> None:
+        await self._send(frame if isinstance(frame, str) else frame.decode())
+
+    async def close(self, code: int, reason: str = "") -> None:
+        if self.closed:
+            return
+        self.closed = True
+        METRICS.ws_closed.labels(str(int(code))).inc()
+        with contextlib.suppress(Exception):
+            if self.ws.application_state != WebSocketState.DISCONNECTED:
+                await self.ws.close(code=int(code), reason=reason[:120])
+
+
+def _now(services: Services) -> int:
+    return services.courtroom.clock()
+
+
+async def _read_frame(conn: Connection) -> str | None:
+    """The next text frame, or None when the client went away."""
+    msg = await conn.ws.receive()
+    if msg["type"] == "websocket.disconnect":
+        return None
+    text = msg.get("text")
+    if text is None:
+        data = msg.get("bytes") or b""
+        limit = conn.services.settings.max_frame_bytes
+        if len(data) > limit:
+            raise FrameTooLarge(f"frame of {len(data)} bytes is over the limit of {limit}")
+        raise ProtocolError("frames are JSON text, not binary")
+    return str(text)
+
+
+def _to_command(msg: p.ClientMessage) -> c.SessionCommand:
+    if isinstance(msg, p.SessionStart):
+        return c.Start()
+    if isinstance(msg, p.SessionPause):
+        return c.Pause()
+    if isinstance(msg, p.SessionResume):
+        return c.Resume()
+    if isinstance(msg, p.SessionComplete):
+        return c.Complete()
+    if isinstance(msg, p.LogEvent):
+        return c.LogCustom(msg.event_type, msg.details)
+    if isinstance(msg, p.RoundStart):
+        return c.StartRound(msg.round_id)
+    if isinstance(msg, p.RoundAbort):
+        return c.AbortRound(msg.round_id, msg.reason)
+    if isinstance(msg, p.TurnStart):
+        return c.StartTurn(msg.turn_id)
+    if isinstance(msg, p.TurnSubmit):
+        return c.SubmitTurn(msg.turn_id, msg.transcript, msg.word_count)
+    if isinstance(msg, p.TurnForceSubmit):
+        return c.ForceSubmit(msg.turn_id, msg.transcript, msg.reason, msg.word_count)
+    raise ProtocolError(f"{msg.TYPE} is not a command")
+
+
+async def session_socket(ws: WebSocket) -> None:
+    services: Services = ws.app.state.services
+    session_id = ws.path_params["session_id"]
+    await ws.accept()
+    METRICS.ws_connections.inc()
+    conn = Connection(ws, services)
+    services.connections.add(conn)
+    try:
+        await _serve(conn, session_id)
+    finally:
+        services.connections.discard(conn)
+        METRICS.ws_connections.dec()
+
+
+async def _serve(conn: Connection, session_id: str) -> None:
+    s = conn.services
+    try:
+        hello = await _hello(conn)
+        if hello is None:
+            return
+        principal = s.signer.verify(hello.token) if hello.token else None
+        if hello.as_ == "participant" and principal is None:
+            raise Unauthorized("participants need a token")
+        if not s.settings.flags.moot_operations:
+            raise FeatureDisabled("live sessions are disabled (FEATURE_MOOT_OPERATIONS)")
+        state_dict, _ = await s.store.load(session_id)
+    except CourtroomError as exc:
+        await conn.send_now(p.error_frame(None, exc.code, exc.message))
+        await conn.close(close_code_for(exc), exc.message)
+        return
+    except TimeoutError:
+        await conn.send_now(
+            p.error_frame(None, p.ErrorCode.BAD_REQUEST, "no hello within the timeout")
+        )
+        await conn.close(CloseCode.POLICY, "no hello")
+        return
+    except WebSocketDisconnect:
+        return
+
+    actor = principal.actor() if principal else Actor(user_id=None)
+    completed = state_dict["status"] == Status.COMPLETED.value
+    member = _Membership(conn, session_id, actor, hello, principal)
+    try:
+        if not completed:
+            await member.enter()
+    except CourtroomError as exc:
+        await conn.send_now(p.error_frame(hello.id, exc.code, exc.message))
+        await conn.close(
+            CloseCode.FORBIDDEN if exc.http_status in (403, 409, 422) else close_code_for(exc),
+            exc.message,
+        )
+        return
+    writer: asyncio.Task[None] | None = None
+    try:
+        ch = await s.hub.attach(conn, session_id)
+        try:
+            writer = await _welcome_and_replay(conn, ch, hello, member)
+            if writer is None:
+                return
+            await _command_loop(conn, session_id, actor, member)
+        finally:
+            await s.hub.detach(conn, session_id)
+    except WebSocketDisconnect:
+        pass
+    except CourtroomError as exc:
+        await conn.close(close_code_for(exc), exc.message)
+    except Exception:
+        log.exception("connection to %s failed", session_id)
+        await conn.close(CloseCode.INTERNAL, "internal error")
+    finally:
+        conn.outbound.stop()
+        if writer is not None:
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+        await member.exit()
+
+
+async def _hello(conn: Connection) -> p.Hello | None:
+    timeout = conn.services.settings.hello_timeout_seconds
+    text = await asyncio.wait_for(_read_frame(conn), timeout)
+    if text is None:
+        return None
+    msg = p.decode(text, max_bytes=conn.services.settings.max_frame_bytes)
+    if not isinstance(msg, p.Hello):
+        raise ProtocolError("the first message must be hello")
+    return msg
+
+
+class _Membership:
+    """The join/observe this connection logged, and its undoing on close."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        session_id: str,
+        actor: Actor,
+        hello: p.Hello,
+        principal: Principal | None,
+    ) -> None:
+        self.conn = conn
+        self.session_id = session_id
+        self.actor = actor
+        self.hello = hello
+        self.principal = principal
+        self.observation_id: str | None = None
+        self.joined = False
+        self.left = False
+        conn.is_observer = hello.as_ == "observer"
+
+    async def enter(self) -> None:
+        s = self.conn.services
+        if self.hello.as_ == "participant":
+            assert self.hello.role is not None
+            await s.courtroom.execute(
+                self.session_id,
+                c.Join(role=self.hello.role, speaker=self.hello.speaker, client_info=None),
+                self.actor,
+            )
+            self.joined = True
+            key = (self.session_id, str(self.actor.user_id))
+            s.presence[key] = s.presence.get(key, 0) + 1
+        else:
+            self.observation_id = str(uuid.uuid4())
+            await s.courtroom.execute(
+                self.session_id, c.Observe(observation_id=self.observation_id), self.actor
+            )
+
+    async def leave(self) -> None:
+        """The client said ``leave``: log it now; nothing more to do on close."""
+        s = self.conn.services
+        if self.joined:
+            await s.courtroom.execute(self.session_id, c.Leave(), self.actor)
+            self._release()
+        elif self.observation_id is not None:
+            await s.courtroom.execute(self.session_id, c.Unobserve(self.observation_id), self.actor)
+        self.left = True
+
+    def _release(self) -> int:
+        s = self.conn.services
+        key = (self.session_id, str(self.actor.user_id))
+        n = s.presence.get(key, 1) - 1
+        if n <= 0:
+            s.presence.pop(key, None)
+        else:
+            s.presence[key] = n
+        self.joined = False
+        return n
+
+    async def exit(self) -> None:
+        if self.left:
+            return
+        s = self.conn.services
+        try:
+            if self.joined:
+                if self._release() == 0:
+                    await s.courtroom.execute(
+                        self.session_id, c.Disconnect(user_id=str(self.actor.user_id)), self.actor
+                    )
+            elif self.observation_id is not None:
+                await s.courtroom.execute(
+                    self.session_id, c.Unobserve(self.observation_id), self.actor
+                )
+        except InvalidTransition:
+            pass  # the session completed meanwhile: its record is closed
+        except CourtroomError as exc:
+            log.info("could not log the departure from %s: %s", self.session_id, exc)
+
+
+async def _welcome_and_replay(
+    conn: Connection, ch: Any, hello: p.Hello, member: _Membership
+) -> asyncio.Task[None] | None:
+    """Welcome, the missed entries, the backlog, then go live. Returns the writer task."""
+    s = conn.services
+    # No await between attach and here: the snapshot is exactly at ``head``.
+    snapshot = s.hub.snapshot(ch)
+    head = ch.head
+    resume = hello.resume_from
+    recovered = None if resume is None else resume <= head.sequence_number
+    you = {
+        "as": hello.as_,
+        "user_id": member.actor.user_id,
+        "role": hello.role,
+        "observation_id": member.observation_id,
+    }
+    await conn.send_now(
+        p.welcome_frame(
+            session=snapshot,
+            head_sequence=head.sequence_number,
+            head_hash=head.hash,
+            recovered=recovered,
+            server_time_ms=_now(s),
+            you=you,
+        )
+    )
+    last = head.sequence_number
+    if resume is not None and resume < head.sequence_number:
+        nxt = resume + 1
+        async for e in s.store.stream_entries(ch.session_id, nxt):
+            if e.sequence_number > head.sequence_number:
+                break
+            await conn.send_now(e.frame())
+        if conn.closed:
+            return None
+    if conn.slow:
+        await conn.close(CloseCode.TOO_SLOW, "too slow: resume from the log")
+        return None
+    for seq, frame in conn.backlog:
+        if seq > last:
+            conn.outbound.push(frame)
+            last = seq
+    conn.backlog.clear()
+    conn.syncing = False
+    tick = s.hub.tick_for(ch, _now(s))
+    if tick is not None:
+        conn.outbound.push_tick(tick)
+    return asyncio.create_task(conn.outbound.run(), name="ws-writer")
+
+
+async def _command_loop(
+    conn: Connection, session_id: str, actor: Actor, member: _Membership
+) -> None:
+    s = conn.services
+    bucket = _Bucket()
+    limit = s.settings.max_frame_bytes
+    while not conn.closed:
+        ref: int | None = None
+        try:
+            text = await _read_frame(conn)
+            if text is None:
+                return
+            if not bucket.take():
+                raise RateLimited("slow down: too many messages")
+            ref = p.peek_id(text) if len(text) <= limit else None
+            msg = p.decode(text, max_bytes=limit)
+            ref = getattr(msg, "id", None)
+            if isinstance(msg, p.Ping):
+                conn.outbound.push(p.pong_frame(msg.id, server_time_ms=_now(s)).decode())
+                continue
+            if isinstance(msg, p.Hello):
+                raise ProtocolError("hello was already received")
+            if isinstance(msg, p.Leave):
+                await member.leave()
+                conn.outbound.push(
+                    p.reply_frame(msg.id, {"left": True}, server_time_ms=_now(s)).decode()
+                )
+                await asyncio.sleep(0)
+                await _drain_then_close(conn)
+                return
+            committed = await s.courtroom.execute(session_id, _to_command(msg), actor)
+            result = {
+                "sequence_number": committed.head.sequence_number,
+                "entries": [e.sequence_number for e in committed.entries],
+            }
+            conn.outbound.push(p.reply_frame(msg.id, result, server_time_ms=_now(s)).decode())
+        except FrameTooLarge as exc:
+            await conn.send_now(p.error_frame(ref, exc.code, exc.message))
+            await conn.close(CloseCode.TOO_LARGE, "frame too large")
+            return
+        except CourtroomError as exc:
+            conn.outbound.push(
+                p.error_frame(ref, exc.code, exc.message, temporary=exc.temporary).decode()
+            )
+
+
+async def _drain_then_close(conn: Connection) -> None:
+    for _ in range(100):
+        if len(conn.outbound) == 0:
+            break
+        await asyncio.sleep(0.005)
+    await conn.close(CloseCode.NORMAL, "left")

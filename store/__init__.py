@@ -1,0 +1,28 @@
+"""Persistence: tables, migrations, the hash-chained log append and its reads.
+
+Only this package touches SQLAlchemy. It imports ``protocol`` and nothing of
+the server.
+"""
+
+from __future__ import annotations
+
+from store._engine import DEFAULT_URL, create_engine, normalise_url
+from store._entries import LogEntry
+from store._migrate import migrate
+from store._sessions import Committed, Decision, Head, SessionStore, ms_to_iso, now_ms
+from store._users import UserStore
+
+__all__ = [
+    "DEFAULT_URL",
+    "Committed",
+    "Decision",
+    "Head",
+    "LogEntry",
+    "SessionStore",
+    "UserStore",
+    "create_engine",
+    "migrate",
+    "ms_to_iso",
+    "normalise_url",
+    "now_ms",
+]

@@ -1,0 +1,68 @@
+"""A committed log entry as the store hands it out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    session_id: str
+    sequence_number: int
+    timestamp: str
+    event_type: str
+    actor_id: str | None
+    details_json: str  # the canonical text that was hashed
+    previous_hash: str
+    hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The section 1 fields, ``details`` as an object."""
+        return {
+            "session_id": self.session_id,
+            "sequence_number": self.sequence_number,
+            "timestamp": self.timestamp,
+            "event_type": self.event_type,
+            "actor_id": self.actor_id,
+            "details": orjson.loads(self.details_json),
+            "previous_hash": self.previous_hash,
+            "hash": self.hash,
+        }
+
+    def frame(self) -> bytes:
+        """The ``event`` frame, encoded once; the details text is embedded as is."""
+        return orjson.dumps(
+            {
+                "type": "event",
+                "session_id": self.session_id,
+                "sequence_number": self.sequence_number,
+                "timestamp": self.timestamp,
+                "event_type": self.event_type,
+                "actor_id": self.actor_id,
+                "details": orjson.Fragment(self.details_json),
+                "previous_hash": self.previous_hash,
+                "hash": self.hash,
+            }
+        )
+
+    def json_line(self) -> bytes:
+        """One line of a JSON Lines export (no ``type``)."""
+        return self.json() + b"\n"
+
+    def json(self) -> bytes:
+        """The entry as a JSON object (no ``type``), details embedded as hashed."""
+        return orjson.dumps(
+            {
+                "session_id": self.session_id,
+                "sequence_number": self.sequence_number,
+                "timestamp": self.timestamp,
+                "event_type": self.event_type,
+                "actor_id": self.actor_id,
+                "details": orjson.Fragment(self.details_json),
+                "previous_hash": self.previous_hash,
+                "hash": self.hash,
+            }
+        )
