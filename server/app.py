@@ -27,11 +27,13 @@ from server.config import Settings
 from server.courtroom import Courtroom
 from server.errors import courtroom_error_handler, unexpected_error_handler
 from server.hub import Hub
-from server.routes import auth, health, rounds, sessions
+from server.routes import auth, health, rounds, schedule, sessions
 from server.rules.session import RulesConfig
+from server.schedule_service import ScheduleService
+from server.serve import RUNNING
 from server.services import Services
-from server.ws import session_socket
-from store import SessionStore, UserStore, migrate
+from server.ws import drain_departures, session_socket
+from store import ScheduleStore, SessionStore, UserStore, migrate
 from timers import Clock, system_clock
 
 log = logging.getLogger("courtroom")
@@ -82,17 +84,23 @@ def create_app(
             clockwork=clockwork,
             signer=TokenSigner(settings.resolved_secret(), settings.token_ttl_seconds),
         )
+        scheduling = ScheduleService(ScheduleStore(store), the_clock)
+        services.extras["schedule"] = scheduling
+        services.extras["assignment_resolver"] = scheduling.resolve_assignment
         app.state.services = services
         if hasattr(broker, "on_resync"):
             broker.on_resync = hub.resync
         await hub.start()
         await clockwork.start()
+        RUNNING.append(services)
         try:
             yield
         finally:
+            RUNNING.remove(services)
             # Tell every client to come back elsewhere (or here after a restart).
             for conn in list(services.connections):
                 await conn.close(CloseCode.GOING_AWAY, "server shutting down")
+            await drain_departures()
             await clockwork.close()
             await hub.close()
             await broker.close()
@@ -110,6 +118,7 @@ def create_app(
     app.add_exception_handler(Exception, unexpected_error_handler)
     for router in (health.router, auth.router, sessions.router, rounds.router):
         app.include_router(router)
+    schedule.install(app)
     app.router.routes.append(WebSocketRoute("/ws/sessions/{session_id}", session_socket))
     return app
 

@@ -34,23 +34,19 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--demo", is_flag=True, help="Seed the demo accounts and a session first.")
-@click.option("--workers", default=1, show_default=True, type=int)
-def serve(host: str, port: int, demo: bool, workers: int) -> None:
-    """Run the server with uvicorn."""
-    import uvicorn
+@click.option("--app", "app_path", default="server.main:app", hidden=True)
+def serve(host: str, port: int, demo: bool, app_path: str) -> None:
+    """Run one server node (uvicorn). Run more processes behind a proxy to scale out."""
+    from server.serve import run
 
     settings = Settings.from_env()
     if demo:
         asyncio.run(_demo(settings))
-    uvicorn.run(
-        "server.main:app",
+    run(
+        app_path,
         host=host,
         port=port,
-        workers=workers,
         ws_max_size=settings.max_frame_bytes,
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
-        timeout_graceful_shutdown=5,
         log_level=os.environ.get("COURTROOM_LOG_LEVEL", "info"),
     )
 

@@ -42,6 +42,7 @@ from server.rules.state import Actor, Status
 from server.services import Services
 
 log = logging.getLogger("courtroom.ws")
+_background: set[asyncio.Task[None]] = set()  # strong refs to departures in flight
 
 
 class _Bucket:
@@ -217,8 +218,18 @@ async def _serve(conn: Connection, session_id: str) -> None:
         conn.outbound.stop()
         if writer is not None:
             writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
-        await member.exit()
+        # The departure is part of the record: log it even if this handler is
+        # being cancelled (server shutdown, an ASGI server that cancels on close).
+        departure = asyncio.create_task(member.exit())
+        _background.add(departure)
+        departure.add_done_callback(_background.discard)
+        await asyncio.shield(departure)
+
+
+async def drain_departures() -> None:
+    """Wait for departures still being logged (called before the store closes)."""
+    if _background:
+        await asyncio.gather(*list(_background), return_exceptions=True)
 
 
 async def _hello(conn: Connection) -> p.Hello | None:

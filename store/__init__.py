@@ -9,6 +9,7 @@ from __future__ import annotations
 from store._engine import DEFAULT_URL, create_engine, normalise_url
 from store._entries import LogEntry
 from store._migrate import migrate
+from store._schedules import ScheduleRows, ScheduleStore, ScheduleTx
 from store._sessions import Committed, Decision, Head, SessionStore, ms_to_iso, now_ms
 from store._users import UserStore
 
@@ -18,6 +19,9 @@ __all__ = [
     "Decision",
     "Head",
     "LogEntry",
+    "ScheduleRows",
+    "ScheduleStore",
+    "ScheduleTx",
     "SessionStore",
     "UserStore",
     "create_engine",

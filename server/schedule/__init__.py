@@ -54,7 +54,13 @@ from server.schedule.report import (
 )
 from server.schedule.solver import AutoAssignResult, auto_assign
 from server.schedule.validation import validate_input, validate_slots
-from server.schedule.versions import clone_version, ensure_draft, finalize, finalize_check
+from server.schedule.versions import (
+    clone_version,
+    ensure_draft,
+    finalize,
+    finalize_check,
+    publicly_visible,
+)
 from server.schedule.violations import ReasonCode, Violation
 
 __all__ = [
@@ -102,6 +108,7 @@ __all__ = [
     "finalize",
     "finalize_check",
     "provisional_assignment_id",
+    "publicly_visible",
     "validate_input",
     "validate_manual_move",
     "validate_slots",

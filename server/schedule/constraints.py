@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.schedule.index import ScheduleIndex, from_seconds
+from server.schedule.index import ScheduleIndex, fmt_time
 from server.schedule.model import Match
 from server.schedule.violations import ReasonCode, Violation
 
@@ -98,10 +98,6 @@ def stage_window(occ: Occupancy, stage_id: int) -> StageWindow:
     return StageWindow(stage_id, not_before, not_after, tuple(incomplete))
 
 
-def _fmt(seconds: int) -> str:
-    return from_seconds(seconds).isoformat().replace("+00:00", "Z")
-
-
 def evaluate(
     occ: Occupancy, match: Match, slot_id: int, window: StageWindow, *, collect: bool
 ) -> list[Violation]:
@@ -158,11 +154,12 @@ def evaluate(
                     out.append(
                         Violation(
                             code,
-                            f"{kind} {person} is in match {other_id} from {_fmt(o_start)} to "
-                            f"{_fmt(o_end)}, overlapping match {match.id}",
+                            f"{kind} {person} is in match {other_id} from {fmt_time(o_start)} to "
+                            f"{fmt_time(o_end)}, overlapping match {match.id}",
                             related_match_id=other_id,
                             related_slot_id=occ.placed[other_id],
-                            **{f"{kind}_id": person},
+                            team_id=person if kind == "team" else None,
+                            judge_id=person if kind == "judge" else None,
                             **base,
                         )
                     )
@@ -181,7 +178,8 @@ def evaluate(
                             f"matches {other_id} and {match.id}",
                             related_match_id=other_id,
                             related_slot_id=occ.placed[other_id],
-                            **{f"{kind}_id": person},
+                            team_id=person if kind == "team" else None,
+                            judge_id=person if kind == "judge" else None,
                             **base,
                         )
                     )
@@ -227,9 +225,9 @@ def _stage_order(
             if times is None:
                 continue
             if other.order < stage.order and times[1] > start:
-                text = f"ends at {_fmt(times[1])}, after match {match.id} starts"
+                text = f"ends at {fmt_time(times[1])}, after match {match.id} starts"
             elif other.order > stage.order and times[0] < end:
-                text = f"starts at {_fmt(times[0])}, before match {match.id} ends"
+                text = f"starts at {fmt_time(times[0])}, before match {match.id} ends"
             else:
                 continue
             out.append(

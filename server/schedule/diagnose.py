@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from server.schedule.constraints import Occupancy, StageWindow, _fmt, evaluate
+from server.schedule.constraints import Occupancy, StageWindow, evaluate
+from server.schedule.index import fmt_time
 from server.schedule.model import Match
 from server.schedule.violations import PIPELINE, PIPELINE_RANK, ReasonCode
 
@@ -48,6 +49,15 @@ def diagnose(occ: Occupancy, match: Match, window: StageWindow, *, locked: bool)
     if not idx.slots_sorted:
         return Diagnosis(match.id, ReasonCode.NO_FREE_SLOT, "the tournament has no slots")
 
+    longest = max(s.duration_minutes for s in idx.slots_sorted)
+    if match.duration_minutes > longest:  # skip the scan: every slot fails rule 1
+        return Diagnosis(
+            match.id,
+            ReasonCode.NO_SLOT_LONG_ENOUGH,
+            f"match {match.id} needs {match.duration_minutes} min; the longest slot is "
+            f"{longest} min",
+            ((ReasonCode.SLOT_TOO_SHORT, len(idx.slots_sorted)),),
+        )
     first_codes: dict[int, ReasonCode] = {}
     for slot in idx.slots_sorted:
         found = evaluate(occ, match, slot.id, window, collect=False)
@@ -61,29 +71,20 @@ def diagnose(occ: Occupancy, match: Match, window: StageWindow, *, locked: bool)
         first_codes[slot.id] = found[0].code
     counts = Counter(first_codes.values())
     failures = tuple((code, counts[code]) for code in PIPELINE if counts[code])
-    worst = max(counts, key=lambda code: PIPELINE_RANK[code])
-    if worst is ReasonCode.SLOT_TOO_SHORT:
-        longest = max(s.duration_minutes for s in idx.slots_sorted)
-        return Diagnosis(
-            match.id,
-            ReasonCode.NO_SLOT_LONG_ENOUGH,
-            f"match {match.id} needs {match.duration_minutes} min; the longest slot is "
-            f"{longest} min",
-            failures,
-        )
+    furthest = max(counts, key=lambda code: PIPELINE_RANK[code])
 
     # Evidence: every rule violation of the slots that got furthest.
     matches: set[int] = set()
     teams: set[int] = set()
     judges: set[int] = set()
     stages: set[int] = set()
-    if worst is ReasonCode.STAGE_ORDER:
+    if furthest is ReasonCode.STAGE_ORDER:
         matches.update(_window_edges(occ, match, window))
     for slot_id, code in first_codes.items():
-        if code is not worst or worst is ReasonCode.STAGE_ORDER:
+        if code is not furthest or furthest is ReasonCode.STAGE_ORDER:
             continue  # stage evidence comes from the window edges (scanning per slot is slow)
         for v in evaluate(occ, match, slot_id, window, collect=True):
-            if v.code is not worst:
+            if v.code is not furthest:
                 continue
             for bucket, value in (
                 (matches, v.related_match_id),
@@ -94,7 +95,7 @@ def diagnose(occ: Occupancy, match: Match, window: StageWindow, *, locked: bool)
                 if value is not None:
                     bucket.add(value)
     usable = sum(n for code, n in failures if code is not ReasonCode.SLOT_TOO_SHORT)
-    reason_code = ReasonCode.NO_FREE_SLOT if worst is ReasonCode.COURT_CONFLICT else worst
+    reason_code = ReasonCode.NO_FREE_SLOT if furthest is ReasonCode.COURT_CONFLICT else furthest
     text = {
         ReasonCode.COURT_CONFLICT: f"all {usable} slots long enough are already taken",
         ReasonCode.STAGE_ORDER: _window_text(window),
@@ -104,7 +105,7 @@ def diagnose(occ: Occupancy, match: Match, window: StageWindow, *, locked: bool)
         f"match of judge(s) {_ids(judges)}",
         ReasonCode.REST_VIOLATION: f"every remaining slot leaves team(s) {_ids(teams) or '-'} "
         f"/ judge(s) {_ids(judges) or '-'} less than {idx.rest_s // 60} min rest",
-    }[worst]
+    }[furthest]
     return Diagnosis(
         match.id,
         reason_code,
@@ -137,9 +138,9 @@ def _window_edges(occ: Occupancy, match: Match, window: StageWindow) -> set[int]
 def _window_text(window: StageWindow) -> str:
     bounds = []
     if window.not_before is not None:
-        bounds.append(f"start at or after {_fmt(window.not_before)} (end of earlier stages)")
+        bounds.append(f"start at or after {fmt_time(window.not_before)} (end of earlier stages)")
     if window.not_after is not None:
-        bounds.append(f"end by {_fmt(window.not_after)} (start of later stages)")
+        bounds.append(f"end by {fmt_time(window.not_after)} (start of later stages)")
     return "every free slot long enough lies outside the stage window: it must " + " and ".join(
         bounds
     )

@@ -23,6 +23,11 @@ def from_seconds(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
+def fmt_time(seconds: int) -> str:
+    """ISO-8601 UTC with a `Z`, for messages."""
+    return from_seconds(seconds).isoformat().replace("+00:00", "Z")
+
+
 @dataclass(frozen=True, slots=True)
 class ScheduleIndex:
     inp: ScheduleInput

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from server.schedule.constraints import Occupancy, _fmt
+from server.schedule.constraints import Occupancy
+from server.schedule.index import fmt_time
 from server.schedule.violations import ReasonCode, Violation
 
 
@@ -45,7 +46,17 @@ def _too_short(occ: Occupancy) -> list[Violation]:
     return out
 
 
-def _pair(code: ReasonCode, text: str, a: int, b: int, occ: Occupancy, **ids: int) -> Violation:
+def _pair(
+    code: ReasonCode,
+    text: str,
+    a: int,
+    b: int,
+    occ: Occupancy,
+    *,
+    court_id: int | None = None,
+    team_id: int | None = None,
+    judge_id: int | None = None,
+) -> Violation:
     first, second = min(a, b), max(a, b)
     return Violation(
         code,
@@ -55,7 +66,9 @@ def _pair(code: ReasonCode, text: str, a: int, b: int, occ: Occupancy, **ids: in
         slot_id=occ.placed[first],
         related_slot_id=occ.placed[second],
         stage_id=occ.idx.matches[first].stage_id,
-        **ids,
+        court_id=court_id,
+        team_id=team_id,
+        judge_id=judge_id,
     )
 
 
@@ -96,7 +109,7 @@ def _people(occ: Occupancy, kind: str) -> list[Violation]:
         items = sorted(busy[person])
         for i, (_, end_i, a) in enumerate(items):
             for start_j, _, b in items[i + 1 :]:
-                if start_j >= end_i:
+                if start_j >= end_i + rest:
                     break  # sorted by start: later matches are even further away
                 lo, hi = min(a, b), max(a, b)
                 if start_j < end_i:
@@ -108,7 +121,8 @@ def _people(occ: Occupancy, kind: str) -> list[Violation]:
                         f"matches {lo} and {hi} (minimum {rest // 60})"
                     )
                     code = ReasonCode.REST_VIOLATION
-                out.append(_pair(code, text, a, b, occ, **{f"{kind}_id": person}))
+                team_id, judge_id = (person, None) if kind == "team" else (None, person)
+                out.append(_pair(code, text, a, b, occ, team_id=team_id, judge_id=judge_id))
     return out
 
 
@@ -151,7 +165,7 @@ def _stage_order(occ: Occupancy) -> list[Violation]:
                         Violation(
                             ReasonCode.STAGE_ORDER,
                             f"match {other_id} of earlier stage {other_stage} ends at "
-                            f"{_fmt(end)}, after match {match_id} starts",
+                            f"{fmt_time(end)}, after match {match_id} starts",
                             match_id=match_id,
                             related_match_id=other_id,
                             slot_id=occ.placed[match_id],

@@ -17,6 +17,7 @@ from server.schedule.model import (
     Assignment,
     ScheduleInput,
     ScheduleVersion,
+    Tournament,
     VersionStatus,
     provisional_assignment_id,
 )
@@ -77,3 +78,8 @@ def ensure_draft(version: ScheduleVersion) -> None:
     """Guard for every mutation (auto-assign, manual move, slot edits): 422 if finalized."""
     if version.is_finalized:
         raise VersionFinalized(version.id)
+
+
+def publicly_visible(tournament: Tournament, version: ScheduleVersion) -> bool:
+    """Anonymous readers see a version only once it is finalized and the tournament opts in."""
+    return tournament.public_schedule and version.is_finalized

@@ -29,6 +29,7 @@ from server.schedule import (
     clone_version,
     finalize,
     finalize_check,
+    publicly_visible,
     validate_slots,
 )
 from server.schedule.synthetic import synthetic_tournament
@@ -214,3 +215,27 @@ def test_validate_slots_reports_each_problem() -> None:
     ]
     assert [v.code.value for v in validate_slots([naive], courts)] == ["NAIVE_DATETIME"]
     assert validate_slots([slot(1, 1, 0), slot(2, 1, 60)], courts) == []  # touching is fine
+
+
+def test_report_on_a_fresh_version_says_not_yet_assigned() -> None:
+    inp = synthetic_tournament(teams=4, courts=1, days=1, prelim_rounds=1, break_size=2)
+    report = ConflictReportBuilder.compute(inp)
+    assert [(u.match_id, u.reason_code) for u in report.unassigned] == [
+        (1, "NOT_YET_ASSIGNED"),
+        (2, "NOT_YET_ASSIGNED"),
+        (3, "STAGE_ORDER"),  # the final waits for the preliminary round
+    ]
+    assert report.unassigned[2].blocking_stage_ids == [1]
+    assert report.slot_pressure.unused_slots_count == report.slot_pressure.total_slots == 8
+
+
+def test_public_visibility_needs_opt_in_and_finalized() -> None:
+    draft = ScheduleVersion(1, 1, 1)
+    final = replace(draft, status=VersionStatus.FINALIZED)
+    public, private = Tournament(1, "Open", True), Tournament(1, "Closed", False)
+    assert [publicly_visible(t, v) for t in (public, private) for v in (draft, final)] == [
+        False,
+        True,
+        False,
+        False,
+    ]

@@ -48,14 +48,14 @@ Key = tuple[str, frozenset[int], int | None, int | None, int | None]
 def tournaments(draw: st.DrawFn, *, all_rows: bool = False) -> ScheduleInput:
     n_courts = draw(st.integers(1, 3))
     courts = tuple(Court(i, f"C{i}", draw(st.integers(1, 3))) for i in range(1, n_courts + 1))
-    slots = []
+    slots: list[Slot] = []
     for court in courts:
         for _ in range(draw(st.integers(0, 4))):
             start = T0 + timedelta(minutes=15 * draw(st.integers(0, 32)))
             minutes = draw(st.sampled_from([30, 45, 60, 90]))
             slots.append(Slot(len(slots) + 1, court.id, start.date(), start, minutes))
     events = tuple(Event(i, f"E{i}") for i in range(1, draw(st.integers(1, 2)) + 1))
-    stages = []
+    stages: list[Stage] = []
     for event in events:
         for _ in range(draw(st.integers(1, 3))):
             stages.append(

@@ -1,0 +1,220 @@
+"""Helpers shared by the benchmark scripts (not a test module, not installed).
+
+Benchmarks print figures and compare them with a baseline measured in the same
+run. They never assert on speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import platform
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as ``python bench/x.py`` from anywhere
+    sys.path.insert(0, str(ROOT))
+
+PG_ADMIN_URL = os.environ.get("COURTROOM_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def machine() -> str:
+    """``<cores> cores, <model>, Python x.y, <loop>`` for the header of every run."""
+    model = platform.processor() or ""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return (
+        f"{os.cpu_count()} cores, {model or 'unknown CPU'}, "
+        f"Python {platform.python_version()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def install_loop(name: str) -> str:
+    """Use uvloop (what uvicorn picks when installed) unless ``asyncio`` is asked for."""
+    if name == "uvloop":
+        try:
+            import uvloop
+
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+            return "uvloop"
+        except ImportError:
+            pass
+    return "asyncio"
+
+
+@dataclass
+class Row:
+    name: str
+    count: int
+    seconds: float
+    unit: str = "ops/s"
+    baseline: str | None = None  # name of the row this one is compared with
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else float("inf")
+
+
+def print_table(title: str, rows: Sequence[Row]) -> None:
+    by_name = {r.name: r for r in rows}
+    w = max(len(r.name) for r in rows)
+    print()
+    print(title)
+    head = f"{'case':<{w}}  {'count':>9}  {'seconds':>8}  {'rate':>12}  {'vs baseline':>11}  note"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        ratio = ""
+        if r.baseline and r.baseline in by_name:
+            ratio = f"{r.rate / by_name[r.baseline].rate:.3f}x"
+        print(
+            f"{r.name:<{w}}  {r.count:>9}  {r.seconds:>8.3f}  {r.rate:>12,.0f}"
+            f"  {ratio:>11}  {r.note}".rstrip()
+        )
+    print(f"(rate = count / seconds, in {rows[0].unit})")
+
+
+async def timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    await fn()
+    return time.perf_counter() - t0
+
+
+@contextlib.asynccontextmanager
+async def scratch_pg() -> AsyncIterator[str | None]:
+    """A fresh ``bench_<random>`` database on the loopback PostgreSQL, dropped afterwards.
+
+    Yields None (and says why) when PostgreSQL is not reachable.
+    """
+    import asyncpg
+
+    admin = PG_ADMIN_URL.replace("postgresql://", "postgres://")
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    try:
+        conn = await asyncpg.connect(admin, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc}); skipping its figures")
+        yield None
+        return
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        conn = await asyncpg.connect(admin, timeout=5)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+def _proc_table() -> dict[int, tuple[int, str, float]]:
+    """pid -> (ppid, command name, CPU seconds) for every process we can read."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, tuple[int, str, float]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        head, _, rest = raw.rpartition(")")
+        comm = head.split("(", 1)[1] if "(" in head else "?"
+        f = rest.split()
+        out[int(entry.name)] = (int(f[1]), comm, (int(f[11]) + int(f[12])) / tick)
+    return out
+
+
+class Neighbours:
+    """CPU used during a window by processes outside this benchmark.
+
+    Other work on the machine (a test run, a build) skews every figure here;
+    each benchmark reports it so a reader can tell a clean run from a noisy
+    one. Our own process tree, kernel threads, and the PostgreSQL server
+    (which the PostgreSQL figures include by design) are not counted; nor are
+    processes that start and end inside the window (a lower bound, then).
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._t0 = time.monotonic()
+        self._start = _proc_table()
+
+    def busy(self) -> tuple[float, str]:
+        """(cores busy elsewhere on average, the top commands) since the start."""
+        end = _proc_table()
+        elapsed = max(time.monotonic() - self._t0, 1e-9)
+        ours = {os.getpid()}
+        grew = True
+        while grew:  # our descendants
+            grew = False
+            for pid, (ppid, _, _) in end.items():
+                if ppid in ours and pid not in ours:
+                    ours.add(pid)
+                    grew = True
+        used: dict[str, float] = {}
+        for pid, (ppid, comm, cpu) in end.items():
+            if pid in ours or ppid == 2 or pid == 2 or comm in ("postgres", "postmaster"):
+                continue  # us, kernel threads (our network load wakes them), PostgreSQL
+            before = self._start.get(pid)
+            delta = cpu - (before[2] if before and before[1] == comm else 0.0)
+            if delta > 0:
+                used[comm] = used.get(comm, 0.0) + delta
+        total = sum(used.values()) / elapsed
+        top = ", ".join(
+            f"{c} {s / elapsed:.2f}" for c, s in sorted(used.items(), key=lambda x: -x[1])[:3]
+        )
+        return total, top
+
+    def line(self) -> str:
+        total, top = self.busy()
+        flag = "  << NOISY: figures are low" if total > 0.15 else ""
+        return f"other processes used {total:.2f} cores on average ({top or 'none'}){flag}"
+
+
+def wait_for_quiet(max_seconds: float, threshold: float = 0.1, window: float = 3.0) -> None:
+    """Wait (up to ``max_seconds``) until other processes use under ``threshold`` cores."""
+    if max_seconds <= 0:
+        return
+    deadline = time.monotonic() + max_seconds
+    while True:
+        n = Neighbours()
+        time.sleep(window)
+        total, top = n.busy()
+        if total < threshold:
+            print(f"machine quiet (other processes {total:.2f} cores); starting")
+            return
+        if time.monotonic() > deadline:
+            print(
+                f"machine still busy after {max_seconds:.0f} s ({total:.2f} cores: {top}); starting"
+            )
+            return
+
+
+def add_quiet_option(ap: Any) -> None:
+    ap.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="on a shared machine: wait up to SECONDS for other processes to go idle first",
+    )

@@ -1,0 +1,259 @@
+"""Log appends per second through the real command path, with baselines.
+
+    .venv/bin/python bench/bench_append.py [--quick] [--n N] [--backend sqlite|postgres|both]
+
+What runs, for SQLite (a file in a temp dir) and PostgreSQL (a scratch
+``bench_<random>`` database, migrated, dropped at the end):
+
+* ``Courtroom.execute(LogCustom("NOTE", {"i": n}))`` by a judge: the whole
+  path (per-session asyncio lock, one transaction with the row lock, rules,
+  chain hash, insert, session-row update, commit, publish to the in-memory
+  broker) on one session sequentially, from C concurrent tasks on one
+  session, and on 8 sessions concurrently;
+* baseline: the same rows as raw ``INSERT``s through the same engine, one
+  transaction per row (sequentially, and from 8 tasks), so the cost of the
+  rules, state and chain is visible; and the same rows 100 per transaction,
+  the ceiling a group commit could approach;
+* the chain hash alone: ``entry_hash_canonical`` entries/s (and with
+  ``canonical_details``, as the append path calls it).
+
+Not a test: it prints figures, asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    Neighbours,
+    Row,
+    add_quiet_option,
+    install_loop,
+    machine,
+    print_table,
+    scratch_pg,
+    wait_for_quiet,
+)
+from sqlalchemy import insert
+
+from protocol import GENESIS_HASH, canonical_details, entry_hash_canonical, format_timestamp
+from server.broker import MemoryBroker
+from server.courtroom import Courtroom
+from server.rules.commands import LogCustom
+from server.rules.session import RulesConfig
+from server.rules.state import Actor
+from store import SessionStore, migrate
+from store._schema import session_log_entries as L
+from timers import system_clock
+
+JUDGE = Actor(user_id="1", account_role="JUDGE", name="Bench Judge")
+SESSIONS = 8
+
+
+async def _new_sessions(court: Courtroom, k: int) -> list[str]:
+    out = []
+    for _ in range(k):
+        c = await court.create_session(JUDGE, title="bench")
+        out.append(c.entries[0].session_id)
+    return out
+
+
+def _rows(session_id: str, first_seq: int, n: int) -> list[dict[str, Any]]:
+    """``n`` correctly chained NOTE rows, as ``SessionStore`` writes them."""
+    ts = format_timestamp(datetime.now(UTC))
+    prev = GENESIS_HASH
+    rows = []
+    for i in range(n):
+        seq = first_seq + i
+        details = canonical_details({"i": i})
+        h = entry_hash_canonical(session_id, seq, ts, "NOTE", JUDGE.user_id, details, prev)
+        rows.append(
+            {
+                "session_id": session_id,
+                "sequence_number": seq,
+                "timestamp": ts,
+                "event_type": "NOTE",
+                "actor_id": JUDGE.user_id,
+                "details": details,
+                "previous_hash": prev,
+                "hash_chain": h,
+                "created_at": ts,
+            }
+        )
+        prev = h
+    return rows
+
+
+async def bench_backend(label: str, url: str, n: int, tasks: int) -> list[Row]:
+    await migrate(url)
+    store = SessionStore(url)
+    court = Courtroom(store, MemoryBroker(), system_clock, RulesConfig())
+    rows: list[Row] = []
+    eng = store.write_engine
+    try:
+        # Warm up: connections, statement caches.
+        (warm,) = await _new_sessions(court, 1)
+        for i in range(50):
+            await court.execute(warm, LogCustom("NOTE", {"i": i}), JUDGE)
+
+        # --- baselines: raw INSERTs through the same engine -----------------
+        raw_sids = await _new_sessions(court, SESSIONS + 1)
+        data = _rows(raw_sids[0], 2, n)
+
+        t0 = time.perf_counter()
+        for r in data:
+            async with eng.begin() as c:
+                await c.execute(insert(L), r)
+        rows.append(Row(f"{label}: raw INSERT, 1 row/txn, sequential", n, time.perf_counter() - t0))
+
+        per = n // SESSIONS
+        chunks = [_rows(sid, 2, per) for sid in raw_sids[1:]]
+
+        async def raw_worker(chunk: list[dict[str, Any]]) -> None:
+            for r in chunk:
+                async with eng.begin() as c:
+                    await c.execute(insert(L), r)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(raw_worker(ch) for ch in chunks))
+        rows.append(
+            Row(
+                f"{label}: raw INSERT, 1 row/txn, {SESSIONS} tasks",
+                per * SESSIONS,
+                time.perf_counter() - t0,
+            )
+        )
+
+        (batch_sid,) = await _new_sessions(court, 1)
+        data = _rows(batch_sid, 2, n)
+        t0 = time.perf_counter()
+        for i in range(0, n, 100):
+            async with eng.begin() as c:
+                await c.execute(insert(L), data[i : i + 100])
+        rows.append(
+            Row(
+                f"{label}: raw INSERT, 100 rows/txn",
+                n,
+                time.perf_counter() - t0,
+                note="group-commit ceiling",
+            )
+        )
+
+        # --- the real path ---------------------------------------------------
+        (sid,) = await _new_sessions(court, 1)
+        t0 = time.perf_counter()
+        for i in range(n):
+            await court.execute(sid, LogCustom("NOTE", {"i": i}), JUDGE)
+        rows.append(
+            Row(
+                f"{label}: Courtroom.execute, 1 session, sequential",
+                n,
+                time.perf_counter() - t0,
+                baseline=f"{label}: raw INSERT, 1 row/txn, sequential",
+            )
+        )
+
+        (sid,) = await _new_sessions(court, 1)
+        each = n // tasks
+
+        async def one_session_worker(w: int) -> None:
+            for i in range(each):
+                await court.execute(sid, LogCustom("NOTE", {"i": i, "w": w}), JUDGE)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one_session_worker(w) for w in range(tasks)))
+        rows.append(
+            Row(
+                f"{label}: Courtroom.execute, 1 session, {tasks} tasks",
+                each * tasks,
+                time.perf_counter() - t0,
+                baseline=f"{label}: raw INSERT, 1 row/txn, sequential",
+            )
+        )
+
+        sids = await _new_sessions(court, SESSIONS)
+
+        async def session_worker(s: str) -> None:
+            for i in range(per):
+                await court.execute(s, LogCustom("NOTE", {"i": i}), JUDGE)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(session_worker(s) for s in sids))
+        rows.append(
+            Row(
+                f"{label}: Courtroom.execute, {SESSIONS} sessions concurrently",
+                per * SESSIONS,
+                time.perf_counter() - t0,
+                baseline=f"{label}: raw INSERT, 1 row/txn, {SESSIONS} tasks",
+            )
+        )
+
+        # Sanity: the logs the real path wrote verify and are gap-free.
+        for s in [sid, *sids[:1]]:
+            v = await store.verify(s)
+            if not v.valid:
+                print(f"WARNING: {label} session {s} does not verify: {v}")
+    finally:
+        await store.close()
+    return rows
+
+
+def bench_hash(n: int) -> list[Row]:
+    sid = "5f1c5b0e-8a47-4c55-9d2b-3d2f6a0f9c11"
+    ts = format_timestamp(datetime.now(UTC))
+    details = [canonical_details({"i": i}) for i in range(n)]
+    prev = GENESIS_HASH
+    t0 = time.perf_counter()
+    for i in range(n):
+        prev = entry_hash_canonical(sid, i + 1, ts, "NOTE", "1", details[i], prev)
+    t_hash = time.perf_counter() - t0
+    objs = [{"i": i} for i in range(n)]
+    prev = GENESIS_HASH
+    t0 = time.perf_counter()
+    for i in range(n):
+        prev = entry_hash_canonical(sid, i + 1, ts, "NOTE", "1", canonical_details(objs[i]), prev)
+    t_both = time.perf_counter() - t0
+    return [
+        Row("chain: entry_hash_canonical", n, t_hash, unit="entries/s"),
+        Row("chain: canonical_details + entry_hash_canonical", n, t_both, unit="entries/s"),
+    ]
+
+
+async def main(args: argparse.Namespace) -> None:
+    rows: list[Row] = []
+    others = Neighbours()
+    if args.backend in ("sqlite", "both"):
+        with tempfile.TemporaryDirectory(prefix="bench-append-") as tmp:
+            url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+            rows += await bench_backend("sqlite", url, args.n, args.tasks)
+    if args.backend in ("postgres", "both"):
+        async with scratch_pg() as url:
+            if url is not None:
+                rows += await bench_backend("postgres", url, args.n, args.tasks)
+    print_table(f"log appends ({args.n} per case; 1 entry per command)", rows)
+    print_table("chain hash alone", bench_hash(args.hash_n))
+    print(others.line())
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer appends (a smoke run)")
+    ap.add_argument("--n", type=int, default=None, help="appends per case (default 4000)")
+    ap.add_argument("--tasks", type=int, default=8, help="concurrent tasks on one session")
+    ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    ap.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    add_quiet_option(ap)
+    args = ap.parse_args()
+    args.n = args.n or (400 if args.quick else 4000)
+    args.n -= args.n % (SESSIONS * args.tasks)
+    args.hash_n = 20_000 if args.quick else 200_000
+    loop = install_loop(args.loop)
+    wait_for_quiet(args.wait_quiet)
+    print(f"bench_append: {machine()}, loop {loop}")
+    asyncio.run(main(args))

@@ -1,0 +1,659 @@
+"""Fan-out: deliveries/s to 2,000 observers of one session, beside ``websockets.broadcast()``.
+
+    .venv/bin/python bench/bench_fanout.py [--quick] [--clients 2000] [--events 100]
+        [--rounds 3] [--client-procs 1] [--inflight 1] [--deflate] [--profile-server OUT.prof]
+
+Processes (all on this machine):
+
+* the courtroom server: the real app, ``python -m uvicorn server.main:app``, on
+  the embedded default (SQLite file in a temp dir, in-process broker), with a
+  judge created by ``python -m server.cli create-user``;
+* the baseline server: a plain ``websockets.asyncio.server.serve`` whose
+  control connection broadcasts each frame it receives to every other
+  connection with ``websockets.broadcast()`` and then acks;
+* one or more client processes (``websockets`` asyncio client): each
+  connection sends ``hello`` as an anonymous observer, and counts the
+  ``event`` frames of the round's event type;
+* this process, which drives both, fires the events and does the arithmetic.
+
+Both servers get the same clients, the same number of events per round (K) and
+the same trigger pattern: the judge POSTs ``/api/session/{id}/log`` K times
+(``--inflight`` requests outstanding); the baseline's control connection sends
+K frames, each acked after its broadcast (same ``--inflight``). The baseline's
+frame is the courtroom's own event frame for the same round, byte for byte but
+for the event type, so the sizes match. Rounds alternate courtroom, baseline.
+
+    deliveries/s = clients * K / (last client's K-th frame - first trigger sent)
+
+Clocks: ``time.monotonic()`` (CLOCK_MONOTONIC, shared by every process).
+Also printed: the cost of the join storm (every observer hello is a logged
+command whose event goes to every observer already there), and the CPU each
+process used during the timed rounds, so a client-bound run shows itself.
+
+Not a test: it prints figures, asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from _common import ROOT, Neighbours, add_quiet_option, install_loop, machine, wait_for_quiet
+
+HERE = Path(__file__).resolve().parent
+PY = sys.executable
+PASSWORD = "bench-judge-password"
+MARK = b'"event_type":"'
+TAG_LEN = 10  # BENCH00001, SYNCS00001: one length, so frame sizes stay equal
+
+
+def tag(kind: str, n: int) -> str:
+    t = f"{kind}{n:05d}"
+    assert len(t) == TAG_LEN
+    return t
+
+
+def raise_nofile(want: int) -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of ``pid`` from /proc ((0, 0) when unavailable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --------------------------------------------------------------------------
+# role: client process (stdin: one JSON command per line; stdout: JSON replies)
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Expect:
+    k: int
+    remaining: int
+    sample: bytes | None = None
+
+
+@dataclass
+class ClientState:
+    sets: dict[str, list[Any]] = field(default_factory=dict)
+    expect: dict[str, Expect] = field(default_factory=dict)
+    closes: Counter[str] = field(default_factory=Counter)
+
+
+def _out(msg: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(msg) + "\n")
+    sys.stdout.flush()
+
+
+async def _reader(ws: Any, st: ClientState, set_name: str) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    counts: dict[bytes, int] = {}
+    expect = st.expect
+    try:
+        while True:
+            msg = await ws.recv(decode=False)
+            i = msg.find(MARK)
+            if i < 0:
+                continue
+            t = msg[i + 14 : i + 14 + TAG_LEN].decode()
+            exp = expect.get(t)
+            if exp is None:
+                continue
+            c = counts.get(t, 0) + 1
+            counts[t] = c
+            if exp.sample is None:
+                exp.sample = msg
+            if c == exp.k:
+                exp.remaining -= 1
+                if exp.remaining == 0:
+                    _out(
+                        {
+                            "op": "done",
+                            "tag": t,
+                            "t_last": time.monotonic(),
+                            "sample": exp.sample.decode(),
+                        }
+                    )
+    except ConnectionClosed as exc:
+        code = exc.rcvd.code if exc.rcvd is not None else "none"
+        st.closes[f"{set_name}:{code}"] += 1
+
+
+async def _open(
+    st: ClientState, name: str, url: str, hello: str | None, deflate: bool, sem: asyncio.Semaphore
+) -> Any:
+    from websockets.asyncio.client import connect
+
+    async with sem:
+        ws = await connect(
+            url,
+            compression="deflate" if deflate else None,
+            max_size=None,
+            ping_interval=None,
+            open_timeout=120,
+            close_timeout=2,
+        )
+        if hello is not None:
+            await ws.send(hello)
+            first = await asyncio.wait_for(ws.recv(decode=False), 120)
+            if b'"welcome"' not in first:
+                raise RuntimeError(f"expected a welcome, got {first[:200]!r}")
+    ws.reader_task = asyncio.create_task(_reader(ws, st, name))
+    return ws
+
+
+async def client_main() -> None:
+    raise_nofile(20_000)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=2**24)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    st = ClientState()
+    while line := await reader.readline():
+        cmd = json.loads(line)
+        op = cmd["op"]
+        if op == "connect":
+            t0 = time.monotonic()
+            sem = asyncio.Semaphore(cmd.get("concurrency", 50))
+            conns = await asyncio.gather(
+                *(
+                    _open(st, cmd["set"], cmd["url"], cmd.get("hello"), cmd["deflate"], sem)
+                    for _ in range(cmd["n"])
+                )
+            )
+            st.sets.setdefault(cmd["set"], []).extend(conns)
+            _out({"op": "connected", "n": len(conns), "seconds": time.monotonic() - t0})
+        elif op == "expect":
+            alive = sum(1 for ws in st.sets[cmd["set"]] if not ws.reader_task.done())
+            st.expect[cmd["tag"]] = Expect(k=cmd["k"], remaining=alive)
+            _out({"op": "expecting", "tag": cmd["tag"], "alive": alive})
+        elif op == "status":
+            exp = st.expect.get(cmd["tag"])
+            _out(
+                {
+                    "op": "status",
+                    "tag": cmd["tag"],
+                    "remaining": None if exp is None else exp.remaining,
+                    "closes": dict(st.closes),
+                }
+            )
+        elif op == "exit":
+            break
+    os._exit(0)  # do not wait for thousands of closing handshakes
+
+
+# --------------------------------------------------------------------------
+# role: baseline server (plain websockets + broadcast)
+# --------------------------------------------------------------------------
+
+
+async def baseline_main(port: int) -> None:
+    from websockets.asyncio.server import broadcast, serve
+
+    raise_nofile(20_000)
+    clients: set[Any] = set()
+
+    async def handler(ws: Any) -> None:
+        if ws.request.path == "/control":
+            async for frame in ws:
+                broadcast(clients, frame)
+                await ws.send("ack")
+            return
+        await ws.recv()  # hello
+        await ws.send('{"type":"welcome"}')
+        clients.add(ws)
+        try:
+            await ws.wait_closed()
+        finally:
+            clients.discard(ws)
+
+    async with serve(handler, "127.0.0.1", port, max_size=2**20, backlog=4096) as server:
+        await server.serve_forever()
+
+
+# --------------------------------------------------------------------------
+# role: the driver
+# --------------------------------------------------------------------------
+
+
+class ClientProc:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.inbox: list[dict[str, Any]] = []
+        self.arrived = asyncio.Event()
+        self.pump = asyncio.create_task(self._pump())
+
+    async def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        while line := await self.proc.stdout.readline():
+            self.inbox.append(json.loads(line))
+            self.arrived.set()
+
+    async def send(self, **cmd: Any) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
+        await self.proc.stdin.drain()
+
+    async def wait(self, op: str, timeout: float, tag: str | None = None) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            for m in self.inbox:
+                if m["op"] == op and (tag is None or m.get("tag") == tag):
+                    self.inbox.remove(m)
+                    return m
+            if self.proc.returncode is not None or self.pump.done():
+                raise RuntimeError(f"client process {self.proc.pid} exited")
+            self.arrived.clear()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(op)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), left)
+
+
+@dataclass
+class Round:
+    system: str
+    k: int
+    seconds: float
+    fire_seconds: float
+    deliveries: int
+    cpu: dict[str, tuple[float, float]]  # process -> (user, system) CPU seconds
+    complete: bool
+    others: float = 0.0  # cores used by processes outside the benchmark
+
+    @property
+    def rate(self) -> float:
+        return self.deliveries / self.seconds
+
+
+class Driver:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.clients: list[ClientProc] = []
+        self.counter = 0
+        self.sample: str | None = None
+        self.http: Any = None
+        self.control: Any = None
+        self.session_id = ""
+
+    # ---- processes ---------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("FEATURE_")
+        }
+        env.update(
+            COURTROOM_DATA_DIR=str(self.tmp / "data"),
+            COURTROOM_SECRET_KEY=secrets.token_urlsafe(48),
+            COURTROOM_OUTBOUND_QUEUE=str(self.args.outbound_queue),
+            COURTROOM_LOG_LEVEL="warning",
+        )
+        return env
+
+    async def start_servers(self) -> None:
+        env = self.env()
+        subprocess.run(
+            [PY, "-m", "server.cli", "create-user", "judge", "--role", "JUDGE", "--password-stdin"],
+            input=(PASSWORD + "\n").encode(),
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        self.port = free_port()
+        uvicorn_args = [
+            "server.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--backlog",
+            "4096",
+        ]
+        if self.args.profile_server:
+            cmd = [PY, str(HERE / "_uvicorn_profiled.py"), self.args.profile_server, *uvicorn_args]
+        else:
+            cmd = [PY, "-m", "uvicorn", *uvicorn_args]
+        self.procs["courtroom"] = subprocess.Popen(cmd, env=env, cwd=ROOT)
+        self.bport = free_port()
+        self.procs["baseline"] = subprocess.Popen(
+            [
+                PY,
+                str(HERE / "bench_fanout.py"),
+                "--role",
+                "baseline-server",
+                "--port",
+                str(self.bport),
+            ],
+            cwd=ROOT,
+        )
+        import httpx
+
+        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=60)
+        for _ in range(300):
+            with contextlib.suppress(httpx.HTTPError):
+                if (await self.http.get("/healthz")).status_code == 200:
+                    break
+            await asyncio.sleep(0.1)
+        else:
+            raise RuntimeError("the courtroom server did not come up")
+        r = await self.http.post(
+            "/api/auth/login", data={"username": "judge", "password": PASSWORD}
+        )
+        r.raise_for_status()
+        self.http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+        r = await self.http.post("/api/session/create", json={"title": "fan-out bench"})
+        r.raise_for_status()
+        self.session_id = r.json()["id"]
+
+        from websockets.asyncio.client import connect
+
+        for _ in range(300):
+            try:
+                self.control = await connect(
+                    f"ws://127.0.0.1:{self.bport}/control", compression=None, max_size=None
+                )
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        else:
+            raise RuntimeError("the baseline server did not come up")
+
+    async def start_clients(self) -> None:
+        for _ in range(self.args.client_procs):
+            proc = await asyncio.create_subprocess_exec(
+                PY,
+                str(HERE / "bench_fanout.py"),
+                "--role",
+                "clients",
+                "--loop",
+                self.args.loop,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                cwd=ROOT,
+            )
+            self.clients.append(ClientProc(proc))
+
+    def pids(self) -> dict[str, int]:
+        out = {name: p.pid for name, p in self.procs.items()}
+        for i, c in enumerate(self.clients):
+            out[f"clients{i + 1}"] = c.proc.pid
+        out["driver"] = os.getpid()
+        return out
+
+    async def stop(self) -> None:
+        for c in self.clients:
+            with contextlib.suppress(Exception):
+                await c.send(op="exit")
+        for c in self.clients:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(c.proc.wait(), 10)
+            if c.proc.returncode is None:
+                c.proc.kill()
+        if self.control is not None:
+            with contextlib.suppress(Exception):
+                await self.control.close()
+        if self.http is not None:
+            await self.http.aclose()
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs.values():
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    # ---- phases -------------------------------------------------------------
+
+    def split(self) -> list[int]:
+        n, p = self.args.clients, len(self.clients)
+        return [n // p + (1 if i < n % p else 0) for i in range(p)]
+
+    async def connect_set(self, name: str, url: str) -> float:
+        hello = json.dumps({"type": "hello", "v": 1, "token": None, "as": "observer"})
+        t0 = time.monotonic()
+        for c, n in zip(self.clients, self.split(), strict=True):
+            await c.send(
+                op="connect", set=name, url=url, n=n, hello=hello, deflate=self.args.deflate
+            )
+        for c in self.clients:
+            await c.wait("connected", timeout=900)
+        return time.monotonic() - t0
+
+    async def fire(self, system: str, t: str, k: int) -> None:
+        sem = asyncio.Semaphore(self.args.inflight)
+        if system == "courtroom":
+
+            async def one(i: int) -> None:
+                async with sem:
+                    r = await self.http.post(
+                        f"/api/session/{self.session_id}/log",
+                        json={"event_type": t, "details": {"i": i}},
+                    )
+                    if r.status_code != 200:
+                        raise RuntimeError(f"log POST failed: {r.status_code} {r.text}")
+
+            await asyncio.gather(*(one(i) for i in range(k)))
+            return
+        assert self.sample is not None
+        frame = self.sample.replace(self.sample_tag, t)
+
+        async def acker() -> None:
+            for _ in range(k):
+                await self.control.recv()
+                sem.release()
+
+        task = asyncio.create_task(acker())
+        for _ in range(k):
+            await sem.acquire()
+            await self.control.send(frame)
+        await task
+
+    async def run_round(self, system: str, kind: str, k: int) -> Round:
+        self.counter += 1
+        t = tag(kind, self.counter)
+        for c in self.clients:
+            await c.send(op="expect", set=system, tag=t, k=k)
+        for c in self.clients:
+            await c.wait("expecting", timeout=60, tag=t)
+        pids = self.pids()
+        cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        neighbours = Neighbours()
+        profiling = system == "courtroom" and kind == "BENCH" and self.args.profile_server
+        if profiling:
+            self.procs["courtroom"].send_signal(signal.SIGUSR1)
+            await asyncio.sleep(0.2)
+        t0 = time.monotonic()
+        await self.fire(system, t, k)
+        fired = time.monotonic() - t0
+        timeout = max(120.0, self.args.clients * k / 2000)
+        last = t0
+        complete = True
+        for c in self.clients:
+            try:
+                done = await c.wait(
+                    "done", timeout=max(1.0, t0 + timeout - time.monotonic()), tag=t
+                )
+            except TimeoutError:
+                complete = False
+                await c.send(op="status", tag=t)
+                s = await c.wait("status", timeout=30, tag=t)
+                print(
+                    f"  {system} round {t}: timed out; {s['remaining']} connections short, closes {s['closes']}"
+                )
+                continue
+            last = max(last, done["t_last"])
+            if system == "courtroom" and self.sample is None:
+                self.sample, self.sample_tag = done["sample"], t
+        elapsed = last - t0 if complete else time.monotonic() - t0
+        if profiling:
+            self.procs["courtroom"].send_signal(signal.SIGUSR2)
+        cpu1 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        cpu = {n: (cpu1[n][0] - cpu0[n][0], cpu1[n][1] - cpu0[n][1]) for n in pids}
+        others, _ = neighbours.busy()
+        return Round(system, k, elapsed, fired, self.args.clients * k, cpu, complete, others)
+
+    async def run(self) -> None:
+        a = self.args
+        await self.start_servers()
+        await self.start_clients()
+        url = f"ws://127.0.0.1:{self.port}/ws/sessions/{self.session_id}"
+        print(
+            f"connecting {a.clients} observers to the courtroom ({len(self.clients)} client processes)..."
+        )
+        t_join = await self.connect_set("courtroom", url)
+        sync = await self.run_round("courtroom", "SYNCS", 1)
+        joins = a.clients * (a.clients + 1) // 2
+        print(
+            f"  join storm: {a.clients} observer hellos (each a logged OBSERVER_JOINED sent to every "
+            f"observer already there: {joins:,} deliveries) took {t_join:.1f} s to welcome all "
+            f"+ {sync.seconds:.1f} s to drain; {joins / (t_join + sync.seconds):,.0f} deliveries/s"
+        )
+        print(f"connecting {a.clients} clients to the websockets.broadcast baseline...")
+        t_base = await self.connect_set("baseline", f"ws://127.0.0.1:{self.bport}/")
+        await self.run_round("baseline", "SYNCS", 1)
+        print(f"  connected in {t_base:.1f} s")
+        assert self.sample is not None
+        print(f"frame: {len(self.sample.encode())} bytes, e.g. {self.sample[:160]}...")
+        rounds: list[Round] = []
+        for r in range(a.rounds):
+            for system in ("courtroom", "baseline"):
+                rd = await self.run_round(system, "BENCH", a.events)
+                rounds.append(rd)
+                cpu = ", ".join(
+                    f"{n} {(u + k) / rd.seconds:.0%} ({k / rd.seconds:.0%} sys)"
+                    for n, (u, k) in rd.cpu.items()
+                    if u + k > 0.02 * rd.seconds
+                )
+                print(
+                    f"  round {r + 1} {system:<9}: {rd.deliveries:,} deliveries in {rd.seconds:.3f} s"
+                    f" = {rd.rate:,.0f}/s (triggers sent in {rd.fire_seconds:.3f} s;"
+                    f" busy share of one core: {cpu}; other processes {rd.others:.2f} cores)"
+                    f"{'' if rd.complete else ' INCOMPLETE'}"
+                )
+        report(a, rounds, t_join + sync.seconds)
+
+
+def report(a: argparse.Namespace, rounds: list[Round], join_s: float) -> None:
+    def med(system: str) -> float:
+        return statistics.median(r.rate for r in rounds if r.system == system)
+
+    def best(system: str) -> float:
+        return max(r.rate for r in rounds if r.system == system)
+
+    def noise(system: str) -> float:
+        return max(r.others for r in rounds if r.system == system)
+
+    c, b = med("courtroom"), med("baseline")
+    print()
+    print(
+        f"fan-out, one session, {a.clients} observers, K={a.events} events per round, "
+        f"{a.rounds} rounds, inflight {a.inflight}, compression {'deflate' if a.deflate else 'off'}, "
+        f"{a.client_procs} client process(es)"
+    )
+    head = (
+        f"{'case':<44}  {'median/s':>10}  {'best/s':>10}  {'vs baseline':>11}  {'others (max)':>12}"
+    )
+    print(head)
+    print("-" * len(head))
+    print(
+        f"{'baseline: websockets.broadcast()':<44}  {b:>10,.0f}  {best('baseline'):>10,.0f}  "
+        f"{'':>11}  {noise('baseline'):>7.2f} cores"
+    )
+    print(
+        f"{'courtroom: uvicorn + hub + outbound queues':<44}  {c:>10,.0f}  "
+        f"{best('courtroom'):>10,.0f}  {c / b:>10.3f}x  {noise('courtroom'):>7.2f} cores"
+    )
+    print("(deliveries/s = clients * K / (last client's K-th event - first trigger))")
+    print(f"join storm (connect + hello + drain, {a.clients} observers): {join_s:.1f} s")
+    if not all(r.complete for r in rounds):
+        print("WARNING: some rounds did not complete; their rates are lower bounds")
+    if max(r.others for r in rounds) > 0.15:
+        print("WARNING: other processes were busy during some rounds; rerun on a quiet machine")
+
+
+async def driver_main(args: argparse.Namespace) -> None:
+    print(f"bench_fanout: {machine()}, open files limit {raise_nofile(20_000)}")
+    d = Driver(args)
+    others = Neighbours()
+    try:
+        await d.run()
+        print(others.line())
+    finally:
+        await d.stop()
+        if args.profile_server:
+            print(f"server profile (timed courtroom rounds only): {args.profile_server}")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="500 observers, K=20, 2 rounds")
+    ap.add_argument("--clients", type=int, default=None, help="observers (default 2000)")
+    ap.add_argument("--events", type=int, default=None, help="events per round, K (default 100)")
+    ap.add_argument("--rounds", type=int, default=None, help="timed rounds per server (default 3)")
+    ap.add_argument("--client-procs", type=int, default=1, help="client processes (default 1)")
+    ap.add_argument("--inflight", type=int, default=1, help="triggers outstanding (default 1)")
+    ap.add_argument("--deflate", action="store_true", help="clients offer permessage-deflate")
+    ap.add_argument("--outbound-queue", type=int, default=100_000, help=argparse.SUPPRESS)
+    ap.add_argument("--profile-server", metavar="OUT.prof", help="cProfile the courtroom rounds")
+    ap.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    ap.add_argument("--role", choices=("driver", "clients", "baseline-server"), default="driver")
+    ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    add_quiet_option(ap)
+    args = ap.parse_args()
+    install_loop(args.loop)
+    if args.role == "clients":
+        asyncio.run(client_main())
+    elif args.role == "baseline-server":
+        asyncio.run(baseline_main(args.port))
+    else:
+        q = args.quick
+        args.clients = args.clients or (500 if q else 2000)
+        args.events = args.events or (20 if q else 100)
+        args.rounds = args.rounds or (2 if q else 3)
+        if args.profile_server:
+            args.profile_server = str(Path(args.profile_server).resolve())
+        wait_for_quiet(args.wait_quiet)
+        asyncio.run(driver_main(args))

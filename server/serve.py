@@ -1,0 +1,45 @@
+"""Running the app under uvicorn, with a shutdown that keeps the protocol's promise.
+
+On SIGTERM uvicorn closes every WebSocket itself with 1012 *before* the app's
+lifespan shutdown runs. PROTOCOL.md promises 1001 ("going away, reconnect with
+resume_from"), so this server first closes the app's own connections with
+1001 and only then lets uvicorn shut down.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import uvicorn
+
+from protocol import CloseCode
+from server.services import Services
+
+# The Services of every app running in this process (set by the lifespan).
+RUNNING: list[Services] = []
+
+
+async def close_all(code: int = CloseCode.GOING_AWAY, reason: str = "server shutting down") -> None:
+    for services in list(RUNNING):
+        for conn in list(services.connections):
+            await conn.close(code, reason)
+
+
+class CourtroomServer(uvicorn.Server):
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await close_all()
+        await super().shutdown(sockets)
+
+
+def run(app: str, *, host: str, port: int, ws_max_size: int, log_level: str) -> None:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        ws_max_size=ws_max_size,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        timeout_graceful_shutdown=5,
+        log_level=log_level,
+    )
+    CourtroomServer(config).run()

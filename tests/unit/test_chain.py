@@ -1,0 +1,243 @@
+"""Chain v1: the PROTOCOL.md test vectors, the reference formula, the verifier."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from protocol import (
+    GENESIS_HASH,
+    ChainVerifier,
+    check_details,
+    entry_hash,
+    format_timestamp,
+    hashes_equal,
+    session_integrity_hash,
+    verify_entries,
+)
+from protocol.errors import ProtocolError
+
+SID = "3f2b8c1e-9a4d-4e7b-8c2a-1d5e6f7a8b9c"
+VECTORS = [
+    (
+        1,
+        "2026-02-15T10:00:00.000000+00:00",
+        "SESSION_STARTED",
+        "7",
+        {"status": "active", "from": "pending"},
+        "208df97120abc77d972d1fd5a496ee2e47c0405b0b12ede3dea9e387b965cd72",
+    ),
+    (
+        2,
+        "2026-02-15T10:00:05.250000+00:00",
+        "PARTICIPANT_JOINED",
+        "12",
+        {"role": "petitioner", "name": "Zoë Ança", "speaker": 1},
+        "9a159291f6f9f79fa0ffef518cc1a5906618af7cb32e1bf0a6ae66d8ebaef065",
+    ),
+    (
+        3,
+        "2026-02-15T10:00:09.125000+00:00",
+        "OBSERVER_JOINED",
+        None,
+        {"anonymous": True},
+        "38bef122d08fd18335b193917ab53a8e137a7ff17f2d4c2545a702a8f9d0fcf5",
+    ),
+]
+
+
+def reference_hash(
+    sid: str, seq: int, ts: str, et: str, actor: str | None, details: Any, prev: str
+) -> str:
+    """The formula exactly as PROTOCOL.md writes it."""
+    payload = {
+        "session_id": sid,
+        "sequence_number": seq,
+        "timestamp": ts,
+        "event_type": et,
+        "actor_id": actor,
+        "details": json.dumps(details, sort_keys=True),
+        "previous_hash": prev,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def chained() -> list[dict[str, Any]]:
+    out, prev = [], GENESIS_HASH
+    for seq, ts, et, actor, details, _ in VECTORS:
+        h = entry_hash(SID, seq, ts, et, actor, details, prev)
+        out.append(
+            {
+                "session_id": SID,
+                "sequence_number": seq,
+                "timestamp": ts,
+                "event_type": et,
+                "actor_id": actor,
+                "details": details,
+                "previous_hash": prev,
+                "hash": h,
+            }
+        )
+        prev = h
+    return out
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=lambda v: f"seq{v[0]}")
+def test_vectors(vector: tuple[Any, ...]) -> None:
+    idx = VECTORS.index(vector)
+    prev = GENESIS_HASH if idx == 0 else VECTORS[idx - 1][5]
+    seq, ts, et, actor, details, expected = vector
+    assert entry_hash(SID, seq, ts, et, actor, details, prev) == expected
+    assert reference_hash(SID, seq, ts, et, actor, details, prev) == expected
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(st.characters(max_codepoint=127), max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300)
+@given(
+    seq=st.integers(1, 2**40),
+    et=st.text(min_size=1, max_size=30),
+    actor=st.none() | st.text(max_size=12),
+    details=st.dictionaries(
+        st.text(st.characters(max_codepoint=127), max_size=8), json_values, max_size=5
+    ),
+    sid=st.text(max_size=40),
+    ts=st.text(max_size=40),
+)
+def test_fast_formula_equals_reference(
+    seq: int, et: str, actor: str | None, details: dict[str, Any], sid: str, ts: str
+) -> None:
+    assert entry_hash(sid, seq, ts, et, actor, details, GENESIS_HASH) == reference_hash(
+        sid, seq, ts, et, actor, details, GENESIS_HASH
+    )
+
+
+def test_verify_valid_chain() -> None:
+    result = verify_entries(chained())
+    assert result.valid and result.entries == 3
+    assert result.head_hash == VECTORS[-1][5]
+    assert result.first_invalid_sequence is None
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(lambda e: e[1]["details"].update(name="Mallory"), id="details"),
+        pytest.param(lambda e: e[1].update(actor_id="13"), id="actor"),
+        pytest.param(
+            lambda e: e[1].update(timestamp="2026-02-15T10:00:05.250001+00:00"), id="timestamp"
+        ),
+        pytest.param(lambda e: e[1].update(event_type="PARTICIPANT_LEFT"), id="event_type"),
+        pytest.param(lambda e: e[1].update(hash="0" * 64), id="hash"),
+        pytest.param(lambda e: e[1].update(previous_hash="1" * 64), id="link"),
+        pytest.param(lambda e: e[1].update(sequence_number=5), id="sequence"),
+    ],
+)
+def test_verify_names_the_first_tampered_entry(tamper: Any) -> None:
+    entries = chained()
+    tamper(entries)
+    result = verify_entries(entries)
+    assert not result.valid
+    assert result.first_invalid_sequence in (2, 5)
+    assert result.head_hash == VECTORS[0][5]  # the last entry that did verify
+
+
+def test_verify_detects_a_missing_entry() -> None:
+    entries = chained()
+    del entries[1]
+    result = verify_entries(entries)
+    assert not result.valid and result.first_invalid_sequence == 3
+
+
+def test_verify_malformed_entry() -> None:
+    result = verify_entries([{"session_id": SID}])
+    assert not result.valid and result.first_invalid_sequence == 1
+
+
+def test_verifier_pins_the_session() -> None:
+    v = ChainVerifier("another-session")
+    assert not v.feed(chained()[0])
+
+
+def test_timestamp_form() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    dt = datetime(2026, 2, 15, 11, 0, 0, 250000, tzinfo=timezone(timedelta(hours=1)))
+    assert format_timestamp(dt) == "2026-02-15T10:00:00.250000+00:00"
+    assert format_timestamp(datetime(2026, 1, 1, tzinfo=UTC)).endswith(".000000+00:00")
+    with pytest.raises(ValueError):
+        format_timestamp(datetime(2026, 1, 1))
+
+
+def test_constant_time_compare() -> None:
+    assert hashes_equal("ab" * 32, "ab" * 32)
+    assert not hashes_equal("ab" * 32, "ac" * 32)
+    assert not hashes_equal("ab", "abc")
+
+
+@pytest.mark.parametrize(
+    "details,message",
+    [
+        ([], "JSON object"),
+        ({"x": 1.5}, "floats"),
+        ({"x": [1, {"y": 0.1}]}, r"details\.x\[1\]\.y"),
+        ({"é": 1}, "ASCII"),
+        ({"x": object()}, "unsupported"),
+        ({"x": {"y": {"z": {}}}}, None),
+    ],
+)
+def test_check_details(details: Any, message: str | None) -> None:
+    if message is None:
+        assert check_details(details) == details
+        return
+    with pytest.raises(ProtocolError, match=message):
+        check_details(details)
+
+
+def test_check_details_depth() -> None:
+    deep: dict[str, Any] = {}
+    cur = deep
+    for _ in range(20):
+        cur["x"] = {}
+        cur = cur["x"]
+    with pytest.raises(ProtocolError, match="deeply"):
+        check_details(deep)
+
+
+def test_integrity_hash_is_deterministic_and_order_free() -> None:
+    parts = [
+        {"user_id": "2", "role": "judge", "joined_at": "a", "left_at": None, "connection_count": 1},
+        {
+            "user_id": "1",
+            "role": "petitioner",
+            "speaker": 1,
+            "joined_at": "b",
+            "left_at": "c",
+            "connection_count": 2,
+        },
+    ]
+    kw: dict[str, Any] = dict(
+        session_id=SID,
+        assignment_id=None,
+        status="completed",
+        started_at="s",
+        ended_at="e",
+        log_entries=3,
+        log_head_hash=VECTORS[2][5],
+    )
+    a = session_integrity_hash(participations=parts, **kw)
+    b = session_integrity_hash(participations=list(reversed(parts)), **kw)
+    assert a == b and len(a) == 64
+    assert a != session_integrity_hash(participations=parts, **{**kw, "log_entries": 4})
