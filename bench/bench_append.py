@@ -34,6 +34,7 @@ from _common import (
     Neighbours,
     Row,
     add_quiet_option,
+    clean_case,
     install_loop,
     machine,
     print_table,
@@ -94,134 +95,144 @@ async def bench_backend(label: str, url: str, n: int, tasks: int) -> list[Row]:
     await migrate(url)
     store = SessionStore(url)
     court = Courtroom(store, MemoryBroker(), system_clock, RulesConfig())
-    rows: list[Row] = []
     eng = store.write_engine
-    try:
-        # Warm up: connections, statement caches.
-        (warm,) = await _new_sessions(court, 1)
-        for i in range(50):
-            await court.execute(warm, LogCustom("NOTE", {"i": i}), JUDGE)
+    per = n // SESSIONS
+    each = n // tasks
+    seq_base = f"{label}: raw INSERT, 1 row/txn, sequential"
+    par_base = f"{label}: raw INSERT, 1 row/txn, {SESSIONS} tasks"
 
-        # --- baselines: raw INSERTs through the same engine -----------------
-        raw_sids = await _new_sessions(court, SESSIONS + 1)
-        data = _rows(raw_sids[0], 2, n)
+    # --- baselines: raw INSERTs of the same rows through the same engine -------
 
+    async def raw_sequential() -> tuple[int, float]:
+        (sid,) = await _new_sessions(court, 1)
+        data = _rows(sid, 2, n)
         t0 = time.perf_counter()
         for r in data:
             async with eng.begin() as c:
                 await c.execute(insert(L), r)
-        rows.append(Row(f"{label}: raw INSERT, 1 row/txn, sequential", n, time.perf_counter() - t0))
+        return n, time.perf_counter() - t0
 
-        per = n // SESSIONS
-        chunks = [_rows(sid, 2, per) for sid in raw_sids[1:]]
+    async def raw_tasks() -> tuple[int, float]:
+        chunks = [_rows(sid, 2, per) for sid in await _new_sessions(court, SESSIONS)]
 
-        async def raw_worker(chunk: list[dict[str, Any]]) -> None:
+        async def worker(chunk: list[dict[str, Any]]) -> None:
             for r in chunk:
                 async with eng.begin() as c:
                     await c.execute(insert(L), r)
 
         t0 = time.perf_counter()
-        await asyncio.gather(*(raw_worker(ch) for ch in chunks))
-        rows.append(
-            Row(
-                f"{label}: raw INSERT, 1 row/txn, {SESSIONS} tasks",
-                per * SESSIONS,
-                time.perf_counter() - t0,
-            )
-        )
+        await asyncio.gather(*(worker(ch) for ch in chunks))
+        return per * SESSIONS, time.perf_counter() - t0
 
-        (batch_sid,) = await _new_sessions(court, 1)
-        data = _rows(batch_sid, 2, n)
+    async def raw_batched() -> tuple[int, float]:
+        (sid,) = await _new_sessions(court, 1)
+        data = _rows(sid, 2, n)
         t0 = time.perf_counter()
         for i in range(0, n, 100):
             async with eng.begin() as c:
                 await c.execute(insert(L), data[i : i + 100])
-        rows.append(
-            Row(
-                f"{label}: raw INSERT, 100 rows/txn",
-                n,
-                time.perf_counter() - t0,
-                note="group-commit ceiling",
-            )
-        )
+        return n, time.perf_counter() - t0
 
-        # --- the real path ---------------------------------------------------
+    # --- the real path -----------------------------------------------------------
+
+    async def sequential() -> tuple[int, float]:
         (sid,) = await _new_sessions(court, 1)
         t0 = time.perf_counter()
         for i in range(n):
             await court.execute(sid, LogCustom("NOTE", {"i": i}), JUDGE)
-        rows.append(
-            Row(
-                f"{label}: Courtroom.execute, 1 session, sequential",
-                n,
-                time.perf_counter() - t0,
-                baseline=f"{label}: raw INSERT, 1 row/txn, sequential",
-            )
-        )
+        dt = time.perf_counter() - t0
+        await _check(store, label, sid, n + 1)
+        return n, dt
 
+    async def one_session_tasks() -> tuple[int, float]:
         (sid,) = await _new_sessions(court, 1)
-        each = n // tasks
 
-        async def one_session_worker(w: int) -> None:
+        async def worker(w: int) -> None:
             for i in range(each):
                 await court.execute(sid, LogCustom("NOTE", {"i": i, "w": w}), JUDGE)
 
         t0 = time.perf_counter()
-        await asyncio.gather(*(one_session_worker(w) for w in range(tasks)))
-        rows.append(
-            Row(
-                f"{label}: Courtroom.execute, 1 session, {tasks} tasks",
-                each * tasks,
-                time.perf_counter() - t0,
-                baseline=f"{label}: raw INSERT, 1 row/txn, sequential",
-            )
-        )
+        await asyncio.gather(*(worker(w) for w in range(tasks)))
+        dt = time.perf_counter() - t0
+        await _check(store, label, sid, each * tasks + 1)
+        return each * tasks, dt
 
+    async def sessions() -> tuple[int, float]:
         sids = await _new_sessions(court, SESSIONS)
 
-        async def session_worker(s: str) -> None:
+        async def worker(s: str) -> None:
             for i in range(per):
                 await court.execute(s, LogCustom("NOTE", {"i": i}), JUDGE)
 
         t0 = time.perf_counter()
-        await asyncio.gather(*(session_worker(s) for s in sids))
-        rows.append(
-            Row(
-                f"{label}: Courtroom.execute, {SESSIONS} sessions concurrently",
-                per * SESSIONS,
-                time.perf_counter() - t0,
-                baseline=f"{label}: raw INSERT, 1 row/txn, {SESSIONS} tasks",
-            )
-        )
+        await asyncio.gather(*(worker(s) for s in sids))
+        dt = time.perf_counter() - t0
+        for s in sids:
+            await _check(store, label, s, per + 1)
+        return per * SESSIONS, dt
 
-        # Sanity: the logs the real path wrote verify and are gap-free.
-        for s in [sid, *sids[:1]]:
-            v = await store.verify(s)
-            if not v.valid:
-                print(f"WARNING: {label} session {s} does not verify: {v}")
+    try:
+        # Warm up: connections, statement caches.
+        (warm,) = await _new_sessions(court, 1)
+        for i in range(50):
+            await court.execute(warm, LogCustom("NOTE", {"i": i}), JUDGE)
+        return [
+            await clean_case(seq_base, raw_sequential),
+            await clean_case(par_base, raw_tasks),
+            await clean_case(
+                f"{label}: raw INSERT, 100 rows/txn", raw_batched, note="group-commit ceiling"
+            ),
+            await clean_case(
+                f"{label}: Courtroom.execute, 1 session, sequential", sequential, baseline=seq_base
+            ),
+            await clean_case(
+                f"{label}: Courtroom.execute, 1 session, {tasks} tasks",
+                one_session_tasks,
+                baseline=seq_base,
+            ),
+            await clean_case(
+                f"{label}: Courtroom.execute, {SESSIONS} sessions concurrently",
+                sessions,
+                baseline=par_base,
+            ),
+        ]
     finally:
         await store.close()
-    return rows
 
 
-def bench_hash(n: int) -> list[Row]:
+async def _check(store: SessionStore, label: str, sid: str, entries: int) -> None:
+    """The log the real path wrote is gap-free and verifies (not timed)."""
+    v = await store.verify(sid)
+    if not (v.valid and v.entries == entries):
+        print(f"WARNING: {label} session {sid}: expected {entries} valid entries, got {v}")
+
+
+async def bench_hash(n: int) -> list[Row]:
     sid = "5f1c5b0e-8a47-4c55-9d2b-3d2f6a0f9c11"
     ts = format_timestamp(datetime.now(UTC))
     details = [canonical_details({"i": i}) for i in range(n)]
-    prev = GENESIS_HASH
-    t0 = time.perf_counter()
-    for i in range(n):
-        prev = entry_hash_canonical(sid, i + 1, ts, "NOTE", "1", details[i], prev)
-    t_hash = time.perf_counter() - t0
     objs = [{"i": i} for i in range(n)]
-    prev = GENESIS_HASH
-    t0 = time.perf_counter()
-    for i in range(n):
-        prev = entry_hash_canonical(sid, i + 1, ts, "NOTE", "1", canonical_details(objs[i]), prev)
-    t_both = time.perf_counter() - t0
+
+    async def hash_only() -> tuple[int, float]:
+        prev = GENESIS_HASH
+        t0 = time.perf_counter()
+        for i in range(n):
+            prev = entry_hash_canonical(sid, i + 1, ts, "NOTE", "1", details[i], prev)
+        return n, time.perf_counter() - t0
+
+    async def with_details() -> tuple[int, float]:
+        prev = GENESIS_HASH
+        t0 = time.perf_counter()
+        for i in range(n):
+            d = canonical_details(objs[i])
+            prev = entry_hash_canonical(sid, i + 1, ts, "NOTE", "1", d, prev)
+        return n, time.perf_counter() - t0
+
     return [
-        Row("chain: entry_hash_canonical", n, t_hash, unit="entries/s"),
-        Row("chain: canonical_details + entry_hash_canonical", n, t_both, unit="entries/s"),
+        await clean_case("chain: entry_hash_canonical", hash_only, unit="entries/s"),
+        await clean_case(
+            "chain: canonical_details + entry_hash_canonical", with_details, unit="entries/s"
+        ),
     ]
 
 
@@ -237,8 +248,8 @@ async def main(args: argparse.Namespace) -> None:
             if url is not None:
                 rows += await bench_backend("postgres", url, args.n, args.tasks)
     print_table(f"log appends ({args.n} per case; 1 entry per command)", rows)
-    print_table("chain hash alone", bench_hash(args.hash_n))
-    print(others.line())
+    print_table("chain hash alone", await bench_hash(args.hash_n))
+    print(f"whole run (repeated cases included): {others.line()}")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from _common import (
     Neighbours,
     Row,
     add_quiet_option,
+    clean_case,
     install_loop,
     machine,
     print_table,
@@ -92,51 +93,64 @@ def payload(e: LogEntry) -> bytes:
     ).encode()
 
 
-def bench_memory(entries: list[LogEntry]) -> list[Row]:
+async def bench_memory(entries: list[LogEntry]) -> list[Row]:
     n = len(entries)
     payloads = [payload(e) for e in entries]
     assert hashlib.sha256(payloads[-1]).hexdigest() == entries[-1].hash, "payload drifted"
     sha = hashlib.sha256
-    t0 = time.perf_counter()
-    for p in payloads:
-        sha(p).hexdigest()
-    t_sha = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    v = ChainVerifier(entries[0].session_id)
-    feed = v.feed_canonical
-    for e in entries:
-        feed(
-            e.session_id,
-            e.sequence_number,
-            e.timestamp,
-            e.event_type,
-            e.actor_id,
-            e.details_json,
-            e.previous_hash,
-            e.hash,
-        )
-    t_feed = time.perf_counter() - t0
-    r = v.result()
-    assert r.valid and r.entries == n, r
+    async def bare_sha() -> tuple[int, float]:
+        t0 = time.perf_counter()
+        for p in payloads:
+            sha(p).hexdigest()
+        return n, time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    for e in entries:
-        entry_hash_canonical(
-            e.session_id,
-            e.sequence_number,
-            e.timestamp,
-            e.event_type,
-            e.actor_id,
-            e.details_json,
-            e.previous_hash,
-        )
-    t_hash = time.perf_counter() - t0
+    async def hash_only() -> tuple[int, float]:
+        t0 = time.perf_counter()
+        for e in entries:
+            entry_hash_canonical(
+                e.session_id,
+                e.sequence_number,
+                e.timestamp,
+                e.event_type,
+                e.actor_id,
+                e.details_json,
+                e.previous_hash,
+            )
+        return n, time.perf_counter() - t0
+
+    async def verifier() -> tuple[int, float]:
+        t0 = time.perf_counter()
+        v = ChainVerifier(entries[0].session_id)
+        feed = v.feed_canonical
+        for e in entries:
+            feed(
+                e.session_id,
+                e.sequence_number,
+                e.timestamp,
+                e.event_type,
+                e.actor_id,
+                e.details_json,
+                e.previous_hash,
+                e.hash,
+            )
+        dt = time.perf_counter() - t0
+        r = v.result()
+        assert r.valid and r.entries == n, r
+        return n, dt
+
     base = "baseline: hashlib.sha256 over the payload bytes"
     return [
-        Row(base, n, t_sha, unit="entries/s"),
-        Row("memory: entry_hash_canonical (build payload + sha256)", n, t_hash, "entries/s", base),
-        Row("memory: ChainVerifier.feed_canonical", n, t_feed, "entries/s", base),
+        await clean_case(base, bare_sha, unit="entries/s"),
+        await clean_case(
+            "memory: entry_hash_canonical (build payload + sha256)",
+            hash_only,
+            unit="entries/s",
+            baseline=base,
+        ),
+        await clean_case(
+            "memory: ChainVerifier.feed_canonical", verifier, unit="entries/s", baseline=base
+        ),
     ]
 
 
@@ -172,25 +186,31 @@ async def bench_store(label: str, url: str, n: int) -> list[Row]:
             )
         print(f"{label}: populated {n} entries in {time.perf_counter() - t0:.1f} s (not timed)")
         sid = created.entries[0].session_id
+        await store.verify(sid)  # warm the page cache and buffers once
 
-        # Warm the page cache / buffers once, then time.
-        await store.verify(sid)
-        t0 = time.perf_counter()
-        count = 0
-        async for _ in store.stream_entries(sid):
-            count += 1
-        t_read = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        result = await store.verify(sid)
-        t_verify = time.perf_counter() - t0
-        if not (result.valid and result.entries == n and result.head_hash == entries[-1].hash):
-            print(f"WARNING: {label} verify did not accept the log: {result}")
+        async def read() -> tuple[int, float]:
+            t0 = time.perf_counter()
+            count = 0
+            async for _ in store.stream_entries(sid):
+                count += 1
+            return count, time.perf_counter() - t0
+
+        async def verify() -> tuple[int, float]:
+            t0 = time.perf_counter()
+            result = await store.verify(sid)
+            dt = time.perf_counter() - t0
+            if not (result.valid and result.entries == n and result.head_hash == entries[-1].hash):
+                print(f"WARNING: {label} verify did not accept the log: {result}")
+            return n, dt
+
+        return [
+            await clean_case(
+                f"{label}: stream_entries alone (read, no hashing)", read, unit="entries/s"
+            ),
+            await clean_case(f"{label}: SessionStore.verify", verify, unit="entries/s"),
+        ]
     finally:
         await store.close()
-    return [
-        Row(f"{label}: stream_entries alone (read, no hashing)", count, t_read, "entries/s"),
-        Row(f"{label}: SessionStore.verify", n, t_verify, "entries/s"),
-    ]
 
 
 def first_entry(session_id: str) -> LogEntry:
@@ -205,7 +225,7 @@ def first_entry(session_id: str) -> LogEntry:
 async def main(args: argparse.Namespace) -> None:
     others = Neighbours()
     created = first_entry("5f1c5b0e-8a47-4c55-9d2b-3d2f6a0f9c11")
-    rows = bench_memory(chain_after(created, args.entries))
+    rows = await bench_memory(chain_after(created, args.entries))
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory(prefix="bench-verify-") as tmp:
             url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
@@ -215,7 +235,7 @@ async def main(args: argparse.Namespace) -> None:
             if url is not None:
                 rows += await bench_store("postgres", url, args.entries)
     print_table(f"verify ({args.entries} entries per case)", rows)
-    print(others.line())
+    print(f"whole run (repeated cases included): {others.line()}")
 
 
 if __name__ == "__main__":

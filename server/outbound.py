@@ -1,9 +1,10 @@
 """One bounded outbound queue and one writer task per connection.
 
 Fan-out calls :meth:`Outbound.push` with an already encoded frame and never
-waits: a slow socket only fills its own queue. A queue that overflows marks
-the connection too slow; the writer then closes it with 4001 and the client
-resumes from the log. Ticks do not queue: a newer tick replaces an unsent one.
+waits: a slow socket only fills its own queue. When the queue overflows the
+connection is too slow: ``on_overflow`` fires once (the connection then stops
+its writer and closes with 4001, and the client resumes from the log), and
+nothing more is queued. Ticks do not queue: a newer tick replaces an unsent one.
 """
 
 from __future__ import annotations
@@ -12,20 +13,27 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from protocol import CloseCode
-
 
 class Outbound:
-    __slots__ = ("_send", "_close", "_max", "_frames", "_tick", "_wake", "_overflowed", "_done")
+    __slots__ = (
+        "_send",
+        "_on_overflow",
+        "_max",
+        "_frames",
+        "_tick",
+        "_wake",
+        "_overflowed",
+        "_done",
+    )
 
     def __init__(
         self,
         send: Callable[[str], Awaitable[None]],
-        close: Callable[[int, str], Awaitable[None]],
+        on_overflow: Callable[[], None],
         max_frames: int,
     ) -> None:
         self._send = send
-        self._close = close
+        self._on_overflow = on_overflow
         self._max = max_frames
         self._frames: deque[str] = deque()
         self._tick: str | None = None
@@ -41,13 +49,14 @@ class Outbound:
         return len(self._frames)
 
     def push(self, frame: str) -> bool:
-        """Queue a frame; False (and the connection is doomed) if the queue is full."""
+        """Queue a frame; False if the connection is (now) too slow or stopped."""
         if self._done or self._overflowed:
             return False
         if len(self._frames) >= self._max:
             self._overflowed = True
             self._frames.clear()
             self._wake.set()
+            self._on_overflow()
             return False
         self._frames.append(frame)
         self._wake.set()
@@ -63,20 +72,14 @@ class Outbound:
         self._wake.set()
 
     async def run(self) -> None:
-        """The writer: drain frames in order, then the latest tick; close on overflow."""
+        """The writer: drain frames in order, then the latest tick, until stopped."""
         frames = self._frames
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if self._overflowed:
-                await self._close(CloseCode.TOO_SLOW, "too slow: resume from the log")
-                return
-            while frames:
+            while frames and not self._overflowed:
                 await self._send(frames.popleft())
-                if self._overflowed:
-                    break
             if self._overflowed:
-                await self._close(CloseCode.TOO_SLOW, "too slow: resume from the log")
                 return
             tick, self._tick = self._tick, None
             if tick is not None:

@@ -39,6 +39,9 @@ def run(app: str, *, host: str, port: int, ws_max_size: int, log_level: str) -> 
         ws_max_size=ws_max_size,
         ws_ping_interval=20,
         ws_ping_timeout=20,
+        # Compression is per connection: it would undo "encode once, send the
+        # same bytes to every observer" and cost CPU per socket on fan-out.
+        ws_per_message_deflate=False,
         timeout_graceful_shutdown=5,
         log_level=log_level,
     )

@@ -42,7 +42,7 @@ from server.rules.state import Actor, Status
 from server.services import Services
 
 log = logging.getLogger("courtroom.ws")
-_background: set[asyncio.Task[None]] = set()  # strong refs to departures in flight
+_background: set[asyncio.Task[None]] = set()  # strong refs to tasks in flight
 
 
 class _Bucket:
@@ -74,7 +74,8 @@ class Connection:
         self.is_observer = True
         self.slow = False
         self.closed = False
-        self.outbound = Outbound(self._send, self.close, services.settings.outbound_queue_frames)
+        self.writer: asyncio.Task[None] | None = None
+        self.outbound = Outbound(self._send, self.too_slow, services.settings.outbound_queue_frames)
 
     async def _send(self, frame: str) -> None:
         if self.closed:
@@ -85,9 +86,21 @@ class Connection:
             self.closed = True
 
     def too_slow(self) -> None:
-        # While syncing the backlog overflowed: the replay closes with 4001. Live,
-        # the outbound queue has already marked itself and its writer closes.
+        """The client fell behind (its backlog or outbound queue overflowed)."""
+        if self.slow:
+            return
         self.slow = True
+        if self.syncing:
+            return  # the replay notices and closes with 4001 itself
+        # The writer may be stuck in a send to a socket that is not read; stop it
+        # and close: the close frame follows whatever the transport still holds.
+        if self.writer is not None:
+            self.writer.cancel()
+        task = asyncio.get_running_loop().create_task(
+            self.close(CloseCode.TOO_SLOW, "too slow: resume from the log")
+        )
+        _background.add(task)
+        task.add_done_callback(_background.discard)
 
     async def send_now(self, frame: bytes | str) -> None:
         await self._send(frame if isinstance(frame, str) else frame.decode())
@@ -370,7 +383,8 @@ async def _welcome_and_replay(
     tick = s.hub.tick_for(ch, _now(s))
     if tick is not None:
         conn.outbound.push_tick(tick)
-    return asyncio.create_task(conn.outbound.run(), name="ws-writer")
+    conn.writer = asyncio.create_task(conn.outbound.run(), name="ws-writer")
+    return conn.writer
 
 
 async def _command_loop(
