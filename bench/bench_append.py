@@ -91,7 +91,7 @@ def _rows(session_id: str, first_seq: int, n: int) -> list[dict[str, Any]]:
     return rows
 
 
-async def bench_backend(label: str, url: str, n: int, tasks: int) -> list[Row]:
+async def bench_backend(label: str, url: str, n: int, tasks: int, repeat: int) -> list[Row]:
     await migrate(url)
     store = SessionStore(url)
     court = Courtroom(store, MemoryBroker(), system_clock, RulesConfig())
@@ -177,23 +177,31 @@ async def bench_backend(label: str, url: str, n: int, tasks: int) -> list[Row]:
         for i in range(50):
             await court.execute(warm, LogCustom("NOTE", {"i": i}), JUDGE)
         return [
-            await clean_case(seq_base, raw_sequential),
-            await clean_case(par_base, raw_tasks),
+            await clean_case(seq_base, raw_sequential, repeat=repeat),
+            await clean_case(par_base, raw_tasks, repeat=repeat),
             await clean_case(
-                f"{label}: raw INSERT, 100 rows/txn", raw_batched, note="group-commit ceiling"
+                f"{label}: raw INSERT, 100 rows/txn",
+                raw_batched,
+                note="group-commit ceiling",
+                repeat=repeat,
             ),
             await clean_case(
-                f"{label}: Courtroom.execute, 1 session, sequential", sequential, baseline=seq_base
+                f"{label}: Courtroom.execute, 1 session, sequential",
+                sequential,
+                baseline=seq_base,
+                repeat=repeat,
             ),
             await clean_case(
                 f"{label}: Courtroom.execute, 1 session, {tasks} tasks",
                 one_session_tasks,
                 baseline=seq_base,
+                repeat=repeat,
             ),
             await clean_case(
                 f"{label}: Courtroom.execute, {SESSIONS} sessions concurrently",
                 sessions,
                 baseline=par_base,
+                repeat=repeat,
             ),
         ]
     finally:
@@ -229,9 +237,12 @@ async def bench_hash(n: int) -> list[Row]:
         return n, time.perf_counter() - t0
 
     return [
-        await clean_case("chain: entry_hash_canonical", hash_only, unit="entries/s"),
+        await clean_case("chain: entry_hash_canonical", hash_only, unit="entries/s", repeat=3),
         await clean_case(
-            "chain: canonical_details + entry_hash_canonical", with_details, unit="entries/s"
+            "chain: canonical_details + entry_hash_canonical",
+            with_details,
+            unit="entries/s",
+            repeat=3,
         ),
     ]
 
@@ -242,12 +253,15 @@ async def main(args: argparse.Namespace) -> None:
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory(prefix="bench-append-") as tmp:
             url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-            rows += await bench_backend("sqlite", url, args.n, args.tasks)
+            rows += await bench_backend("sqlite", url, args.n, args.tasks, args.repeat)
     if args.backend in ("postgres", "both"):
         async with scratch_pg() as url:
             if url is not None:
-                rows += await bench_backend("postgres", url, args.n, args.tasks)
-    print_table(f"log appends ({args.n} per case; 1 entry per command)", rows)
+                rows += await bench_backend("postgres", url, args.n, args.tasks, args.repeat)
+    print_table(
+        f"log appends ({args.n} commands per run, 1 entry each; median of {args.repeat} runs)",
+        rows,
+    )
     print_table("chain hash alone", await bench_hash(args.hash_n))
     print(f"whole run (repeated cases included): {others.line()}")
 
@@ -255,13 +269,15 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer appends (a smoke run)")
-    ap.add_argument("--n", type=int, default=None, help="appends per case (default 4000)")
+    ap.add_argument("--n", type=int, default=None, help="appends per case (default 1536)")
+    ap.add_argument("--repeat", type=int, default=None, help="runs per case, median kept (3)")
     ap.add_argument("--tasks", type=int, default=8, help="concurrent tasks on one session")
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     ap.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     add_quiet_option(ap)
     args = ap.parse_args()
-    args.n = args.n or (400 if args.quick else 4000)
+    args.n = args.n or (384 if args.quick else 1536)
+    args.repeat = args.repeat or (1 if args.quick else 3)
     args.n -= args.n % (SESSIONS * args.tasks)
     args.hash_n = 20_000 if args.quick else 200_000
     loop = install_loop(args.loop)

@@ -379,12 +379,14 @@ class Driver:
 
         self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=60)
         for _ in range(300):
+            if (code := self.procs["courtroom"].poll()) is not None:
+                raise RuntimeError(f"the courtroom server exited with {code} (its output is above)")
             with contextlib.suppress(httpx.HTTPError):
                 if (await self.http.get("/healthz")).status_code == 200:
                     break
             await asyncio.sleep(0.1)
         else:
-            raise RuntimeError("the courtroom server did not come up")
+            raise RuntimeError("the courtroom server did not come up in 30 s")
         r = await self.http.post(
             "/api/auth/login", data={"username": "judge", "password": PASSWORD}
         )

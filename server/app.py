@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import WebSocketRoute
+from starlette.routing import Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from protocol import CloseCode
 from protocol.errors import CourtroomError
@@ -27,13 +29,14 @@ from server.config import Settings
 from server.courtroom import Courtroom
 from server.errors import courtroom_error_handler, unexpected_error_handler
 from server.hub import Hub
+from server.presence import PresenceTracker
 from server.routes import auth, health, rounds, schedule, sessions
 from server.rules.session import RulesConfig
 from server.schedule_service import ScheduleService
 from server.serve import RUNNING
 from server.services import Services
 from server.ws import drain_departures, session_socket
-from store import ScheduleStore, SessionStore, UserStore, migrate
+from store import ClusterStore, ScheduleStore, SessionStore, UserStore, migrate
 from timers import Clock, system_clock
 
 log = logging.getLogger("courtroom")
@@ -65,7 +68,14 @@ def create_app(
             await migrate(settings.database_url)
         store = SessionStore(settings.database_url)
         broker = create_broker(settings.redis_url)
-        courtroom = Courtroom(store, broker, the_clock, rules_config(settings))
+        courtroom = Courtroom(
+            store,
+            broker,
+            the_clock,
+            rules_config(settings),
+            node_id=settings.resolved_node_id(),
+            lease_ms=settings.timer_lease_ms,
+        )
         hub = Hub(
             store,
             broker,
@@ -73,7 +83,9 @@ def create_app(
             tick_interval_ms=settings.tick_interval_ms,
             backlog_limit=settings.outbound_queue_frames,
         )
-        clockwork = Clockwork(courtroom, max_sleep_ms=timer_max_sleep_ms)
+        clockwork = Clockwork(
+            courtroom, max_sleep_ms=timer_max_sleep_ms, single_node=settings.redis_url is None
+        )
         services = Services(
             settings=settings,
             store=store,
@@ -83,6 +95,12 @@ def create_app(
             hub=hub,
             clockwork=clockwork,
             signer=TokenSigner(settings.resolved_secret(), settings.token_ttl_seconds),
+            presence=PresenceTracker(
+                ClusterStore(store),
+                courtroom,
+                node_ttl_ms=settings.node_ttl_ms,
+                grace_ms=settings.reconnect_grace_ms,
+            ),
         )
         scheduling = ScheduleService(ScheduleStore(store), the_clock)
         services.extras["schedule"] = scheduling
@@ -91,6 +109,7 @@ def create_app(
         if hasattr(broker, "on_resync"):
             broker.on_resync = hub.resync
         await hub.start()
+        await services.presence.start()
         await clockwork.start()
         RUNNING.append(services)
         try:
@@ -101,6 +120,7 @@ def create_app(
             for conn in list(services.connections):
                 await conn.close(CloseCode.GOING_AWAY, "server shutting down")
             await drain_departures()
+            await services.presence.close()
             await clockwork.close()
             await hub.close()
             await broker.close()
@@ -120,7 +140,17 @@ def create_app(
         app.include_router(router)
     schedule.install(app)
     app.router.routes.append(WebSocketRoute("/ws/sessions/{session_id}", session_socket))
+    # The browser client (plain ES modules, docs/browser.md) at /app/; / leads there.
+    app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="app")
+    app.router.routes.append(Route("/", _to_app, include_in_schema=False))
     return app
+
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+async def _to_app(request: Request) -> RedirectResponse:
+    return RedirectResponse("/app/")
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

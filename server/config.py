@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +61,9 @@ class Settings:
     auto_migrate: bool = True
     flags: Flags = field(default_factory=Flags)
     node_id: str = ""
+    timer_lease_ms: int = 5000
+    node_ttl_ms: int = 10_000
+    reconnect_grace_ms: int = 15_000
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -87,7 +91,16 @@ class Settings:
             auto_migrate=_flag(e, "COURTROOM_AUTO_MIGRATE", True),
             flags=flags,
             node_id=e.get("COURTROOM_NODE_ID", ""),
+            timer_lease_ms=_int(e, "COURTROOM_TIMER_LEASE_MS", 5000),
+            node_ttl_ms=_int(e, "COURTROOM_NODE_TTL_MS", 10_000),
+            reconnect_grace_ms=_int(e, "COURTROOM_RECONNECT_GRACE_MS", 15_000),
         )
+
+    def resolved_node_id(self) -> str:
+        """This process's node id: configured, or unique to this process."""
+        if self.node_id:
+            return self.node_id
+        return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
     def resolved_secret(self) -> str:
         """The signing key: from the environment, else from (or into) the data dir."""

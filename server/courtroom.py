@@ -20,20 +20,35 @@ from typing import Any
 from protocol import event_types as ev, session_integrity_hash
 from server.broker import Broker
 from server.metrics import METRICS
-from server.rules import rounds
 from server.rules.commands import CreateSession, SessionCommand
-from server.rules.session import RulesConfig, create, evolve, handle, initial_state
+from server.rules.session import (
+    RulesConfig,
+    create,
+    evolve,
+    handle,
+    initial_state,
+    next_action_ms,
+)
 from server.rules.state import Actor, SessionState, Status
-from store import Committed, Decision, Head, SessionStore, ms_to_iso
+from store import Committed, Decision, Head, SessionStore, TxInfo, ms_to_iso
 from timers import Clock
 
-CommitHook = Callable[[str, SessionState], None]
+CommitHook = Callable[[str, Committed], None]
 
 
 class Courtroom:
     def __init__(
-        self, store: SessionStore, broker: Broker, clock: Clock, rules: RulesConfig
+        self,
+        store: SessionStore,
+        broker: Broker,
+        clock: Clock,
+        rules: RulesConfig,
+        *,
+        node_id: str | None = None,
+        lease_ms: int = 5000,
     ) -> None:
+        self.node_id = node_id
+        self.lease_ms = lease_ms
         self.store = store
         self.broker = broker
         self.clock = clock
@@ -88,21 +103,45 @@ class Courtroom:
         METRICS.events_appended.inc()
         return committed
 
-    async def execute(self, session_id: str, cmd: SessionCommand, actor: Actor) -> Committed:
-        """Decide, commit and publish one command. Raises a CourtroomError if refused."""
-        kind = type(cmd).__name__
+    async def execute(
+        self,
+        session_id: str,
+        cmd: SessionCommand | Callable[[TxInfo], SessionCommand],
+        actor: Actor,
+        *,
+        fence: int | None = None,
+        live_user: str | None = None,
+    ) -> Committed:
+        """Decide, commit and publish one command. Raises a CourtroomError if refused.
+
+        Args:
+            cmd: the command, or a function that builds it from what the
+                transaction read (``TxInfo``: e.g. the user's live connections).
+            fence: for timer firings, the fencing token this node holds.
+            live_user: count this user's live connections inside the transaction.
+        """
+        kind = getattr(cmd, "__name__", type(cmd).__name__)
         lock = self._lock(session_id)
         async with lock:
             now = self.clock()
             started = time.perf_counter()
 
-            def decide(state_dict: dict[str, Any], head: Head, at: int) -> Decision:
+            def decide(state_dict: dict[str, Any], head: Head, at: int, info: TxInfo) -> Decision:
+                command = cmd(info) if callable(cmd) else cmd
                 state = SessionState.from_dict(state_dict)
-                events = handle(state, cmd, actor, at, self.rules)
+                events = handle(state, command, actor, at, self.rules)
                 return _decision(session_id, state, events, at)
 
             try:
-                committed = await self.store.execute(session_id, decide, now=now)
+                committed = await self.store.execute(
+                    session_id,
+                    decide,
+                    now=now,
+                    node=self.node_id,
+                    fence=fence,
+                    live_user=live_user,
+                    lease_ms=self.lease_ms,
+                )
             except Exception:
                 METRICS.commands.labels(kind, "refused").inc()
                 raise
@@ -113,9 +152,8 @@ class Courtroom:
         METRICS.commands.labels(kind, "ok").inc()
         if committed.entries:
             _count_round_metrics(committed)
-            state = SessionState.from_dict(committed.state)
             for hook in self._hooks:
-                hook(session_id, state)
+                hook(session_id, committed)
         return committed
 
 
@@ -154,7 +192,7 @@ def _decision(session_id: str, state: SessionState, events: list[Any], at: int) 
         events=events,
         state=state.to_dict(),
         status=state.status.value,
-        next_action_ms=rounds.next_action_ms(state),
+        next_action_ms=next_action_ms(state),
         session_columns=columns,
         rounds=round_rows,
         after_chain=after_chain,

@@ -11,6 +11,7 @@ from server.clockwork import Clockwork
 from server.config import Settings
 from server.courtroom import Courtroom
 from server.hub import Hub
+from server.presence import PresenceTracker
 from store import SessionStore, UserStore
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ class Services:
     hub: Hub
     clockwork: Clockwork
     signer: TokenSigner
+    presence: PresenceTracker
     connections: set[Connection] = field(default_factory=set)
-    # (session_id, user_id) -> open participant connections on this node
-    presence: dict[tuple[str, str], int] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)

@@ -28,7 +28,6 @@ from protocol.errors import (
     CourtroomError,
     FeatureDisabled,
     FrameTooLarge,
-    InvalidTransition,
     ProtocolError,
     RateLimited,
     Unauthorized,
@@ -272,66 +271,64 @@ class _Membership:
         self.actor = actor
         self.hello = hello
         self.principal = principal
+        self.connection_id = str(uuid.uuid4())
         self.observation_id: str | None = None
-        self.joined = False
+        self.kind = "participant" if hello.as_ == "participant" else "observer"
+        self.registered = False
         self.left = False
-        conn.is_observer = hello.as_ == "observer"
+        conn.is_observer = self.kind == "observer"
 
     async def enter(self) -> None:
+        """Register the socket (presence across nodes), then log the arrival."""
         s = self.conn.services
-        if self.hello.as_ == "participant":
-            assert self.hello.role is not None
-            await s.courtroom.execute(
-                self.session_id,
-                c.Join(role=self.hello.role, speaker=self.hello.speaker, client_info=None),
-                self.actor,
-            )
-            self.joined = True
-            key = (self.session_id, str(self.actor.user_id))
-            s.presence[key] = s.presence.get(key, 0) + 1
-        else:
+        if self.kind == "observer":
             self.observation_id = str(uuid.uuid4())
-            await s.courtroom.execute(
-                self.session_id, c.Observe(observation_id=self.observation_id), self.actor
-            )
+        await s.presence.connected(
+            self.connection_id,
+            self.session_id,
+            kind=self.kind,
+            user_id=self.actor.user_id,
+            observation_id=self.observation_id,
+        )
+        self.registered = True
+        try:
+            if self.kind == "participant":
+                assert self.hello.role is not None
+                cmd: c.SessionCommand = c.Join(role=self.hello.role, speaker=self.hello.speaker)
+            else:
+                assert self.observation_id is not None
+                cmd = c.Observe(observation_id=self.observation_id)
+            await s.courtroom.execute(self.session_id, cmd, self.actor)
+        except BaseException:
+            await self._unregister(log_departure=False)
+            raise
 
     async def leave(self) -> None:
         """The client said ``leave``: log it now; nothing more to do on close."""
         s = self.conn.services
-        if self.joined:
+        if self.kind == "participant":
             await s.courtroom.execute(self.session_id, c.Leave(), self.actor)
-            self._release()
         elif self.observation_id is not None:
             await s.courtroom.execute(self.session_id, c.Unobserve(self.observation_id), self.actor)
         self.left = True
+        await self._unregister(log_departure=False)
 
-    def _release(self) -> int:
-        s = self.conn.services
-        key = (self.session_id, str(self.actor.user_id))
-        n = s.presence.get(key, 1) - 1
-        if n <= 0:
-            s.presence.pop(key, None)
-        else:
-            s.presence[key] = n
-        self.joined = False
-        return n
+    async def _unregister(self, *, log_departure: bool) -> None:
+        if not self.registered:
+            return
+        self.registered = False
+        await self.conn.services.presence.disconnected(
+            self.connection_id,
+            self.session_id,
+            kind=self.kind,
+            user_id=self.actor.user_id,
+            observation_id=self.observation_id,
+            log_departure=log_departure,
+        )
 
     async def exit(self) -> None:
-        if self.left:
-            return
-        s = self.conn.services
         try:
-            if self.joined:
-                if self._release() == 0:
-                    await s.courtroom.execute(
-                        self.session_id, c.Disconnect(user_id=str(self.actor.user_id)), self.actor
-                    )
-            elif self.observation_id is not None:
-                await s.courtroom.execute(
-                    self.session_id, c.Unobserve(self.observation_id), self.actor
-                )
-        except InvalidTransition:
-            pass  # the session completed meanwhile: its record is closed
+            await self._unregister(log_departure=not self.left)
         except CourtroomError as exc:
             log.info("could not log the departure from %s: %s", self.session_id, exc)
 

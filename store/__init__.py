@@ -6,14 +6,25 @@ the server.
 
 from __future__ import annotations
 
+from store._cluster import ClusterStore
 from store._engine import DEFAULT_URL, create_engine, normalise_url
 from store._entries import LogEntry
 from store._migrate import migrate
 from store._schedules import ScheduleRows, ScheduleStore, ScheduleTx
-from store._sessions import Committed, Decision, Head, SessionStore, ms_to_iso, now_ms
+from store._sessions import (
+    Committed,
+    Decision,
+    Head,
+    SessionStore,
+    TxInfo,
+    ms_to_iso,
+    now_ms,
+)
 from store._users import UserStore
 
 __all__ = [
+    "ClusterStore",
+    "TxInfo",
     "DEFAULT_URL",
     "Committed",
     "Decision",

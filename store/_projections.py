@@ -77,6 +77,17 @@ async def _reconnected(
     )
 
 
+async def _reconnecting(
+    c: AsyncConnection, sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int
+) -> None:
+    assert actor is not None
+    await c.execute(
+        update(session_participations)
+        .where(session_participations.c.id == _participation_id(sid, actor))
+        .values(status="reconnecting")
+    )
+
+
 async def _gone(
     c: AsyncConnection, sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int
 ) -> None:
@@ -224,6 +235,7 @@ def _turn_handler(event_type: str) -> Handler:
 HANDLERS: dict[str, Handler] = {
     ev.PARTICIPANT_JOINED: _joined,
     ev.PARTICIPANT_RECONNECTED: _reconnected,
+    ev.PARTICIPANT_RECONNECTING: _reconnecting,
     ev.PARTICIPANT_DISCONNECTED: _gone,
     ev.PARTICIPANT_LEFT: _gone,
     ev.OBSERVER_JOINED: _observed,

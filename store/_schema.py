@@ -79,12 +79,44 @@ courtroom_sessions = Table(
     Column("head_hash", HASH, nullable=False),
     Column("state", Text, nullable=False),
     Column("next_action_ms", BigInteger, nullable=True),
+    # The node that drives this session's deadlines, its lease and the fencing
+    # token an expiry must present (see server/clockwork.py).
+    Column("timer_owner", String(64), nullable=True),
+    Column("timer_fence", BigInteger, nullable=False, server_default="0"),
+    Column("timer_lease_until", BigInteger, nullable=True),
     UniqueConstraint("assignment_id", name="uq_session_assignment"),
     CheckConstraint(
         "status IN ('pending','active','paused','completed')", name="session_status_valid"
     ),
     Index("idx_session_status", "status"),
     Index("idx_session_next_action", "next_action_ms"),
+    Index("idx_session_timer_owner", "timer_owner"),
+)
+
+# Nodes of a deployment and their heartbeats: a node whose heartbeat is older
+# than the node TTL has crashed, and its live connections are cleaned up.
+cluster_nodes = Table(
+    "cluster_nodes",
+    metadata,
+    Column("node_id", String(64), primary_key=True),
+    Column("started_at_ms", BigInteger, nullable=False),
+    Column("heartbeat_ms", BigInteger, nullable=False),
+)
+
+# Every open WebSocket of every node: presence across nodes is computed here.
+live_connections = Table(
+    "live_connections",
+    metadata,
+    Column("id", UUID, primary_key=True),
+    Column("session_id", UUID, ForeignKey("courtroom_sessions.id"), nullable=False),
+    Column("node_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("user_id", String(64), nullable=True),
+    Column("observation_id", UUID, nullable=True),
+    Column("connected_at_ms", BigInteger, nullable=False),
+    CheckConstraint("kind IN ('participant','observer')", name="live_kind_valid"),
+    Index("idx_live_session_user", "session_id", "user_id"),
+    Index("idx_live_node", "node_id"),
 )
 
 session_participations = Table(

@@ -20,6 +20,7 @@ import orjson
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
 
 from protocol import (
     GENESIS_HASH,
@@ -38,6 +39,7 @@ from store._schema import (
     classroom_turn_audit,
     classroom_turns,
     courtroom_sessions as S,
+    live_connections as LC,
     session_log_entries as L,
     session_observations,
     session_participations,
@@ -77,14 +79,25 @@ class Head:
 
 
 @dataclass(frozen=True, slots=True)
+class TxInfo:
+    """What the transaction read besides the state, for the caller's ``decide``."""
+
+    live_connections: int | None  # of ``live_user`` across all nodes, when asked
+    timer_owner: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Committed:
     entries: list[LogEntry]
     state: dict[str, Any]
     head: Head
     result: Any
+    timer_owner: str | None = None
+    timer_fence: int = 0
+    fenced: bool = False  # a timer presented a stale fencing token: nothing was done
 
 
-Decide = Callable[[dict[str, Any], Head, int], Decision]
+Decide = Callable[[dict[str, Any], Head, int, TxInfo], Decision]
 
 
 def now_ms() -> int:
@@ -175,24 +188,68 @@ class SessionStore:
             await _insert_entries(c, [entry], ts)
         return Committed([entry], state, Head(1, entry.hash), None)
 
-    async def execute(self, session_id: str, decide: Decide, *, now: int) -> Committed:
+    async def execute(
+        self,
+        session_id: str,
+        decide: Decide,
+        *,
+        now: int,
+        node: str | None = None,
+        fence: int | None = None,
+        live_user: str | None = None,
+        lease_ms: int = 5000,
+    ) -> Committed:
         """Run ``decide`` under the session's lock and commit what it returns.
 
-        ``decide(state, head, now)`` must be pure: it may run again if the
-        transaction is retried, and it raises a CourtroomError to refuse (the
-        transaction is then rolled back and nothing is written).
+        ``decide(state, head, now, info)`` must be pure: it raises a
+        CourtroomError to refuse (the transaction is then rolled back and
+        nothing is written).
+
+        Args:
+            node: this node's id. When the decision leaves a deadline, this node
+                becomes (or stays) the owner of the session's timer, with a lease
+                of ``lease_ms`` and a new fencing token if ownership moved.
+            fence: set when a timer fires: the token the node holds. If the
+                session's timer is now owned by another node or another token,
+                nothing happens and ``Committed.fenced`` is True.
+            live_user: count this user's live participant connections (all
+                nodes) inside the transaction, for ``info.live_connections``.
         """
         async with _mapped(), self.write_engine.begin() as c:
-            q = select(S.c.head_seq, S.c.head_hash, S.c.state).where(S.c.id == session_id)
+            q = select(
+                S.c.head_seq,
+                S.c.head_hash,
+                S.c.state,
+                S.c.timer_owner,
+                S.c.timer_fence,
+            ).where(S.c.id == session_id)
             if not self._sqlite:
                 q = q.with_for_update()
             row = (await c.execute(q)).first()
             if row is None:
                 raise NotFound("session not found")
             head = Head(row.head_seq, row.head_hash)
-            decision = decide(orjson.loads(row.state), head, now)
+            if fence is not None and (row.timer_owner != node or row.timer_fence != fence):
+                return Committed(
+                    [], orjson.loads(row.state), head, None, row.timer_owner, row.timer_fence, True
+                )
+            live = None
+            if live_user is not None:
+                live = int(
+                    await c.scalar(
+                        select(func.count()).where(
+                            LC.c.session_id == session_id,
+                            LC.c.user_id == live_user,
+                            LC.c.kind == "participant",
+                        )
+                    )
+                    or 0
+                )
+            decision = decide(orjson.loads(row.state), head, now, TxInfo(live, row.timer_owner))
             if not decision.events:
-                return Committed([], decision.state, head, decision.result)
+                return Committed(
+                    [], decision.state, head, decision.result, row.timer_owner, row.timer_fence
+                )
             ts = ms_to_iso(now)
             entries: list[LogEntry] = []
             prev = head.hash
@@ -213,6 +270,20 @@ class SessionStore:
                 )
             new_head = Head(entries[-1].sequence_number, entries[-1].hash)
             sealed = decision.after_chain(new_head) if decision.after_chain else {}
+            owner, fence_now = row.timer_owner, row.timer_fence
+            timer: dict[str, Any] = {}
+            if decision.next_action_ms is None:
+                owner = None
+                timer = {"timer_owner": None, "timer_lease_until": None}
+            elif node is not None:
+                # The node that last set a session's clock drives it.
+                if owner != node:
+                    owner, fence_now = node, fence_now + 1
+                timer = {
+                    "timer_owner": owner,
+                    "timer_fence": fence_now,
+                    "timer_lease_until": now + lease_ms,
+                }
             await c.execute(
                 update(S)
                 .where(S.c.id == session_id)
@@ -224,9 +295,56 @@ class SessionStore:
                     next_action_ms=decision.next_action_ms,
                     **decision.session_columns,
                     **sealed,
+                    **timer,
                 )
             )
-        return Committed(entries, decision.state, new_head, decision.result)
+        return Committed(entries, decision.state, new_head, decision.result, owner, fence_now)
+
+    # --- timer leases -------------------------------------------------------
+
+    async def renew_leases(self, node: str, now: int, lease_ms: int) -> int:
+        """Extend this node's leases on the sessions whose timers it drives."""
+        async with _mapped(), self.write_engine.begin() as c:
+            result = await c.execute(
+                update(S)
+                .where(S.c.timer_owner == node, S.c.next_action_ms.is_not(None))
+                .values(timer_lease_until=now + lease_ms)
+            )
+            return int(result.rowcount or 0)
+
+    async def claim_timers(
+        self, node: str, now: int, lease_ms: int, *, mode: str = "orphans"
+    ) -> list[tuple[str, int, int]]:
+        """Take over timers, each with a new fencing token.
+
+        Args:
+            mode: ``"orphans"``: those nobody drives (no owner, or a lapsed
+                lease). ``"restart"``: those too that name this node (a node
+                restarted with the same ``COURTROOM_NODE_ID``). ``"all"``: every
+                one, for a single-node deployment starting up, where any other
+                owner is a previous life of this server.
+
+        Returns:
+            ``(session_id, next_action_ms, fence)`` for each claimed session.
+        """
+        cond: ColumnElement[bool] = S.c.next_action_ms.is_not(None)
+        orphan = S.c.timer_owner.is_(None) | (S.c.timer_lease_until < now)
+        if mode == "orphans":
+            cond = cond & orphan & ((S.c.timer_owner != node) | S.c.timer_owner.is_(None))
+        elif mode == "restart":
+            cond = cond & (orphan | (S.c.timer_owner == node))
+        async with _mapped(), self.write_engine.begin() as c:
+            rows = await c.execute(
+                update(S)
+                .where(cond)
+                .values(
+                    timer_owner=node,
+                    timer_fence=S.c.timer_fence + 1,
+                    timer_lease_until=now + lease_ms,
+                )
+                .returning(S.c.id, S.c.next_action_ms, S.c.timer_fence)
+            )
+            return [(str(r.id), int(r.next_action_ms), int(r.timer_fence)) for r in rows]
 
     # --- reads ------------------------------------------------------------
 

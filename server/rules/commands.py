@@ -51,9 +51,16 @@ class Join:
 
 @dataclass(frozen=True, slots=True)
 class Disconnect:
-    """The server saw a participant's last connection drop without ``leave``."""
+    """A participant's connection dropped without ``leave``.
+
+    ``still_connected`` is how many of the user's connections remain on any
+    node (counted inside the transaction); ``grace_ms`` is how long the user
+    stays "reconnecting" before being marked disconnected (0: at once).
+    """
 
     user_id: str
+    still_connected: int = 0
+    grace_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,14 +160,53 @@ def _join(state: SessionState, cmd: Join, actor: Actor, now_ms: int) -> list[New
     return [NewEvent(ev.PARTICIPANT_RECONNECTED, details, actor.user_id)]
 
 
-def _leave(state: SessionState, actor: Actor, kind: str) -> list[NewEvent]:
+def _leave(state: SessionState, actor: Actor) -> list[NewEvent]:
     uid = actor.user_id
     p = state.participants.get(uid) if uid is not None else None
     if p is None:
         raise NotFound("not a participant of this session")
-    if p.status is Presence.DISCONNECTED and kind == ev.PARTICIPANT_DISCONNECTED:
-        return []
-    return [NewEvent(kind, {"role": p.role, "speaker": p.speaker}, uid)]
+    return [NewEvent(ev.PARTICIPANT_LEFT, {"role": p.role, "speaker": p.speaker}, uid)]
+
+
+def _disconnect(state: SessionState, cmd: Disconnect, now_ms: int) -> list[NewEvent]:
+    p = state.participants.get(cmd.user_id)
+    if p is None or cmd.still_connected > 0 or p.status is not Presence.CONNECTED:
+        return []  # connected elsewhere, or already reconnecting or gone
+    if cmd.grace_ms > 0:
+        details = {"role": p.role, "speaker": p.speaker, "grace_until_ms": now_ms + cmd.grace_ms}
+        return [NewEvent(ev.PARTICIPANT_RECONNECTING, details, cmd.user_id)]
+    return [
+        NewEvent(ev.PARTICIPANT_DISCONNECTED, {"role": p.role, "speaker": p.speaker}, cmd.user_id)
+    ]
+
+
+def _graces_due(state: SessionState, now_ms: int) -> list[NewEvent]:
+    return [
+        NewEvent(
+            ev.PARTICIPANT_DISCONNECTED,
+            {"role": p.role, "speaker": p.speaker, "grace_until_ms": p.grace_until_ms},
+            p.user_id,
+        )
+        for p in sorted(state.participants.values(), key=lambda p: p.user_id)
+        if p.status is Presence.RECONNECTING
+        and p.grace_until_ms is not None
+        and p.grace_until_ms <= now_ms
+    ]
+
+
+def next_action_ms(state: SessionState) -> int | None:
+    """The next moment the server must act on its own: a clock or a reconnect grace."""
+    if state.status is Status.COMPLETED:
+        return None
+    moments = [
+        p.grace_until_ms
+        for p in state.participants.values()
+        if p.status is Presence.RECONNECTING and p.grace_until_ms is not None
+    ]
+    turn = rounds.next_action_ms(state)
+    if turn is not None:
+        moments.append(turn)
+    return min(moments, default=None)
 
 
 def decide(
@@ -185,9 +224,11 @@ def decide(
     if isinstance(cmd, Join):
         return _join(state, cmd, actor, now_ms)
     if isinstance(cmd, Leave):
-        return _leave(state, actor, ev.PARTICIPANT_LEFT)
+        return _leave(state, actor)
     if isinstance(cmd, Disconnect):
-        return _leave(state, Actor(user_id=cmd.user_id), ev.PARTICIPANT_DISCONNECTED)
+        return _disconnect(state, cmd, now_ms)
+    if isinstance(cmd, TimerDue):
+        return _graces_due(state, now_ms) + rounds.timer_due(state, cmd, actor, now_ms, config)
     if isinstance(cmd, Observe):
         if actor.user_id is None and not state.allow_anonymous_observers:
             raise PermissionDenied("this session does not admit anonymous observers")
@@ -223,7 +264,7 @@ def handle(
     """
     out: list[NewEvent] = []
     if not isinstance(cmd, TimerDue):
-        due = rounds.next_action_ms(state)
+        due = next_action_ms(state)
         if due is not None and due <= now_ms:
             for e in decide(state, TimerDue(), SERVER, now_ms, config):
                 evolve(state, e.event_type, e.details, e.actor_id, now_ms)
@@ -241,7 +282,6 @@ _ROUND_DISPATCH: dict[type, Callable[..., list[NewEvent]]] = {
     StartTurn: rounds.start_turn,
     SubmitTurn: rounds.submit_turn,
     ForceSubmit: rounds.force_submit,
-    TimerDue: rounds.timer_due,
 }
 
 
@@ -318,6 +358,14 @@ def _reconnected(s: SessionState, d: dict[str, Any], a: str | None, t: int) -> N
     p.status = Presence.CONNECTED
     p.connection_count = d.get("connection_count", p.connection_count + 1)
     p.left_at_ms = None
+    p.grace_until_ms = None
+
+
+def _reconnecting(s: SessionState, d: dict[str, Any], a: str | None, t: int) -> None:
+    assert a is not None
+    p = s.participants[a]
+    p.status = Presence.RECONNECTING
+    p.grace_until_ms = d["grace_until_ms"]
 
 
 def _gone(s: SessionState, d: dict[str, Any], a: str | None, t: int) -> None:
@@ -325,6 +373,7 @@ def _gone(s: SessionState, d: dict[str, Any], a: str | None, t: int) -> None:
     p = s.participants[a]
     p.status = Presence.DISCONNECTED
     p.left_at_ms = t
+    p.grace_until_ms = None
 
 
 def _observer_joined(s: SessionState, d: dict[str, Any], a: str | None, t: int) -> None:
@@ -343,6 +392,7 @@ _EVOLVE: dict[str, Callable[[SessionState, dict[str, Any], str | None, int], Non
     ev.SESSION_COMPLETED: _completed,
     ev.PARTICIPANT_JOINED: _joined,
     ev.PARTICIPANT_RECONNECTED: _reconnected,
+    ev.PARTICIPANT_RECONNECTING: _reconnecting,
     ev.PARTICIPANT_DISCONNECTED: _gone,
     ev.PARTICIPANT_LEFT: _gone,
     ev.OBSERVER_JOINED: _observer_joined,

@@ -63,6 +63,7 @@ class Participant:
     connection_count: int
     joined_at_ms: int
     left_at_ms: int | None = None
+    grace_until_ms: int | None = None  # while reconnecting: disconnected after this
 
 
 @dataclass(slots=True)

@@ -94,7 +94,7 @@ def test_join_reconnect_disconnect_leave() -> None:
         Presence.CONNECTED,
         1,
     )
-    assert court.do(c.Disconnect("11"), P1) == ["PARTICIPANT_DISCONNECTED"]
+    assert court.do(c.Disconnect("11"), P1) == ["PARTICIPANT_DISCONNECTED"]  # no grace
     assert court.state.participants["11"].status is Presence.DISCONNECTED
     assert court.state.participants["11"].left_at_ms == court.now
     assert court.do(c.Disconnect("11"), P1) == []  # already gone: nothing to log
@@ -167,3 +167,37 @@ def test_create_needs_control() -> None:
 
     with pytest.raises(PermissionDenied):
         create(c.CreateSession(session_id="s"), P1, 0)
+
+
+def test_disconnect_with_grace_then_timer() -> None:
+    from server.rules.session import next_action_ms
+
+    court = Court()
+    court.do(c.Join("petitioner", 1), P1)
+    assert court.do(c.Disconnect("11", still_connected=1, grace_ms=5000), P1) == []
+    assert court.do(c.Disconnect("11", still_connected=0, grace_ms=5000), P1) == [
+        "PARTICIPANT_RECONNECTING"
+    ]
+    assert court.state.participants["11"].status is Presence.RECONNECTING
+    assert next_action_ms(court.state) == court.now + 5000
+    assert court.do(c.Disconnect("11", grace_ms=5000), P1) == []  # already reconnecting
+    court.advance(4999)
+    assert court.do(c.TimerDue()) == []
+    court.advance(1)
+    assert court.do(c.TimerDue()) == ["PARTICIPANT_DISCONNECTED"]
+    assert next_action_ms(court.state) is None
+    assert court.replayed().to_dict() == court.state.to_dict()
+
+
+def test_reconnect_within_grace_cancels_it() -> None:
+    from server.rules.session import next_action_ms
+
+    court = Court()
+    court.do(c.Join("petitioner", 1), P1)
+    court.do(c.Disconnect("11", grace_ms=5000), P1)
+    court.advance(1000)
+    assert court.do(c.Join("petitioner", 1), P1) == ["PARTICIPANT_RECONNECTED"]
+    assert next_action_ms(court.state) is None
+    court.advance(10_000)
+    assert court.do(c.TimerDue()) == []
+    assert court.state.participants["11"].status is Presence.CONNECTED
