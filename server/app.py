@@ -67,7 +67,7 @@ def create_app(
         if settings.auto_migrate:
             await migrate(settings.database_url)
         store = SessionStore(settings.database_url)
-        broker = create_broker(settings.redis_url)
+        broker = create_broker(settings.redis_url, prefix=settings.redis_prefix)
         courtroom = Courtroom(
             store,
             broker,
@@ -82,6 +82,8 @@ def create_app(
             the_clock,
             tick_interval_ms=settings.tick_interval_ms,
             backlog_limit=settings.outbound_queue_frames,
+            # Across nodes, pub/sub may drop a message: compare heads with the log.
+            reconcile_ms=1000 if settings.redis_url else None,
         )
         clockwork = Clockwork(
             courtroom, max_sleep_ms=timer_max_sleep_ms, single_node=settings.redis_url is None

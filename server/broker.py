@@ -64,10 +64,10 @@ class MemoryBroker:
         return None
 
 
-def create_broker(redis_url: str | None) -> Broker:
+def create_broker(redis_url: str | None, *, prefix: str = "courtroom:") -> Broker:
     """The adapter named by configuration; Redis is imported only when asked for."""
     if not redis_url:
         return MemoryBroker()
     from server.fanout_redis import RedisBroker
 
-    return RedisBroker(redis_url)
+    return RedisBroker(redis_url, prefix=prefix + "session:")

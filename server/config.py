@@ -51,6 +51,7 @@ class Flags:
 class Settings:
     database_url: str = "sqlite+aiosqlite:///courtroom.db"
     redis_url: str | None = None
+    redis_prefix: str = "courtroom:"
     data_dir: Path = Path(".courtroom")
     secret_key: str = ""
     token_ttl_seconds: int = 12 * 3600
@@ -81,6 +82,7 @@ class Settings:
         return cls(
             database_url=e.get("DATABASE_URL") or default_db,
             redis_url=e.get("REDIS_URL") or None,
+            redis_prefix=e.get("COURTROOM_REDIS_PREFIX", "courtroom:"),
             data_dir=data_dir,
             secret_key=e.get("COURTROOM_SECRET_KEY", ""),
             token_ttl_seconds=_int(e, "COURTROOM_TOKEN_TTL_SECONDS", 12 * 3600),

@@ -92,6 +92,7 @@ class Hub:
         *,
         tick_interval_ms: int = 1000,
         backlog_limit: int = 1024,
+        reconcile_ms: int | None = None,
     ) -> None:
         self._store = store
         self._broker = broker
@@ -100,17 +101,22 @@ class Hub:
         self._backlog_limit = backlog_limit
         self._channels: dict[str, Channel] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self._reconcile_ms = reconcile_ms
+        self._reconciler: asyncio.Task[None] | None = None
 
     # --- lifecycle ----------------------------------------------------------
 
     async def start(self) -> None:
         await self._broker.start(self.receive)
         self._ticker = asyncio.create_task(self._tick_loop(), name="hub-ticker")
+        if self._reconcile_ms:
+            self._reconciler = asyncio.create_task(self._reconcile_loop(), name="hub-reconcile")
 
     async def close(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            await asyncio.gather(self._ticker, return_exceptions=True)
+        for task in (self._ticker, self._reconciler):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         for ch in self._channels.values():
             if ch.filling is not None:
                 ch.filling.cancel()
@@ -194,6 +200,32 @@ class Hub:
                 self._fill_gap(ch)
                 return
             self._deliver(ch, nxt)
+
+    async def reconcile(self) -> int:
+        """Fill every channel that is behind the log's head; returns how many were.
+
+        Pub/sub is at most once: a lost last message has no successor to reveal
+        the gap, so the hub also asks the log for the heads now and then.
+        """
+        ready = [ch for ch in self._channels.values() if ch.ready.is_set()]
+        if not ready:
+            return 0
+        heads = await self._store.heads([ch.session_id for ch in ready])
+        behind = 0
+        for ch in ready:
+            if heads.get(ch.session_id, 0) > ch.head.sequence_number:
+                behind += 1
+                self._fill_gap(ch)
+        return behind
+
+    async def _reconcile_loop(self) -> None:
+        assert self._reconcile_ms
+        while True:
+            await asyncio.sleep(self._reconcile_ms / 1000)
+            try:
+                await self.reconcile()
+            except Exception as exc:  # the database may be down; try again
+                log.debug("reconcile failed: %s", exc)
 
     def resync(self) -> None:
         """Catch every channel up from the log (after the broker lost messages)."""

@@ -390,6 +390,14 @@ class SessionStore:
             ).mappings()
             return [dict(r) for r in rows]
 
+    async def heads(self, session_ids: Sequence[str]) -> dict[str, int]:
+        """The head sequence number of each of these sessions."""
+        async with _mapped(), self.read_engine.connect() as c:
+            rows = await c.execute(
+                select(S.c.id, S.c.head_seq).where(S.c.id.in_(list(session_ids)))
+            )
+            return {str(r.id): int(r.head_seq) for r in rows}
+
     async def due_sessions(self) -> list[tuple[str, int]]:
         """Sessions whose clock needs the server at some moment (for the timer runner)."""
         async with _mapped(), self.read_engine.connect() as c:

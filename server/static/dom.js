@@ -61,7 +61,8 @@ export function typing(ev) {
   if (!(t instanceof HTMLElement)) return false;
   if (t.isContentEditable) return true;
   if (t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement) return true;
-  if (t instanceof HTMLInputElement) return !["button", "checkbox", "radio", "submit", "reset", "range"].includes(t.type);
+  // A range slider keeps its arrow keys; buttons and boxes do not type.
+  if (t instanceof HTMLInputElement) return !["button", "checkbox", "radio", "submit", "reset"].includes(t.type);
   return false;
 }
 
@@ -69,6 +70,8 @@ export function typing(ev) {
 export function shortcuts(map) {
   const onKey = (ev) => {
     if (ev.defaultPrevented || ev.ctrlKey || ev.metaKey || ev.altKey || typing(ev)) return;
+    // Space and Enter on a button, link or summary are that control's own.
+    if ((ev.key === " " || ev.key === "Enter") && ev.target instanceof Element && ev.target.closest("button, a, summary")) return;
     const fn = map[ev.key];
     if (fn) {
       ev.preventDefault();

@@ -33,6 +33,7 @@ export class LiveSession {
     this.closed = null; // {code, reason} once it gave up
     this.serverError = null;
     this.warnings = [];
+    this.seen = {};
     this.socket = new CourtSocket({
       url: socketUrl(sessionId),
       hello,
@@ -99,6 +100,7 @@ export class LiveSession {
   }
 
   _event(e, { replayed }) {
+    this.seen[e.event_type] = Date.now(); // when each kind of event last arrived (tests read it)
     this.verifier.feed(e);
     if (!replayed && this.state) {
       applyEvent(this.state, e);

@@ -106,6 +106,12 @@ export function mount(root, { id }) {
   const roundList = h("ol", { class: "rounds", id: "rounds" });
   const fmt = h("select", { id: "round-format" }, h("option", { value: "custom" }, "One turn per speaker present"));
   const secs = h("input", { id: "round-seconds", type: "number", min: "1", max: "86400", value: "300", inputmode: "numeric" });
+  const descriptions = { custom: "Each petitioner and respondent present speaks once, petitioners first, for the seconds given." };
+  const fmtHint = h("p", { class: "muted small", id: "round-format-hint" }, descriptions.custom);
+  fmt.setAttribute("aria-describedby", "round-format-hint");
+  fmt.addEventListener("change", () => {
+    fmtHint.textContent = descriptions[fmt.value] || "";
+  });
   const rtype = h("select", { id: "round-type" }, ["PETITIONER_MAIN", "RESPONDENT_MAIN", "REBUTTAL", "OTHER"].map((t) => h("option", { value: t }, t.replace("_", " ").toLowerCase())));
   const bCreate = h("button", { type: "submit", name: "create" }, "Create round");
   const bCreateStart = h("button", { type: "submit", name: "start", class: "primary", id: "btn-create-start" }, "Create and start");
@@ -120,6 +126,7 @@ export function mount(root, { id }) {
       h("div", { class: "field" }, h("label", { for: "round-seconds" }, "Seconds a turn"), secs),
       h("div", { class: "field" }, h("label", { for: "round-type" }, "Round type"), rtype),
     ),
+    fmtHint,
     h("div", { class: "actions" }, bCreate, bCreateStart),
   );
   roundForm.addEventListener("submit", (ev) => {
@@ -286,7 +293,10 @@ export function mount(root, { id }) {
     );
     try {
       const f = await api("GET", "/api/classroom/formats");
-      for (const x of f.formats) fmt.append(h("option", { value: x.name, title: x.description }, `${x.name.replace(/_/g, " ")} — ${x.description}`));
+      for (const x of f.formats) {
+        descriptions[x.name] = x.description;
+        fmt.append(h("option", { value: x.name }, x.name.replace(/_/g, " ")));
+      }
     } catch {
       /* the round engine may be off: custom rounds still work */
     }
