@@ -7,6 +7,7 @@ needs one skips with the reason when it is down; in CI (``CI=true``) it fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import uuid
@@ -40,13 +41,13 @@ def service_missing(what: str, host: str, port: int) -> None:
         pytest.skip(msg)
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test run, dropped afterwards."""
+@contextlib.contextmanager
+def scratch_database(prefix: str = "courtroom_test") -> Iterator[str]:
+    """A new PostgreSQL database on the shared server, dropped afterwards."""
     service_missing("PostgreSQL", "127.0.0.1", 5432)
     import asyncpg
 
-    name = f"courtroom_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = PG_ADMIN_URL.replace("postgresql://", "postgres://")
 
     async def run(sql: str) -> None:
@@ -57,11 +58,17 @@ def pg_database() -> Iterator[str]:
             await conn.close()
 
     asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
     try:
-        yield f"{base}/{name}"
+        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
     finally:
         asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run."""
+    with scratch_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -130,6 +137,11 @@ class Court:
         self.client = client
         self.user_ids = user_ids
         self._tokens: dict[str, str] = {}
+
+    @property
+    def services(self) -> Any:
+        """The running app's services (store, hub, settings...)."""
+        return self.client.app.state.services  # type: ignore[attr-defined]
 
     def token(self, username: str) -> str:
         if username not in self._tokens:

@@ -140,6 +140,7 @@ export function applyEvent(s, e) {
         connection_count: 1,
         joined_at_ms: at,
         left_at_ms: null,
+        grace_until_ms: null,
       };
       break;
     case "PARTICIPANT_RECONNECTED": {
@@ -148,6 +149,16 @@ export function applyEvent(s, e) {
         p.status = "connected";
         p.connection_count = d.connection_count ?? p.connection_count + 1;
         p.left_at_ms = null;
+        p.grace_until_ms = null;
+      }
+      break;
+    }
+    case "PARTICIPANT_RECONNECTING": {
+      // The last connection dropped: the seat is kept until grace_until_ms.
+      const p = s.participants[a];
+      if (p) {
+        p.status = "reconnecting";
+        p.grace_until_ms = d.grace_until_ms ?? null;
       }
       break;
     }
@@ -157,6 +168,7 @@ export function applyEvent(s, e) {
       if (p) {
         p.status = "disconnected";
         p.left_at_ms = at;
+        p.grace_until_ms = null;
       }
       break;
     }
@@ -276,6 +288,25 @@ export function applyEvent(s, e) {
   }
 }
 
+const KNOWN_TYPES = Object.fromEntries(
+  [
+    "PARTICIPANT_JOINED",
+    "PARTICIPANT_RECONNECTED",
+    "PARTICIPANT_RECONNECTING",
+    "PARTICIPANT_DISCONNECTED",
+    "PARTICIPANT_LEFT",
+    "OBSERVER_JOINED",
+    "OBSERVER_LEFT",
+    "ROUND_ADVANCED",
+    "ROUND_COMPLETED",
+    "TURN_STARTED",
+    "TURN_TIME_WARNING",
+    "TURN_TIME_EXPIRED",
+    "TURN_SUBMITTED",
+    "TURN_AUTO_SUBMITTED",
+  ].map((t) => [t, true]),
+);
+
 /** Events after which the clock may show something else. */
 export const CLOCK_EVENTS = new Set([
   "SESSION_STARTED",
@@ -321,10 +352,38 @@ function turnWho(s, turnId) {
   return `${personName(s, t.participant_id)} (${seatLabel(t.side, t.speaker)}${t.kind !== "main" ? ", " + t.kind : ""})`;
 }
 
+// Events only a judge, faculty or admin account can cause: an actor whose
+// name this page does not know is "the bench".
+const BENCH_EVENTS = new Set([
+  "SESSION_CREATED",
+  "SESSION_STARTED",
+  "SESSION_PAUSED",
+  "SESSION_RESUMED",
+  "SESSION_COMPLETED",
+  "ROUND_CREATED",
+  "ROUND_STARTED",
+  "ROUND_ABORTED",
+  "TURN_FORCE_SUBMITTED",
+]);
+
+function known(s, userId) {
+  if (userId === null || userId === undefined) return null;
+  const p = s.participants[userId];
+  if (p && p.name) return p.name;
+  const x = (s.expected || []).find((e) => e.user_id === userId);
+  return x && x.name ? x.name : null;
+}
+
 /** One line of the feed for event `e`, read against the state `s` at that point. */
 export function describe(s, e) {
+  const line = describeLine(s, e);
+  return line.charAt(0).toUpperCase() + line.slice(1);
+}
+
+function describeLine(s, e) {
   const d = e.details || {};
-  const who = personName(s, e.actor_id);
+  const bench = BENCH_EVENTS.has(e.event_type) || !(e.event_type in KNOWN_TYPES);
+  const who = known(s, e.actor_id) || (e.actor_id === null ? "the server" : bench ? "the bench" : `user ${e.actor_id}`);
   switch (e.event_type) {
     case "SESSION_CREATED":
       return `Session created${d.title ? `: ${d.title}` : ""}`;
@@ -340,8 +399,10 @@ export function describe(s, e) {
       return `${d.name || who} joined as ${seatLabel(d.role, d.speaker)}`;
     case "PARTICIPANT_RECONNECTED":
       return `${who} reconnected`;
+    case "PARTICIPANT_RECONNECTING":
+      return `${who} lost the connection; the seat is kept${d.grace_until_ms ? ` until ${new Date(d.grace_until_ms).toLocaleTimeString([], { hour12: false })}` : ""}`;
     case "PARTICIPANT_DISCONNECTED":
-      return `${who} lost the connection`;
+      return `${who} is disconnected`;
     case "PARTICIPANT_LEFT":
       return `${who} left`;
     case "OBSERVER_JOINED":

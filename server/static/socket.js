@@ -69,6 +69,18 @@ export class CourtSocket {
 
   start() {
     this.stopped = false;
+    // Back online, or a phone waking up: do not wait for the back-off timer.
+    this._wake = () => {
+      if (this.stopped) return;
+      if (this.status === "reconnecting" && !this.ws) {
+        clearTimeout(this.retryTimer);
+        this._open();
+      } else if (this.status === "live" && document.visibilityState === "visible" && localNow() - this.lastFrameAt > this.pingMs * 2) {
+        this.send("ping").catch(() => {}); // a dead socket shows itself by not answering
+      }
+    };
+    window.addEventListener("online", this._wake);
+    document.addEventListener("visibilitychange", this._wake);
     this._open();
     return this;
   }
@@ -87,6 +99,10 @@ export class CourtSocket {
 
   stop() {
     this.stopped = true;
+    if (this._wake) {
+      window.removeEventListener("online", this._wake);
+      document.removeEventListener("visibilitychange", this._wake);
+    }
     clearTimeout(this.retryTimer);
     clearInterval(this.pingTimer);
     if (this.ws) {

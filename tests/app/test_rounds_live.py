@@ -27,7 +27,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
 
 def next_event(ws: Any, event_type: str) -> dict[str, Any]:
     for _ in range(200):
-        msg = ws.receive_json()
+        msg: dict[str, Any] = ws.receive_json()
         if msg["type"] == "event" and msg["event_type"] == event_type:
             return msg
     raise AssertionError(event_type)
@@ -35,7 +35,7 @@ def next_event(ws: Any, event_type: str) -> dict[str, Any]:
 
 def next_tick(ws: Any, **match: Any) -> dict[str, Any]:
     for _ in range(500):
-        msg = ws.receive_json()
+        msg: dict[str, Any] = ws.receive_json()
         if msg["type"] == "tick" and all(msg[k] == v for k, v in match.items()):
             return msg
     raise AssertionError(f"no tick {match}")

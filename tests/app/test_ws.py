@@ -30,7 +30,7 @@ def next_of(ws: Any, kind: str, limit: int = 50) -> dict[str, Any]:
 
 
 def events(ws: Any, n: int) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     while len(out) < n:
         msg = ws.receive_json()
         if msg["type"] == "event":
@@ -161,7 +161,7 @@ def test_a_dead_nodes_connections_are_swept(court_factory: Callable[..., Court])
     uid = str(court.user_ids["pet1"])
     court.post(f"/api/session/{sid}/join", "pet1", json={"role": "petitioner", "speaker": 1})
     obs = court.post(f"/api/session/{sid}/observe", None).json()["result"]["observation_id"]
-    url = court.client.app.state.services.settings.database_url
+    url = court.services.settings.database_url
 
     async def ghost() -> None:
         store = SessionStore(url)
@@ -387,7 +387,7 @@ def test_flag_off_closes_4403(court_factory: Callable[..., Court]) -> None:
     sid = on.new_session()
     # A second app on the same database with the flag off.
     off = court_factory(
-        on.client.app.state.services.settings.database_url, FEATURE_MOOT_OPERATIONS="false"
+        on.services.settings.database_url, FEATURE_MOOT_OPERATIONS="false"
     )
     with off.client.websocket_connect(ws_url(sid)) as ws:
         ws.send_json({"type": "hello", "v": 1, "as": "observer"})

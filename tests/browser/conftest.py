@@ -1,7 +1,9 @@
 """Browser tests: headless Debian Chromium under Playwright, against a real server process.
 
 One server process (uvicorn, SQLite in a temporary directory, via
-``tests/integration/procs.py``) and one Chromium serve the whole run; each
+``tests/integration/procs.py``) and one Chromium serve this package (package scope:
+Playwright's sync API runs an event loop in the main thread, which must be gone before
+the asyncio tests that follow); each
 test opens its pages in fresh browser contexts. Without Chromium or
 Playwright the tests skip locally with the reason, and fail in CI
 (``CI=true``), where ``.ci/run`` installs Chromium and the dev extras bring
@@ -21,7 +23,7 @@ from tests.integration.procs import ServerProcess
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-USERS = (("judge", "JUDGE"), ("pet1", "STUDENT"), ("res1", "STUDENT"))
+USERS = (("judge", "JUDGE"), ("pet1", "STUDENT"), ("res1", "STUDENT"), ("admin", "ADMIN"))
 
 
 def _missing(what: str) -> None:
@@ -30,7 +32,7 @@ def _missing(what: str) -> None:
     pytest.skip(what)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     try:
         from playwright.sync_api import sync_playwright
@@ -52,7 +54,7 @@ def browser() -> Iterator[Browser]:
         pw.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     proc = ServerProcess(
         tmp_path_factory.mktemp("browser-court"), env={"COURTROOM_LOG_LEVEL": "warning"}
@@ -63,7 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield proc
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def http(server: ServerProcess) -> Http:
     return Http(server.base_url)
 

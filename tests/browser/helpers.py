@@ -80,7 +80,9 @@ class Http:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         if user is not None:
             headers["Authorization"] = f"Bearer {self.login(user)['token']}"
-        req = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)
+        req = urllib.request.Request(
+            self.base_url + path, data=data, method=method, headers=headers
+        )
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
                 text = r.read().decode()
@@ -94,14 +96,23 @@ class Http:
             t = self.request(
                 "POST", "/api/auth/login", form={"username": user, "password": self.password}
             )
+            me = self._me(t["access_token"])
             self.tokens[user] = {
                 "token": t["access_token"],
                 "user_id": str(t["user_id"]),
                 "role": t["role"],
                 "username": user,
-                "name": user,
+                "name": me.get("name") or user,
             }
         return self.tokens[user]
+
+    def _me(self, token: str) -> dict[str, Any]:
+        req = urllib.request.Request(
+            self.base_url + "/api/auth/me", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as r:
+            me: dict[str, Any] = json.loads(r.read().decode())
+        return me
 
     def user_id(self, user: str) -> str:
         return str(self.login(user)["user_id"])
@@ -145,6 +156,74 @@ class Http:
             f"/api/session/{sid}/log", {"event_type": "NOTE", "details": {"text": text}}, user=user
         )
         return int(r["sequence_number"])
+
+    def tournament_today(self, day: str, admin: str = "admin") -> dict[str, Any]:
+        """A small tournament with three matches on ``day`` (YYYY-MM-DD, UTC), auto-assigned
+        and finalized; returns {"id", "assignments": [ids in start order]}."""
+
+        def post(path: str, body: Any) -> Any:
+            return self.post(path, body, user=admin)
+
+        t = post("/api/tournaments", {"name": "Spring Moot 2026", "public_schedule": True})
+        base = f"/api/tournaments/{t['id']}"
+        event = post(base + "/events", {"name": "Moot court"})["id"]
+        stage = post(
+            base + "/stages", {"event_id": event, "name": "Preliminary round", "order": 1}
+        )["id"]
+        teams = {
+            name: post(
+                base + "/teams",
+                {
+                    "name": name,
+                    "institution": inst,
+                    "member_user_ids": [int(self.user_id(u)) for u in members],
+                },
+            )["id"]
+            for name, inst, members in (
+                ("Acme Law", "Acme University", ["pet1"]),
+                ("Zenith Chambers", "Zenith College", ["res1"]),
+                ("Northbridge", "Northbridge Law School", []),
+                ("Southgate", "Southgate University", []),
+            )
+        }
+        judges = [
+            post(
+                base + "/judges", {"name": "Judge Judy Hale", "user_id": int(self.user_id("judge"))}
+            )["id"],
+            post(base + "/judges", {"name": "Hon. R. Okafor"})["id"],
+        ]
+        courts = [
+            post(base + "/courts", {"label": f"Court {n}", "number": n})["id"] for n in (1, 2)
+        ]
+        post(
+            base + "/slots",
+            {
+                "slots": [
+                    {"court_id": c, "start": f"{day}T{hhmm}:00Z", "duration_minutes": 60}
+                    for hhmm in ("09:00", "10:30")
+                    for c in courts
+                ]
+            },
+        )
+        for pet, res, judge in (
+            ("Acme Law", "Zenith Chambers", judges[0]),
+            ("Northbridge", "Southgate", judges[1]),
+        ):
+            post(
+                base + "/matches",
+                {
+                    "stage_id": stage,
+                    "petitioner_team_id": teams[pet],
+                    "respondent_team_id": teams[res],
+                    "judge_ids": [judge],
+                    "duration_minutes": 60,
+                },
+            )
+        vid = post(base + "/schedule/versions", {})["id"]
+        post(f"{base}/schedule/versions/{vid}/auto-assign", {})
+        post(f"{base}/schedule/versions/{vid}/finalize", {})
+        items = self.get(f"{base}/schedule/day?date={day}")["items"]
+        return {"id": t["id"], "assignments": [i["assignment_id"] for i in items]}
 
     def head(self, sid: str) -> int:
         return int(self.get(f"/api/session/{sid}")["head"]["sequence_number"])
@@ -222,6 +301,11 @@ def wait_verified(page: Page, seq: int, timeout: float = 10_000) -> None:
         arg=seq,
         timeout=timeout,
     )
+
+
+def text(page: Page, selector: str) -> str:
+    """The text content of ``selector`` ("" when it has none)."""
+    return page.text_content(selector) or ""
 
 
 def remaining_ms(page: Page) -> int:

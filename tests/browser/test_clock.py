@@ -10,6 +10,7 @@ event arrived (``live.seen``). Playwright's own polling is not in the numbers.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,12 +21,16 @@ from tests.browser.helpers import (
     epoch_ms,
     remaining_ms,
     seqs,
+    text,
     wait_live,
     wait_running,
     wait_seq,
     wait_verified,
 )
 from tests.integration.procs import ServerProcess
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 pytestmark = pytest.mark.browser
 
@@ -34,17 +39,13 @@ SAME_WITHIN_MS = 100
 ONE_FRAME_MS = 17
 
 
-def _clock_at(page: object, local_ms: float) -> float:
+def _clock_at(page: Page, local_ms: float) -> float:
     """What the page's clock shows at a given moment of the shared wall clock."""
-    value: float = page.evaluate(  # type: ignore[attr-defined]
-        "t => window.__courtroom.live.clock.remainingAtLocal(t)", local_ms
-    )
+    value: float = page.evaluate("t => window.__courtroom.live.clock.remainingAtLocal(t)", local_ms)
     return value
 
 
-def test_pause_stops_the_observer_clock_within_300_ms_then_resume(
-    pages: Pages, http: Http
-) -> None:
+def test_pause_stops_the_observer_clock_within_300_ms_then_resume(pages: Pages, http: Http) -> None:
     sid = http.new_session("pause and resume")
     http.running_turn(sid, seconds=600)
     judge = pages.open(f"/judge/{sid}", user="judge")
@@ -65,7 +66,9 @@ def test_pause_stops_the_observer_clock_within_300_ms_then_resume(
     frozen = observer.evaluate("window.__courtroom.live.clock.frozenAt")
     arrived = observer.evaluate("window.__courtroom.live.seen.SESSION_PAUSED")
     print(f"pause: observer clock stopped {frozen - sent} ms after the judge's click sent it")
-    assert frozen - sent <= STOP_WITHIN_MS, f"the observer's clock stopped {frozen - sent} ms after the pause"
+    assert frozen - sent <= STOP_WITHIN_MS, (
+        f"the observer's clock stopped {frozen - sent} ms after the pause"
+    )
     assert frozen - arrived <= ONE_FRAME_MS, "the clock froze later than the pause event's frame"
 
     # Both show the same frozen remainder: the one the server logged.
@@ -75,11 +78,11 @@ def test_pause_stops_the_observer_clock_within_300_ms_then_resume(
     shown_j, shown_o = remaining_ms(judge), remaining_ms(observer)
     assert abs(shown_j - shown_o) <= SAME_WITHIN_MS, (shown_j, shown_o)
     assert shown_o == logged
-    assert observer.text_content("#clock") == judge.text_content("#clock")
+    assert text(observer, "#clock") == text(judge, "#clock")
     # And they stay frozen (a later tick says the same).
     judge.wait_for_timeout(400)
     assert remaining_ms(observer) == shown_o and remaining_ms(judge) == shown_j
-    assert observer.text_content("#session-status") == "paused"
+    assert text(observer, "#session-status") == "paused"
 
     # Resume: both run again, from the frozen remainder, in step.
     judge.click("#btn-resume")
@@ -115,13 +118,19 @@ def test_server_restart_both_pages_recover_with_no_gap(
     server.kill()  # SIGKILL: no close frames, the sockets just drop
     for p in (judge, observer):
         p.wait_for_selector('#connection[data-status="reconnecting"]', timeout=5_000)
-        assert p.text_content("#connection") == "reconnecting…"
+        assert text(p, "#connection") == "reconnecting…"
+    # Keep the pages away until entries they never saw are committed (they
+    # keep retrying meanwhile), so that they must come back through resume_from.
+    for p in (judge, observer):
+        p.context.set_offline(True)
     server.start()
-    # Entries committed while the pages are (probably) still backing off:
-    # they must come back through resume_from, not be lost.
     for i in range(3):
         http.note(sid, f"after the restart {i}")
     head = http.head(sid)
+    judge.wait_for_timeout(300)
+    assert seqs(judge)[-1] < head and seqs(observer)[-1] < head
+    for p in (judge, observer):
+        p.context.set_offline(False)
     for p in (judge, observer):
         wait_live(p, timeout=15_000)
         wait_seq(p, head, timeout=15_000)
@@ -132,6 +141,12 @@ def test_server_restart_both_pages_recover_with_no_gap(
         assert got[-1] >= head
         assert p.evaluate("window.__courtroom.live.socket.connections") >= 2
         assert p.evaluate("window.__courtroom.live.socket.gaps") == 0
+        notes = p.evaluate(
+            "window.__courtroom.live.feed.filter(f => f.type === 'NOTE').map(f => [f.event.details.text, f.replayed])"
+        )
+        assert [n for n in notes if n[0].startswith("after")] == [
+            [f"after the restart {i}", True] for i in range(3)
+        ], "the missed entries came back as the replay after resume_from"
     # The clock came back from the log: still running, and both pages agree.
     wait_running(observer)
     time.sleep(0.2)

@@ -12,8 +12,6 @@ import json
 import shutil
 import subprocess
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,6 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import PG_ADMIN_URL, service_missing
 from tests.integration.procs import free_port
 
 
@@ -46,8 +43,19 @@ class RedisProcess:
 
     def start(self) -> RedisProcess:
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -73,29 +81,6 @@ class RedisProcess:
         self.kill()
 
 
-@contextlib.contextmanager
-def scratch_database() -> Iterator[str]:
-    """A new PostgreSQL database on the shared server, dropped afterwards."""
-    service_missing("PostgreSQL", "127.0.0.1", 5432)
-    import asyncpg
-
-    name = f"courtroom_it_{uuid.uuid4().hex[:10]}"
-    admin = PG_ADMIN_URL.replace("postgresql://", "postgres://")
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 class Watcher:
     """A raw protocol client that records every event it receives, across reconnects."""
 
@@ -118,7 +103,9 @@ class Watcher:
     async def attach(self, ws_base: str, session_id: str) -> None:
         """Connect (again) to a node and resume after the last entry held."""
         self.ws = await connect(f"{ws_base}/ws/sessions/{session_id}", compression=None)
-        await self.ws.send(json.dumps({"type": "hello", "v": 1, "as": "observer", "resume_from": self.last}))
+        await self.ws.send(
+            json.dumps({"type": "hello", "v": 1, "as": "observer", "resume_from": self.last})
+        )
         welcome = json.loads(await self.ws.recv())
         assert welcome["type"] == "welcome" and welcome["recovered"] is True, welcome
         self._task = asyncio.create_task(self._read(self.ws))

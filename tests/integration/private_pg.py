@@ -67,7 +67,15 @@ class PrivatePostgres:
         if self._as_root:
             shutil.chown(self.log, "postgres")
         assert self.initdb is not None
-        self._run(self.initdb, "-D", str(self.dir), "-A", "trust", "-U", "postgres" if self._as_root else os.environ.get("USER", "postgres"))
+        self._run(
+            self.initdb,
+            "-D",
+            str(self.dir),
+            "-A",
+            "trust",
+            "-U",
+            "postgres" if self._as_root else os.environ.get("USER", "postgres"),
+        )
         return self
 
     def start(self) -> None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
-
 from typing import Any
 
 import httpx2 as httpx
 import pytest
 
 from protocol import verify_entries
-from tests.integration.cluster import RedisProcess, Watcher, scratch_database
+from tests.conftest import scratch_database
+from tests.integration.cluster import RedisProcess, Watcher
 from tests.integration.procs import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -92,7 +92,9 @@ async def watchers(cluster: Cluster) -> AsyncIterator[list[Watcher]]:
 
 
 async def new_session(cluster: Cluster, node: int = 0) -> str:
-    sid = str((await cluster.call(node, "POST", "/api/session/create", json={"title": "cluster"}))["id"])
+    sid = str(
+        (await cluster.call(node, "POST", "/api/session/create", json={"title": "cluster"}))["id"]
+    )
     await cluster.call(node, "POST", f"/api/session/{sid}/start")
     return sid
 
@@ -107,12 +109,22 @@ async def spread(cluster: Cluster, sid: str, watchers: list[Watcher], n: int = 3
     return out
 
 
-async def test_clients_on_every_node_see_one_sequence(cluster: Cluster, watchers: list[Watcher]) -> None:
+async def test_clients_on_every_node_see_one_sequence(
+    cluster: Cluster, watchers: list[Watcher]
+) -> None:
     sid = await new_session(cluster)
     clients = await spread(cluster, sid, watchers)
     # Commands land on all three nodes, concurrently.
     await asyncio.gather(
-        *(cluster.call(i % 3, "POST", f"/api/session/{sid}/log", json={"event_type": "NOTE", "details": {"i": i}}) for i in range(45))
+        *(
+            cluster.call(
+                i % 3,
+                "POST",
+                f"/api/session/{sid}/log",
+                json={"event_type": "NOTE", "details": {"i": i}},
+            )
+            for i in range(45)
+        )
     )
     head = (await cluster.call(1, "GET", f"/api/session/{sid}"))["head"]["sequence_number"]
     for w in clients:
@@ -124,11 +136,18 @@ async def test_clients_on_every_node_see_one_sequence(cluster: Cluster, watchers
         assert [e["hash"] for e in w.events] == [e["hash"] for e in log[:head]]
 
 
-async def test_timer_owner_dies_and_another_node_expires_the_turn_once(cluster: Cluster, watchers: list[Watcher]) -> None:
+async def test_timer_owner_dies_and_another_node_expires_the_turn_once(
+    cluster: Cluster, watchers: list[Watcher]
+) -> None:
     sid = await new_session(cluster, node=1)
-    await cluster.call(1, "POST", f"/api/session/{sid}/join", "pet1", json={"role": "petitioner", "speaker": 1})
+    await cluster.call(
+        1, "POST", f"/api/session/{sid}/join", "pet1", json={"role": "petitioner", "speaker": 1}
+    )
     me = await cluster.call(1, "GET", "/api/auth/me", "pet1")
-    body = {"session_id": sid, "turns": [{"participant_id": str(me["user_id"]), "allowed_seconds": 3}]}
+    body = {
+        "session_id": sid,
+        "turns": [{"participant_id": str(me["user_id"]), "allowed_seconds": 3}],
+    }
     rnd = await cluster.call(1, "POST", "/api/classroom/rounds", "faculty", json=body)
     await cluster.call(1, "POST", f"/api/classroom/rounds/{rnd['id']}/start", "faculty")
     on_victim, on_other = Watcher("on-node1"), Watcher("on-node2")
@@ -136,7 +155,9 @@ async def test_timer_owner_dies_and_another_node_expires_the_turn_once(cluster: 
         await w.attach(cluster.nodes[node].ws_base, sid)
         watchers.append(w)
     # Node 1 starts the turn, so node 1 drives its clock ...
-    started = await cluster.call(1, "POST", f"/api/classroom/turns/{rnd['turns'][0]['id']}/start", "pet1")
+    started = await cluster.call(
+        1, "POST", f"/api/classroom/turns/{rnd['turns'][0]['id']}/start", "pet1"
+    )
     deadline = started["deadline_ms"]
     await on_other.wait_for(lambda w: any(t["running"] for t in w.ticks))
     # ... and dies mid-turn.
@@ -146,7 +167,9 @@ async def test_timer_owner_dies_and_another_node_expires_the_turn_once(cluster: 
         # Its client comes back through another node and misses nothing.
         await on_victim.attach(cluster.nodes[0].ws_base, sid)
         for w in (on_victim, on_other):
-            await w.wait_for(lambda w: any(e["event_type"] == "ROUND_COMPLETED" for e in w.events), timeout=20)
+            await w.wait_for(
+                lambda w: any(e["event_type"] == "ROUND_COMPLETED" for e in w.events), timeout=20
+            )
         log = await cluster.log(sid)
         expired = [e for e in log if e["event_type"] == "TURN_TIME_EXPIRED"]
         assert len(expired) == 1 and expired[0]["details"]["expired_at_ms"] == deadline
@@ -167,15 +190,24 @@ async def test_redis_restart_loses_no_event(cluster: Cluster, watchers: list[Wat
 
     async def notes(start: int, n: int) -> None:
         for i in range(start, start + n):
-            await cluster.call(i % 3, "POST", f"/api/session/{sid}/log", json={"event_type": "NOTE", "details": {"i": i}})
+            await cluster.call(
+                i % 3,
+                "POST",
+                f"/api/session/{sid}/log",
+                json={"event_type": "NOTE", "details": {"i": i}},
+            )
 
     await notes(0, 10)
     cluster.redis.kill()
     # Redis is down: commands still commit (the log is the truth), and each
     # node still serves its own clients what it commits itself.
     await notes(10, 12)
-    mine = (await cluster.call(0, "POST", f"/api/session/{sid}/log", json={"event_type": "LOCAL"}))["sequence_number"]
-    await clients[0].wait_for(lambda w: any(e["event_type"] == "LOCAL" for e in w.events) or w.last >= mine)
+    mine = (await cluster.call(0, "POST", f"/api/session/{sid}/log", json={"event_type": "LOCAL"}))[
+        "sequence_number"
+    ]
+    await clients[0].wait_for(
+        lambda w: any(e["event_type"] == "LOCAL" for e in w.events) or w.last >= mine
+    )
     cluster.redis.start()
     await notes(22, 10)
     head = (await cluster.call(0, "GET", f"/api/session/{sid}"))["head"]["sequence_number"]
@@ -185,14 +217,25 @@ async def test_redis_restart_loses_no_event(cluster: Cluster, watchers: list[Wat
     assert verify_entries(await cluster.log(sid)).valid
 
 
-async def test_presence_follows_the_user_across_nodes(cluster: Cluster, watchers: list[Watcher]) -> None:
+async def test_presence_follows_the_user_across_nodes(
+    cluster: Cluster, watchers: list[Watcher]
+) -> None:
     import json
 
     from websockets.asyncio.client import connect
 
     sid = await new_session(cluster)
     token = (await cluster.login("pet1"))["Authorization"].split()[1]
-    hello = json.dumps({"type": "hello", "v": 1, "token": token, "as": "participant", "role": "petitioner", "speaker": 1})
+    hello = json.dumps(
+        {
+            "type": "hello",
+            "v": 1,
+            "token": token,
+            "as": "participant",
+            "role": "petitioner",
+            "speaker": 1,
+        }
+    )
     a = await connect(f"{cluster.nodes[0].ws_base}/ws/sessions/{sid}")
     await a.send(hello)
     await a.recv()
@@ -215,8 +258,9 @@ async def test_presence_follows_the_user_across_nodes(cluster: Cluster, watchers
     assert "reconnecting" in statuses and statuses[-1] == "disconnected"
 
 
-
-async def test_sigterm_sends_1001_and_clients_resume_elsewhere(cluster: Cluster, watchers: list[Watcher]) -> None:
+async def test_sigterm_sends_1001_and_clients_resume_elsewhere(
+    cluster: Cluster, watchers: list[Watcher]
+) -> None:
     sid = await new_session(cluster)
     w = Watcher("on-node2")
     await w.attach(cluster.nodes[2].ws_base, sid)

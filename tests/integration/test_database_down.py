@@ -20,7 +20,9 @@ PASSWORD = "password-123"
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, PrivatePostgres]]:
+def setup(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ServerProcess, PrivatePostgres]]:
     base = tmp_path_factory.mktemp("pgdown")
     pg = PrivatePostgres(base).init()
     pg.start()
@@ -33,14 +35,18 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProc
         pg.remove()
 
 
-def test_commands_fail_with_503_then_the_node_recovers(setup: tuple[ServerProcess, PrivatePostgres]) -> None:
+def test_commands_fail_with_503_then_the_node_recovers(
+    setup: tuple[ServerProcess, PrivatePostgres],
+) -> None:
     node, pg = setup
     with httpx.Client(base_url=node.base_url, timeout=30) as http:
         _scenario(http, node, pg)
 
 
 def _scenario(http: httpx.Client, node: ServerProcess, pg: PrivatePostgres) -> None:
-    tok = http.post("/api/auth/login", data={"username": "judge", "password": PASSWORD}).json()["access_token"]
+    tok = http.post("/api/auth/login", data={"username": "judge", "password": PASSWORD}).json()[
+        "access_token"
+    ]
     h = {"Authorization": f"Bearer {tok}"}
     sid = http.post("/api/session/create", json={}, headers=h).json()["id"]
     http.post(f"/api/session/{sid}/start", headers=h).raise_for_status()
@@ -74,7 +80,7 @@ def _scenario(http: httpx.Client, node: ServerProcess, pg: PrivatePostgres) -> N
         assert http.get("/readyz").status_code == 200
         entries = http.get(f"/api/session/{sid}/logs", headers=h).json()["entries"]
         # Nothing half-written: the refused commands left no entry and no gap.
-        assert [e["event_type"] for e in entries[before["sequence_number"]:]] == ["BACK"]
+        assert [e["event_type"] for e in entries[before["sequence_number"] :]] == ["BACK"]
         assert verify_entries(entries).valid
         while True:
             msg = json.loads(ws.recv(timeout=30))

@@ -72,7 +72,7 @@ async def test_a_client_that_stops_reading_gets_4001(server: ServerProcess) -> N
             await asyncio.wait_for(reader, 30)
             assert got_good == n  # the neighbour missed nothing
             # Now the slow client reads: what the transport held, then the 4001 close.
-            seen = []
+            seen: list[int] = []
             with pytest.raises(ConnectionClosed) as closed:
                 while True:
                     try:
@@ -99,7 +99,7 @@ async def test_a_client_that_stops_reading_gets_4001(server: ServerProcess) -> N
             )
             w = json.loads(await again.recv())
             assert w["recovered"] is True
-            rest = []
+            rest: list[int] = []
             while len(rest) < w["head"]["sequence_number"] - last:
                 msg = json.loads(await again.recv())
                 if msg["type"] == "event":

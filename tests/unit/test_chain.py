@@ -22,7 +22,7 @@ from protocol import (
 from protocol.errors import ProtocolError
 
 SID = "3f2b8c1e-9a4d-4e7b-8c2a-1d5e6f7a8b9c"
-VECTORS = [
+VECTORS: list[tuple[int, str, str, str | None, dict[str, Any], str]] = [
     (
         1,
         "2026-02-15T10:00:00.000000+00:00",
@@ -87,7 +87,7 @@ def chained() -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=lambda v: f"seq{v[0]}")
-def test_vectors(vector: tuple[Any, ...]) -> None:
+def test_vectors(vector: Any) -> None:
     idx = VECTORS.index(vector)
     prev = GENESIS_HASH if idx == 0 else VECTORS[idx - 1][5]
     seq, ts, et, actor, details, expected = vector
@@ -217,7 +217,7 @@ def test_check_details_depth() -> None:
 
 
 def test_integrity_hash_is_deterministic_and_order_free() -> None:
-    parts = [
+    parts: list[dict[str, Any]] = [
         {"user_id": "2", "role": "judge", "joined_at": "a", "left_at": None, "connection_count": 1},
         {
             "user_id": "1",

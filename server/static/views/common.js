@@ -48,13 +48,12 @@ export function disposer(items) {
   };
 }
 
-export function shareLinks(id) {
+export function shareLinks(id, { watch = true } = {}) {
   const watchUrl = `${location.origin}${location.pathname}#/watch/${id}`;
   return h(
     "p",
     { class: "links" },
-    h("a", { href: `#/watch/${id}` }, "Observer view"),
-    " · ",
+    watch ? [h("a", { href: `#/watch/${id}` }, "Observer view"), " · "] : null,
     h("a", { href: `#/replay/${id}` }, "Replay"),
     " · ",
     h(

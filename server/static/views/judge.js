@@ -19,7 +19,7 @@ export function mount(root, { id }) {
     msg.clear();
     try {
       await fn();
-      msg.ok(`${label}: done`);
+      msg.ok(`${label}: done.`);
     } catch (err) {
       msg.error(`${label}: ${err.message}`);
     }

@@ -34,6 +34,6 @@ export function mount(root, { id }) {
       }
     }),
   );
-  root.append(h("div", { class: "view observer" }, head.node, refused, h("div", { class: "grid two" }, h("div", { class: "stack" }, clock.node, count), feed.node), shareLinks(id)));
+  root.append(h("div", { class: "view observer" }, head.node, refused, h("div", { class: "grid two" }, h("div", { class: "stack" }, clock.node, count), feed.node), shareLinks(id, { watch: false })));
   return { dispose };
 }

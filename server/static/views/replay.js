@@ -105,7 +105,7 @@ export function mount(root, { id }) {
     const turn = s ? currentTurn(s) : null;
     speakerEl.textContent = turn ? `${personName(s, turn.participant_id)} · ${seatLabel(turn.side, turn.speaker)}` : "No one is speaking";
     statusEl.textContent = s ? `Session ${s.status}${turn ? ` · turn ${turn.status}` : ""} · ${s.observers_now} watching` : "Before the session";
-    for (const li of list.children) li.classList.toggle("past", Number(li.dataset.index) <= i);
+    for (const li of list.children) li.classList.toggle("past", Number(li.dataset.index) <= i + 1);
     const cur = list.querySelector(".current");
     if (cur) cur.classList.remove("current");
     const now = list.children[i];

@@ -153,16 +153,24 @@ export function mount(root, { go }) {
   const pending = h("div", {});
   const done = h("div", {});
   const error = h("p", { class: "message error", role: "alert", hidden: true });
+  const shown = new Map(); // table id -> the rows it shows, so a refresh redraws (and moves focus) only on change
+  const put = (node, id, caption, rows, empty) => {
+    const key = JSON.stringify(rows);
+    if (shown.get(id) === key) return;
+    shown.set(id, key);
+    fill(node, sessionTable(id, caption, rows, mayControl, empty));
+  };
   const reload = async () => {
     try {
       const active = await api("GET", "/api/session/active/list");
-      fill(live, sessionTable("active-table", "Live sessions", active.sessions, mayControl, "No session is live right now."));
+      put(live, "active-table", "Live sessions", active.sessions, "No session is live right now.");
       if (mayControl) {
         const p = await api("GET", "/api/session/list?status=pending");
-        fill(pending, sessionTable("pending-table", "Pending sessions", p.sessions, mayControl, "No pending sessions."));
+        put(pending, "pending-table", "Pending sessions", p.sessions, "No pending sessions.");
       }
       const c = await api("GET", "/api/session/list?status=completed");
-      fill(done, sessionTable("completed-table", "Completed sessions", c.sessions.slice(-10).reverse(), mayControl, "No completed sessions yet."));
+      put(done, "completed-table", "Completed sessions", c.sessions.slice(-10).reverse(), "No completed sessions yet.");
+      error.hidden = true;
     } catch (err) {
       error.hidden = false;
       error.textContent = `Could not load the sessions: ${err.message}`;

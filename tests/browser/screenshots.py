@@ -1,0 +1,171 @@
+"""Screenshots of every view for docs/browser.md (run on demand, not by pytest).
+
+    .venv/bin/python -m tests.browser.screenshots [--out docs/screenshots]
+
+Starts a real server with the demo accounts (``courtroom demo``), seeds a
+tournament with today's schedule, runs a live round with speakers and
+observers in headless Chromium, completes a practice session for the replay,
+and writes one PNG per view.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import tempfile
+import time
+from pathlib import Path
+
+from playwright.sync_api import Page, sync_playwright
+
+from server.cli import DEMO_PASSWORD
+from tests.browser.helpers import (
+    PHONE,
+    Http,
+    Pages,
+    launch_chromium,
+    wait_live,
+    wait_running,
+    wait_verified,
+)
+from tests.integration.procs import ServerProcess
+
+MAX_BYTES = 300 * 1024
+
+
+def shot(page: Page, out: Path, name: str, *, full_page: bool = False) -> Path:
+    path = out / f"{name}.png"
+    page.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+    page.wait_for_timeout(150)
+    page.screenshot(path=str(path), full_page=full_page, animations="disabled", caret="hide")
+    size = path.stat().st_size
+    print(f"{path} {size // 1024} KB")
+    if size > MAX_BYTES:
+        raise SystemExit(f"{path} is {size} bytes, over {MAX_BYTES}")
+    return path
+
+
+def practice_session(http: Http) -> str:
+    """A short completed session with a pause, for the replay view."""
+    sid = http.new_session("Practice round: Acme Law v. Zenith Chambers")
+    http.start(sid)
+    http.join(sid, "pet1", "petitioner", 1)
+    http.join(sid, "res1", "respondent", 1)
+    r = http.round_for(sid, [("pet1", 40), ("res1", 40)])
+    http.post(f"/api/classroom/rounds/{r['id']}/start")
+    first, second = (str(t["id"]) for t in r["turns"])
+    http.post(f"/api/classroom/turns/{first}/start", user="pet1")
+    time.sleep(1.5)
+    http.post(f"/api/session/{sid}/pause")
+    time.sleep(0.8)
+    http.post(f"/api/session/{sid}/resume")
+    time.sleep(1.2)
+    http.note(sid, "Counsel cites Marbury v. Madison")
+    http.request(
+        "POST",
+        f"/api/classroom/turns/{first}/submit",
+        "pet1",
+        body={"transcript": "May it please the court: three points on standing."},
+    )
+    http.post(f"/api/classroom/turns/{second}/start", user="res1")
+    time.sleep(1.0)
+    http.request(
+        "POST",
+        f"/api/classroom/turns/{second}/submit",
+        "res1",
+        body={"transcript": "The respondent rests on its brief."},
+    )
+    http.post(f"/api/session/{sid}/complete")
+    return sid
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    args = ap.parse_args()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ServerProcess(Path(tmp), env={"COURTROOM_LOG_LEVEL": "warning"})
+        server.cli("demo")  # the demo accounts, with display names
+        with server, sync_playwright() as pw:
+            browser = launch_chromium(pw)
+            http = Http(server.base_url, password=DEMO_PASSWORD)
+            pages = Pages(browser, http, server.base_url)
+            try:
+                run(pages, http, out)
+            finally:
+                pages.close()
+                browser.close()
+            if pages.errors:
+                raise SystemExit(f"errors in the pages: {pages.errors}")
+
+
+def run(pages: Pages, http: Http, out: Path) -> None:
+    day = dt.datetime.now(dt.UTC).date().isoformat()
+    replay_sid = practice_session(http)
+    tour = http.tournament_today(day)
+    sid = str(
+        http.post("/api/session/create", {"assignment_id": str(tour["assignments"][0])})["id"]
+    )
+    http.post("/api/session/create", {"assignment_id": str(tour["assignments"][1])})
+    http.start(sid)
+    http.join(sid, "pet2", "petitioner", 2)
+    http.join(sid, "res2", "respondent", 2)
+
+    login = pages.open("/login")
+    login.wait_for_selector("#login-form")
+    login.fill("#username", "judge")
+    shot(login, out, "login")
+
+    judge = pages.open(f"/judge/{sid}", user="judge")
+    wait_live(judge)
+    speaker = pages.open(f"/speak/{sid}?role=petitioner&speaker=1", user="pet1")
+    wait_live(speaker)
+    res = pages.open(f"/speak/{sid}?role=respondent&speaker=1", user="res1")
+    wait_live(res)
+    phone = pages.open(f"/watch/{sid}", viewport=PHONE)
+    wait_live(phone)
+    pages.open(f"/watch/{sid}", viewport=PHONE)
+
+    judge.select_option("#round-format", "custom")
+    judge.fill("#round-seconds", "62")
+    judge.click("#btn-create-start")
+    speaker.wait_for_selector('#your-turn[data-mine="true"]')
+    speaker.click("#btn-my-turn")
+    wait_running(judge)
+    judge.fill("#note-text", "Counsel for the petitioner cites Marbury v. Madison")
+    judge.press("#note-text", "Enter")
+    speaker.wait_for_selector("#time-warning:not([hidden])", timeout=8_000)
+    speaker.fill(
+        "#transcript",
+        "May it please the court. The petitioner will make three points: standing, "
+        "the merits of the takings claim, and the remedy.",
+    )
+    speaker.dispatch_event("#transcript", "input")
+    head = http.head(sid)
+    for p in (judge, speaker, phone):
+        wait_verified(p, head)
+    shot(speaker, out, "speaker")
+    shot(phone, out, "observer-phone", full_page=True)
+    shot(judge, out, "judge-console", full_page=True)
+
+    sessions = pages.open("/sessions", user="judge")
+    sessions.wait_for_selector("#active-table")
+    sessions.wait_for_selector("#completed-table")
+    sessions.wait_for_selector("#schedule-table")
+    shot(sessions, out, "sessions", full_page=True)
+
+    replay = pages.open(f"/replay/{replay_sid}", user="judge")
+    replay.wait_for_selector('#verified[data-state="ok"]')
+    entries = http.get(f"/api/session/{replay_sid}/replay")["entries"]
+    resumed = next(e for e in entries if e["event_type"] == "SESSION_RESUMED")
+    replay.evaluate(
+        "d => window.__courtroom.replay.show(d.deadline_ms - d.remaining_ms + 700)",
+        resumed["details"],
+    )
+    shot(replay, out, "replay")
+
+
+if __name__ == "__main__":
+    main()
