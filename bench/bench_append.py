@@ -255,9 +255,9 @@ async def main(args: argparse.Namespace) -> None:
             url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
             rows += await bench_backend("sqlite", url, args.n, args.tasks, args.repeat)
     if args.backend in ("postgres", "both"):
-        async with scratch_pg() as url:
-            if url is not None:
-                rows += await bench_backend("postgres", url, args.n, args.tasks, args.repeat)
+        async with scratch_pg() as pg_url:
+            if pg_url is not None:
+                rows += await bench_backend("postgres", pg_url, args.n, args.tasks, args.repeat)
     print_table(
         f"log appends ({args.n} commands per run, 1 entry each; median of {args.repeat} runs)",
         rows,

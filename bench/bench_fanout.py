@@ -42,6 +42,7 @@ import json
 import os
 import resource
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -179,7 +180,7 @@ async def _open(
             first = await asyncio.wait_for(ws.recv(decode=False), 120)
             if b'"welcome"' not in first:
                 raise RuntimeError(f"expected a welcome, got {first[:200]!r}")
-    ws.reader_task = asyncio.create_task(_reader(ws, st, name))
+    ws.reader_task = asyncio.create_task(_reader(ws, st, name))  # type: ignore[attr-defined]
     return ws
 
 
@@ -454,6 +455,7 @@ class Driver:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     # ---- phases -------------------------------------------------------------
 

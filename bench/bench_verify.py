@@ -242,9 +242,9 @@ async def main(args: argparse.Namespace) -> None:
             url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
             rows += await bench_store("sqlite", url, args.entries)
     if args.backend in ("postgres", "both"):
-        async with scratch_pg() as url:
-            if url is not None:
-                rows += await bench_store("postgres", url, args.entries)
+        async with scratch_pg() as pg_url:
+            if pg_url is not None:
+                rows += await bench_store("postgres", pg_url, args.entries)
     print_table(f"verify ({args.entries} entries per case; median of {REPEAT} runs)", rows)
     print(f"whole run (repeated cases included): {others.line()}")
 

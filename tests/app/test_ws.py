@@ -386,9 +386,7 @@ def test_flag_off_closes_4403(court_factory: Callable[..., Court]) -> None:
     on = court_factory()
     sid = on.new_session()
     # A second app on the same database with the flag off.
-    off = court_factory(
-        on.services.settings.database_url, FEATURE_MOOT_OPERATIONS="false"
-    )
+    off = court_factory(on.services.settings.database_url, FEATURE_MOOT_OPERATIONS="false")
     with off.client.websocket_connect(ws_url(sid)) as ws:
         ws.send_json({"type": "hello", "v": 1, "as": "observer"})
         assert ws.receive_json()["code"] == "forbidden"
