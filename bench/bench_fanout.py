@@ -376,7 +376,7 @@ class Driver:
             ],
             cwd=ROOT,
         )
-        import httpx
+        import httpx2 as httpx
 
         self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=60)
         for _ in range(300):

@@ -29,6 +29,7 @@ from server.config import Settings
 from server.courtroom import Courtroom
 from server.errors import courtroom_error_handler, unexpected_error_handler
 from server.hub import Hub
+from server.observers import ObserverGate
 from server.presence import PresenceTracker
 from server.routes import auth, health, rounds, schedule, sessions
 from server.rules.session import RulesConfig
@@ -85,6 +86,7 @@ def create_app(
             # Across nodes, pub/sub may drop a message: compare heads with the log.
             reconcile_ms=1000 if settings.redis_url else None,
         )
+        observers = ObserverGate(courtroom)
         clockwork = Clockwork(
             courtroom, max_sleep_ms=timer_max_sleep_ms, single_node=settings.redis_url is None
         )
@@ -100,9 +102,11 @@ def create_app(
             presence=PresenceTracker(
                 ClusterStore(store),
                 courtroom,
+                observers,
                 node_ttl_ms=settings.node_ttl_ms,
                 grace_ms=settings.reconnect_grace_ms,
             ),
+            observers=observers,
         )
         scheduling = ScheduleService(ScheduleStore(store), the_clock)
         services.extras["schedule"] = scheduling
@@ -122,6 +126,7 @@ def create_app(
             for conn in list(services.connections):
                 await conn.close(CloseCode.GOING_AWAY, "server shutting down")
             await drain_departures()
+            await observers.close()
             await services.presence.close()
             await clockwork.close()
             await hub.close()

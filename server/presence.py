@@ -22,6 +22,7 @@ import logging
 
 from protocol.errors import CourtroomError, InvalidTransition, NotFound
 from server.courtroom import Courtroom
+from server.observers import ObserverGate
 from server.rules import commands as c
 from server.rules.state import Actor
 from store import ClusterStore, TxInfo
@@ -34,6 +35,7 @@ class PresenceTracker:
         self,
         cluster: ClusterStore,
         courtroom: Courtroom,
+        observers: ObserverGate,
         *,
         node_ttl_ms: int,
         grace_ms: int,
@@ -41,6 +43,7 @@ class PresenceTracker:
         assert courtroom.node_id is not None
         self._cluster = cluster
         self._court = courtroom
+        self._observers = observers
         self.node = courtroom.node_id
         self._ttl = node_ttl_ms
         self._grace = grace_ms
@@ -106,9 +109,7 @@ class PresenceTracker:
                     session_id, disconnect, Actor(user_id=user_id), live_user=user_id
                 )
             elif observation_id is not None:
-                await self._court.execute(
-                    session_id, c.Unobserve(observation_id), Actor(user_id=user_id)
-                )
+                await self._observers.leave(session_id, observation_id)
         except (InvalidTransition, NotFound):
             pass  # the session completed meanwhile: its record is closed
 
@@ -118,8 +119,13 @@ class PresenceTracker:
         for dead in await self._cluster.dead_nodes(self._court.clock(), self._ttl, me=self.node):
             rows = await self._cluster.take_node_connections(dead)
             log.warning("node %s is gone: logging the departure of %d connections", dead, len(rows))
-            for r in rows:
-                await self._depart(r["session_id"], r["kind"], r["user_id"], r["observation_id"])
+            # Concurrently, so a crowd of observers leaves in a few batched entries.
+            await asyncio.gather(
+                *(
+                    self._depart(r["session_id"], r["kind"], r["user_id"], r["observation_id"])
+                    for r in rows
+                )
+            )
             await self._cluster.forget_node(dead)
             swept += len(rows)
         return swept

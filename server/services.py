@@ -11,6 +11,7 @@ from server.clockwork import Clockwork
 from server.config import Settings
 from server.courtroom import Courtroom
 from server.hub import Hub
+from server.observers import ObserverGate
 from server.presence import PresenceTracker
 from store import SessionStore, UserStore
 
@@ -29,5 +30,6 @@ class Services:
     clockwork: Clockwork
     signer: TokenSigner
     presence: PresenceTracker
+    observers: ObserverGate
     connections: set[Connection] = field(default_factory=set)
     extras: dict[str, Any] = field(default_factory=dict)

@@ -294,11 +294,11 @@ class _Membership:
         try:
             if self.kind == "participant":
                 assert self.hello.role is not None
-                cmd: c.SessionCommand = c.Join(role=self.hello.role, speaker=self.hello.speaker)
+                cmd = c.Join(role=self.hello.role, speaker=self.hello.speaker)
+                await s.courtroom.execute(self.session_id, cmd, self.actor)
             else:
                 assert self.observation_id is not None
-                cmd = c.Observe(observation_id=self.observation_id)
-            await s.courtroom.execute(self.session_id, cmd, self.actor)
+                await s.observers.join(self.session_id, self.observation_id, self.actor.user_id)
         except BaseException:
             await self._unregister(log_departure=False)
             raise
@@ -309,7 +309,7 @@ class _Membership:
         if self.kind == "participant":
             await s.courtroom.execute(self.session_id, c.Leave(), self.actor)
         elif self.observation_id is not None:
-            await s.courtroom.execute(self.session_id, c.Unobserve(self.observation_id), self.actor)
+            await s.observers.leave(self.session_id, self.observation_id)
         self.left = True
         await self._unregister(log_departure=False)
 

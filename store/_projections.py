@@ -103,14 +103,18 @@ async def _observed(
     c: AsyncConnection, sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int
 ) -> None:
     await c.execute(
-        insert(session_observations).values(
-            id=d["observation_id"],
-            session_id=sid,
-            user_id=None if actor is None else int(actor),
-            observed_at=ts,
-            client_info=_json(d.get("client_info")),
-            created_at=ts,
-        )
+        insert(session_observations),
+        [
+            {
+                "id": o["observation_id"],
+                "session_id": sid,
+                "user_id": None if o["user_id"] is None else int(o["user_id"]),
+                "observed_at": ts,
+                "client_info": None,
+                "created_at": ts,
+            }
+            for o in d["observations"]
+        ],
     )
 
 
@@ -119,7 +123,7 @@ async def _unobserved(
 ) -> None:
     await c.execute(
         update(session_observations)
-        .where(session_observations.c.id == d["observation_id"])
+        .where(session_observations.c.id.in_(d["observation_ids"]))
         .values(left_at=ts)
     )
 

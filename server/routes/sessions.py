@@ -135,6 +135,12 @@ async def _detail(svc: Svc, session_id: str) -> dict[str, Any]:
     }
 
 
+async def _head(svc: Svc, session_id: str) -> Committed:
+    """The session as it is now (for routes whose command was batched with others)."""
+    state, head = await svc.store.load(session_id)
+    return Committed([], state, head, None)
+
+
 @router.get("/{session_id}")
 async def get_session(session_id: str, svc: Svc, user: User) -> dict[str, Any]:
     return await _detail(svc, session_id)
@@ -181,8 +187,8 @@ async def leave(
     session_id: str, svc: Svc, user: MaybeUser, body: LeaveBody | None = None
 ) -> CommandResult:
     if body is not None and body.observation_id:
-        actor = user.actor() if user else Actor(user_id=None)
-        return await _run(svc, session_id, c.Unobserve(body.observation_id), actor)
+        await svc.observers.leave(session_id, body.observation_id)
+        return _result(session_id, await _head(svc, session_id))
     if user is None:
         raise PermissionDenied("sign in to leave as a participant, or give observation_id")
     return await _run(svc, session_id, c.Leave(), user.actor())
@@ -206,9 +212,8 @@ async def observe(session_id: str, svc: Svc, user: MaybeUser) -> CommandResult:
     import uuid
 
     oid = str(uuid.uuid4())
-    actor = user.actor() if user else Actor(user_id=None)
-    committed = await svc.courtroom.execute(session_id, c.Observe(observation_id=oid), actor)
-    return _result(session_id, committed, {"observation_id": oid})
+    await svc.observers.join(session_id, oid, user.actor().user_id if user else None)
+    return _result(session_id, await _head(svc, session_id), {"observation_id": oid})
 
 
 @router.post("/{session_id}/log", response_model=CommandResult)

@@ -69,14 +69,23 @@ class Leave:
 
 
 @dataclass(frozen=True, slots=True)
-class Observe:
+class Observation:
     observation_id: str
-    client_info: dict[str, Any] | None = None
+    user_id: str | None  # None: anonymous
+
+
+@dataclass(frozen=True, slots=True)
+class Observe:
+    """Observers arrive. Arrivals that meet while a commit is in flight are batched
+    into one command (``server/observers.py``), so a thousand observers joining
+    at once are a few log entries, not a thousand fanned out to a thousand."""
+
+    observations: tuple[Observation, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Unobserve:
-    observation_id: str
+    observation_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

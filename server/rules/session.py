@@ -180,6 +180,23 @@ def _disconnect(state: SessionState, cmd: Disconnect, now_ms: int) -> list[NewEv
     ]
 
 
+def _observe(state: SessionState, cmd: Observe) -> list[NewEvent]:
+    obs = cmd.observations
+    if not obs:
+        return []
+    anonymous = sum(1 for o in obs if o.user_id is None)
+    if anonymous and not state.allow_anonymous_observers:
+        raise PermissionDenied("this session does not admit anonymous observers")
+    details = {
+        "count": len(obs),
+        "anonymous": anonymous,
+        "observations": [{"observation_id": o.observation_id, "user_id": o.user_id} for o in obs],
+    }
+    # One observer: the entry names them; a batch is the server's doing.
+    actor = obs[0].user_id if len(obs) == 1 else None
+    return [NewEvent(ev.OBSERVER_JOINED, details, actor)]
+
+
 def _graces_due(state: SessionState, now_ms: int) -> list[NewEvent]:
     return [
         NewEvent(
@@ -230,17 +247,12 @@ def decide(
     if isinstance(cmd, TimerDue):
         return _graces_due(state, now_ms) + rounds.timer_due(state, cmd, actor, now_ms, config)
     if isinstance(cmd, Observe):
-        if actor.user_id is None and not state.allow_anonymous_observers:
-            raise PermissionDenied("this session does not admit anonymous observers")
-        details: dict[str, Any] = {
-            "observation_id": cmd.observation_id,
-            "anonymous": actor.user_id is None,
-        }
-        if cmd.client_info:
-            details["client_info"] = cmd.client_info
-        return [NewEvent(ev.OBSERVER_JOINED, details, actor.user_id)]
+        return _observe(state, cmd)
     if isinstance(cmd, Unobserve):
-        return [NewEvent(ev.OBSERVER_LEFT, {"observation_id": cmd.observation_id}, actor.user_id)]
+        if not cmd.observation_ids:
+            return []
+        ids = list(cmd.observation_ids)
+        return [NewEvent(ev.OBSERVER_LEFT, {"count": len(ids), "observation_ids": ids}, None)]
     if isinstance(cmd, LogCustom):
         _require_control(actor, "logging an event")
         if cmd.event_type in ev.RESERVED:
@@ -377,12 +389,13 @@ def _gone(s: SessionState, d: dict[str, Any], a: str | None, t: int) -> None:
 
 
 def _observer_joined(s: SessionState, d: dict[str, Any], a: str | None, t: int) -> None:
-    s.observers_now += 1
-    s.observers_total += 1
+    n = int(d.get("count", 1))
+    s.observers_now += n
+    s.observers_total += n
 
 
 def _observer_left(s: SessionState, d: dict[str, Any], a: str | None, t: int) -> None:
-    s.observers_now = max(0, s.observers_now - 1)
+    s.observers_now = max(0, s.observers_now - int(d.get("count", 1)))
 
 
 _EVOLVE: dict[str, Callable[[SessionState, dict[str, Any], str | None, int], None]] = {

@@ -172,12 +172,15 @@ export function applyEvent(s, e) {
       }
       break;
     }
-    case "OBSERVER_JOINED":
-      s.observers_now += 1;
-      s.observers_total += 1;
+    case "OBSERVER_JOINED": {
+      // Arrivals are batched: one entry may bring many observers.
+      const n = d.count ?? 1;
+      s.observers_now += n;
+      s.observers_total += n;
       break;
+    }
     case "OBSERVER_LEFT":
-      s.observers_now = Math.max(0, s.observers_now - 1);
+      s.observers_now = Math.max(0, s.observers_now - (d.count ?? 1));
       break;
     case "ROUND_CREATED":
       s.rounds[d.round_id] = {
@@ -405,10 +408,15 @@ function describeLine(s, e) {
       return `${who} is disconnected`;
     case "PARTICIPANT_LEFT":
       return `${who} left`;
-    case "OBSERVER_JOINED":
+    case "OBSERVER_JOINED": {
+      const n = d.count ?? 1;
+      if (n > 1) return `${n} observers joined`;
       return d.anonymous ? "An observer joined" : `${who} is observing`;
-    case "OBSERVER_LEFT":
-      return "An observer left";
+    }
+    case "OBSERVER_LEFT": {
+      const n = d.count ?? 1;
+      return n > 1 ? `${n} observers left` : "An observer left";
+    }
     case "ROUND_CREATED":
       return `Round ${d.round_index} created (${d.format}, ${d.turns.length} turn${d.turns.length === 1 ? "" : "s"})`;
     case "ROUND_STARTED":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from typing import Any
 
 import pytest
 
@@ -94,4 +95,38 @@ def orjson_details(text: str) -> dict[str, int]:
     import orjson
 
     value: dict[str, int] = orjson.loads(text)
+    return value
+
+
+async def test_a_crowd_of_observers_is_logged_in_a_few_batches(db_url: str) -> None:
+    from server.observers import ObserverGate
+
+    (court,) = await nodes(db_url, 1)
+    gate = ObserverGate(court)
+    try:
+        sid = (await court.create_session(JUDGE)).entries[0].session_id
+        ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(200)]
+        await asyncio.gather(*(gate.join(sid, oid, None) for oid in ids))
+        await asyncio.gather(*(gate.leave(sid, oid) for oid in ids[:150]))
+        entries = await court.store.entries(sid)
+        joined = [orjson_any(e.details_json) for e in entries if e.event_type == "OBSERVER_JOINED"]
+        left = [orjson_any(e.details_json) for e in entries if e.event_type == "OBSERVER_LEFT"]
+        # Every arrival and departure is in the record, in far fewer entries.
+        assert sorted(o["observation_id"] for d in joined for o in d["observations"]) == ids
+        assert sorted(i for d in left for i in d["observation_ids"]) == ids[:150]
+        assert len(joined) < 20 and len(left) < 20
+        assert sum(d["count"] for d in joined) == 200
+        state, _ = await court.store.load(sid)
+        assert (state["observers_now"], state["observers_total"]) == (50, 200)
+        assert (await court.store.observations(sid)) == {"total": 200, "current": 50}
+        assert (await court.store.verify(sid)).valid
+    finally:
+        await gate.close()
+        await court.store.close()
+
+
+def orjson_any(text: str) -> dict[str, Any]:
+    import orjson
+
+    value: dict[str, Any] = orjson.loads(text)
     return value

@@ -59,7 +59,7 @@ def test_illegal_transitions_raise_and_change_nothing(path: list[object], illega
     [
         (c.Start(), P1),
         (c.Join("petitioner", 1), P1),
-        (c.Observe("o1"), ANON),
+        (c.Observe((c.Observation("o1", None),)), ANON),
         (c.LogCustom("NOTE", {}), JUDGE),
         (c.Leave(), P1),
     ],
@@ -128,16 +128,29 @@ def test_leave_without_joining() -> None:
         Court().do(c.Leave(), STRANGER)
 
 
-def test_observers_count() -> None:
+def test_observers_count_and_batches() -> None:
     court = Court()
-    court.do(c.Observe("a"), ANON)
-    court.do(c.Observe("b"), P1)
-    court.do(c.Unobserve("a"), ANON)
-    assert (court.state.observers_now, court.state.observers_total) == (1, 2)
+    court.do(c.Observe((c.Observation("a", None),)), ANON)
+    court.do(
+        c.Observe((c.Observation("b", "11"), c.Observation("x", None), c.Observation("y", None)))
+    )
+    court.do(c.Unobserve(("a", "x")))
+    assert (court.state.observers_now, court.state.observers_total) == (2, 4)
     assert court.details("OBSERVER_JOINED") == [
-        {"observation_id": "a", "anonymous": True},
-        {"observation_id": "b", "anonymous": False},
+        {"count": 1, "anonymous": 1, "observations": [{"observation_id": "a", "user_id": None}]},
+        {
+            "count": 3,
+            "anonymous": 2,
+            "observations": [
+                {"observation_id": "b", "user_id": "11"},
+                {"observation_id": "x", "user_id": None},
+                {"observation_id": "y", "user_id": None},
+            ],
+        },
     ]
+    assert court.details("OBSERVER_LEFT") == [{"count": 2, "observation_ids": ["a", "x"]}]
+    assert court.do(c.Observe(())) == [] and court.do(c.Unobserve(())) == []
+    assert court.replayed().to_dict() == court.state.to_dict()
 
 
 def test_anonymous_observers_can_be_refused() -> None:
@@ -148,8 +161,8 @@ def test_anonymous_observers_can_be_refused() -> None:
     court.state = initial_state("s", first.details, 0)
     evolve(court.state, first.event_type, first.details, first.actor_id, 0)
     with pytest.raises(PermissionDenied, match="anonymous"):
-        court.do(c.Observe("x"), ANON)
-    assert court.do(c.Observe("y"), P1) == ["OBSERVER_JOINED"]
+        court.do(c.Observe((c.Observation("y", "11"), c.Observation("x", None))))
+    assert court.do(c.Observe((c.Observation("y", "11"),)), P1) == ["OBSERVER_JOINED"]
 
 
 def test_custom_events() -> None:
