@@ -103,6 +103,7 @@ class Hub:
         self._ticker: asyncio.Task[None] | None = None
         self._reconcile_ms = reconcile_ms
         self._reconciler: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -256,8 +257,21 @@ class Hub:
     def _deliver(self, ch: Channel, e: LogEntry) -> None:
         state = ch.state
         assert state is not None
-        at = timestamp_ms(e.timestamp)
-        evolve(state, e.event_type, orjson.loads(e.details_json), e.actor_id, at)
+        try:
+            evolve(
+                state,
+                e.event_type,
+                orjson.loads(e.details_json),
+                e.actor_id,
+                timestamp_ms(e.timestamp),
+            )
+        except Exception:
+            # The mirror only feeds ticks and snapshots; the entry itself is
+            # committed and must still be delivered. Re-read the state instead.
+            log.exception(
+                "mirror of %s failed on entry %d; reloading", ch.session_id, e.sequence_number
+            )
+            self._reload_state(ch)
         ch.head = Head(e.sequence_number, e.hash)
         frame = e.frame().decode()
         seq = e.sequence_number
@@ -274,6 +288,16 @@ class Hub:
             sub.too_slow()
         if e.event_type in _CLOCK_EVENTS:
             self._tick_channel(ch, self._clock())
+
+    def _reload_state(self, ch: Channel) -> None:
+        async def reload() -> None:
+            state, head = await self._store.load(ch.session_id)
+            if head.sequence_number >= ch.head.sequence_number:
+                ch.state = SessionState.from_dict(state)
+
+        task = asyncio.create_task(reload(), name=f"reload-{ch.session_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # --- ticks --------------------------------------------------------------
 
