@@ -1,6 +1,6 @@
 """Tick delivery latency to 1,000 and 5,000 observers of one session, beside ``websockets.broadcast()``.
 
-    .venv/bin/python bench/bench_ticks.py [--quick] [--sizes 1000,5000] [--ticks 10] [--rounds 2]
+    .venv/bin/python bench/bench_ticks.py [--quick] [--sizes 1000,5000] [--ticks 8] [--rounds 2]
         [--pauses 5] [--client-procs 2] [--profile-server OUT.prof]
 
 Processes (all on this machine, all on uvloop):
@@ -26,8 +26,9 @@ second. The two servers tick at the same instants, so they take turns: a
 courtroom phase (session running, ``--ticks`` ticks), then the judge pauses the
 session (measured), then a baseline phase of as many ticks, then the baseline's
 pause broadcast (measured), and the judge resumes. ``--rounds`` such pairs per
-size; more pause/resume cycles (at a random phase of the second) up to
-``--pauses``.
+size; more pause/resume cycles up to ``--pauses`` (each pause 1.5-2.5 s after
+its resume, at a random phase of the second, so it does not queue behind the
+resume's own fan-out).
 
 Latency of a tick = the client's receive time - the tick's scheduled time. The
 scheduled time is the whole second the tick belongs to: ``server_time_ms``
@@ -119,13 +120,19 @@ def free_port() -> int:
         return port
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` (0 when it is gone)."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of ``pid`` ((0, 0) when it is gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return 0.0, 0.0
+    tck = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tck, int(fields[12]) / tck
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` (0 when it is gone)."""
+    return sum(cpu_times(pid))
 
 
 def machine() -> str:
@@ -272,7 +279,7 @@ class RawClient(asyncio.Protocol):
         self.upgraded = False
         self.live = False  # after the welcome
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.transport: asyncio.Transport | None = None
+        self.transport: Any = None  # uvloop's TCPTransport is not an asyncio.Transport
         self.closed = False
 
     @property
@@ -280,9 +287,8 @@ class RawClient(asyncio.Protocol):
         return not self.closed
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        transport.write(self.request)
+        self.transport.write(self.request)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -632,23 +638,79 @@ async def baseline_main(port: int, tick_ms: int) -> None:
 # --------------------------------------------------------------------------
 
 
-def profiled_server_main(out: str, port: int) -> None:
+def wrapped_server_main(
+    port: int, profile: str | None, instrument: str | None, publish_first: bool = False
+) -> None:
+    """``server.serve.run`` as ``server.cli serve`` calls it, optionally with cProfile
+    (SIGUSR1 on, SIGUSR2 off and dump) and/or timing: each ``Hub.tick_all`` (the
+    synchronous push of one tick into every connection's outbound slot) and each
+    garbage collection, one line each in ``instrument``. SIGWINCH runs
+    ``gc.collect(); gc.freeze()`` (the ``--gc-freeze`` what-if). ``publish_first``
+    (a what-if of bench_cluster): ``RedisBroker.publish`` sends the PUBLISH before
+    handing the entries to this node's own hub, instead of after."""
     import cProfile
+    import gc
 
     from server.config import Settings
+    from server.hub import Hub
     from server.serve import run
 
-    prof = cProfile.Profile()
+    if profile:
+        prof = cProfile.Profile()
 
-    def on(_sig: int, _frame: Any) -> None:
-        prof.enable()
+        def on(_sig: int, _frame: Any) -> None:
+            prof.enable()
 
-    def off(_sig: int, _frame: Any) -> None:
-        prof.disable()
-        prof.dump_stats(out)
+        def off(_sig: int, _frame: Any) -> None:
+            prof.disable()
+            prof.dump_stats(profile)
 
-    signal.signal(signal.SIGUSR1, on)
-    signal.signal(signal.SIGUSR2, off)
+        signal.signal(signal.SIGUSR1, on)
+        signal.signal(signal.SIGUSR2, off)
+
+    def freeze(_sig: int, _frame: Any) -> None:
+        gc.collect()
+        gc.freeze()
+
+    signal.signal(signal.SIGWINCH, freeze)
+    if publish_first:
+        from collections.abc import Sequence as Seq
+
+        from redis.exceptions import RedisError
+
+        from server import fanout_redis
+        from store import LogEntry
+
+        async def publish(self: fanout_redis.RedisBroker, sid: str, entries: Seq[LogEntry]) -> None:
+            try:
+                await self._redis.publish(self._prefix + sid, fanout_redis._encode(entries))
+            except (RedisError, OSError) as exc:
+                fanout_redis.log.warning("publish to Redis failed (%s)", exc)
+            if self._receiver is not None:
+                self._receiver(sid, entries)
+
+        fanout_redis.RedisBroker.publish = publish  # type: ignore[method-assign,assignment]
+    if instrument:
+        sink = open(instrument, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
+        orig = Hub.tick_all
+
+        def tick_all(self: Hub, now: int) -> int:
+            t0 = time.perf_counter()
+            n = orig(self, now)
+            sink.write(f"tick {time.time() * 1000:.1f} {(time.perf_counter() - t0) * 1000:.3f}\n")
+            return n
+
+        Hub.tick_all = tick_all  # type: ignore[method-assign]
+        started: list[float] = [0.0]
+
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            else:
+                ms = (time.perf_counter() - started[0]) * 1000
+                sink.write(f"gc {time.time() * 1000:.1f} {ms:.3f} {info['generation']}\n")
+
+        gc.callbacks.append(on_gc)
     run(
         "server.main:app",
         host="127.0.0.1",
@@ -698,13 +760,23 @@ class Node:
     """One courtroom server process (``python -m server.cli serve``)."""
 
     def __init__(
-        self, name: str, env: dict[str, str], log_dir: Path, profile: str | None = None
+        self,
+        name: str,
+        env: dict[str, str],
+        log_dir: Path,
+        profile: str | None = None,
+        instrument: str | None = None,
+        wrapped: bool = False,
+        wrapper_args: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.env = env
         self.port = free_port()
         self.log_path = log_dir / f"{name}.log"
         self.profile = profile
+        self.instrument = instrument
+        self.wrapped = wrapped or bool(wrapper_args)
+        self.wrapper_args = list(wrapper_args)
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -721,9 +793,13 @@ class Node:
         return self.proc.pid
 
     def start(self) -> None:
-        if self.profile:
-            cmd = [PY, str(HERE / "bench_ticks.py"), "--role", "profiled-server"]
-            cmd += ["--port", str(self.port), "--profile-server", self.profile]
+        if self.profile or self.instrument or self.wrapped:
+            cmd = [PY, str(HERE / "bench_ticks.py"), "--role", "server", "--port", str(self.port)]
+            if self.profile:
+                cmd += ["--profile-server", self.profile]
+            if self.instrument:
+                cmd += ["--instrument-file", self.instrument]
+            cmd += self.wrapper_args
         else:
             cmd = [PY, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
@@ -828,6 +904,7 @@ class ClientProc:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
         self.inbox: list[dict[str, Any]] = []
+        self.expected = 0  # events of the current tag this process waits for
         self.arrived = asyncio.Event()
         self.pump = asyncio.create_task(self._pump())
 
@@ -842,11 +919,11 @@ class ClientProc:
         self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
         await self.proc.stdin.drain()
 
-    async def wait(self, op: str, timeout: float) -> dict[str, Any]:
+    async def wait(self, op: str, timeout: float, tag: str | None = None) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             for m in self.inbox:
-                if m["op"] == op:
+                if m["op"] == op and (tag is None or m.get("tag") == tag):
                     self.inbox.remove(m)
                     return m
             if self.proc.returncode is not None or self.pump.done():
@@ -947,15 +1024,21 @@ class ClientPool:
         return lat, sum(v for r in replies for v in r["missing"].values())
 
     async def tag(self, tag: str, sets: list[str], k: int = 1, keep: bool = False) -> int:
+        """Count (and with ``keep`` record) the events of type ``tag`` on ``sets``."""
         replies = await self.ask("tag", "tagged", tag=tag, sets=sets, k=k, keep=keep)
-        return sum(int(r["expected"]) for r in replies)
+        for c, r in zip(self.procs, replies, strict=True):
+            c.expected = int(r["expected"])
+        return sum(c.expected for c in self.procs)
 
-    async def wait_done(self, timeout: float) -> tuple[float, str | None, bool]:
+    async def wait_done(self, tag: str, timeout: float) -> tuple[float, str | None, bool]:
         """(the last receive time over all processes, a sample frame, complete?)"""
         t_last, sample, complete = 0.0, None, True
+        deadline = time.monotonic() + timeout
         for c in self.procs:
+            if c.expected == 0:
+                continue
             try:
-                d = await c.wait("done", timeout)
+                d = await c.wait("done", max(0.1, deadline - time.monotonic()), tag)
             except TimeoutError:
                 complete = False
                 continue
@@ -1083,11 +1166,13 @@ class SizeResult:
     base_pause: Dist
     court_lag: Dist  # server_time_ms - boundary, one per tick: the timer's lateness
     base_lag: Dist
-    court_cpu_ms: float  # server CPU per tick (ms)
+    court_cpu_ms: float  # server CPU per tick (ms), user + system
+    court_sys_ms: float  # of which system
     base_cpu_ms: float
+    base_sys_ms: float
     client_cpu: float  # client processes' CPU share during the courtroom phases (cores)
     missing: int = 0
-    notes: list[str] = field(default_factory=list)
+    court_windows: list[tuple[float, float]] = field(default_factory=list)
 
 
 async def measure_size(
@@ -1105,7 +1190,8 @@ async def measure_size(
     court_pause: list[float] = []
     base_pause: list[float] = []
     missing = 0
-    cpu = {"court": 0.0, "base": 0.0, "clients": 0.0, "court_s": 0.0}
+    cpu = {"court": 0.0, "court_sys": 0.0, "base": 0.0, "base_sys": 0.0}
+    cpu.update(clients=0.0, court_s=0.0)
 
     async def court_pause_once() -> None:
         nonlocal missing
@@ -1126,7 +1212,7 @@ async def measure_size(
         missing += miss
 
     for _ in range(args.rounds):
-        c0, k0 = cpu_seconds(node.pid), sum(cpu_seconds(p) for p in pool.pids)
+        c0, k0 = cpu_times(node.pid), sum(cpu_seconds(p) for p in pool.pids)
         if profile:
             node.signal(signal.SIGUSR1)
         r = await run_clock(api, sess)
@@ -1136,25 +1222,29 @@ async def measure_size(
         elapsed = time.monotonic() - t0
         if profile:
             node.signal(signal.SIGUSR2)
-        cpu["court"] += cpu_seconds(node.pid) - c0
+        c1 = cpu_times(node.pid)
+        cpu["court"] += sum(c1) - sum(c0)
+        cpu["court_sys"] += c1[1] - c0[1]
         cpu["clients"] += sum(cpu_seconds(pid) for pid in pool.pids) - k0
         cpu["court_s"] += elapsed
         windows["court"].append((r, p))
         await court_pause_once()
 
-        b0 = cpu_seconds(base.pid)
+        b0 = cpu_times(base.pid)
         await base.cmd("start")
         s = now_ms()
         await sleep_ticks(args.ticks, tick_ms)
         e = now_ms()
         await base.cmd("stop")
-        cpu["base"] += cpu_seconds(base.pid) - b0
+        b1 = cpu_times(base.pid)
+        cpu["base"] += sum(b1) - sum(b0)
+        cpu["base_sys"] += b1[1] - b0[1]
         windows["base"].append((s, e))
         await base_pause_once()
 
     for _ in range(max(0, args.pauses - args.rounds)):
         await run_clock(api, sess)
-        await asyncio.sleep(random.uniform(0.3, 1.3))
+        await asyncio.sleep(1.5 + random.uniform(0, 1))  # past the resume fan-out
         await court_pause_once()
         await base_pause_once()
 
@@ -1175,8 +1265,11 @@ async def measure_size(
         base_lag=lag(stamps["base"]),
         court_cpu_ms=cpu["court"] * 1000 / nticks_c,
         base_cpu_ms=cpu["base"] * 1000 / nticks_b,
+        court_sys_ms=cpu["court_sys"] * 1000 / nticks_c,
+        base_sys_ms=cpu["base_sys"] * 1000 / nticks_b,
         client_cpu=cpu["clients"] / max(cpu["court_s"], 1e-9),
         missing=missing,
+        court_windows=windows["court"],
     )
 
 
@@ -1252,8 +1345,8 @@ def report_ticks(args: argparse.Namespace, results: list[SizeResult]) -> None:
                 fmt(r.court_lag.max),
                 fmt(r.base_lag.p50),
                 fmt(r.base_lag.max),
-                f"{r.court_cpu_ms:,.0f}",
-                f"{r.base_cpu_ms:,.0f}",
+                f"{r.court_cpu_ms:,.0f} ({r.court_sys_ms:,.0f} sys)",
+                f"{r.base_cpu_ms:,.0f} ({r.base_sys_ms:,.0f} sys)",
                 f"{r.client_cpu:.2f}",
                 str(r.missing),
             ]
@@ -1283,12 +1376,61 @@ def report_ticks(args: argparse.Namespace, results: list[SizeResult]) -> None:
     )
 
 
+def instrument_row(path: Path, windows: Sequence[tuple[float, float]]) -> list[str]:
+    """Cells for one server's instrument file within ``windows`` (wall ms): ticks pushed,
+    push p50 and max (ms), then per GC generation its rate and cost, and its longest pause."""
+    ticks: list[tuple[float, float]] = []
+    gcs: list[tuple[float, float, int]] = []
+    with contextlib.suppress(OSError):
+        for line in path.read_text().splitlines():
+            f = line.split()
+            if f[0] == "tick":
+                ticks.append((float(f[1]), float(f[2])))
+            elif f[0] == "gc":
+                gcs.append((float(f[1]), float(f[2]), int(f[3])))
+
+    def inside(t: float) -> bool:
+        return any(a < t < b for a, b in windows)
+
+    push = Dist([ms for t, ms in ticks if inside(t)])
+    secs = max(sum(b - a for a, b in windows) / 1000, 1e-9)
+    row = [f"{push.n}", fmt(push.p50), fmt(push.max)]
+    for gen in (0, 1, 2):
+        g = [ms for t, ms, gn in gcs if gn == gen and inside(t)]
+        row.append(f"{len(g) / secs:.1f}/s, {sum(g) / secs:.1f} ms/s")
+        row.append(fmt(max(g)) if g else "-")
+    return row
+
+
+INSTRUMENT_HEAD = ["ticks", "push p50", "push max"] + [
+    x for g in (0, 1, 2) for x in (f"gen{g} rate, cost", f"gen{g} max")
+]
+INSTRUMENT_TITLE = (
+    "server instrumentation: Hub.tick_all = the synchronous push of one tick into every "
+    "outbound slot (ms); GC collections per generation (rate, time per second, longest ms)"
+)
+
+
+def report_instrument(path: Path, results: Sequence[SizeResult]) -> None:
+    """What the monkeypatched server recorded during the courtroom phases."""
+    rows = [[f"{r.n:,}", *instrument_row(path, r.court_windows)] for r in results]
+    print_table(INSTRUMENT_TITLE + ", courtroom phases", ["size", *INSTRUMENT_HEAD], rows)
+
+
 async def ticks_driver(args: argparse.Namespace) -> None:
     print(f"bench_ticks: {machine()}, open files limit {raise_nofile()}")
     tmp = Path(tempfile.mkdtemp(prefix="bench-ticks-"))
     env = server_env(tmp / "data")
     create_users(env, [("judge", "JUDGE"), ("pet1", "STUDENT")])
-    node = Node("courtroom", env, tmp, profile=args.profile_server)
+    instrument = str(tmp / "instrument.txt") if args.instrument else None
+    node = Node(
+        "courtroom",
+        env,
+        tmp,
+        profile=args.profile_server,
+        instrument=instrument,
+        wrapped=args.gc_freeze,
+    )
     base: Baseline | None = None
     pool = ClientPool(args.client_procs, args.client)
     api: Api | None = None
@@ -1312,6 +1454,10 @@ async def ticks_driver(args: argparse.Namespace) -> None:
                 f"  courtroom: +{ok_c:,} in {sec_c:.1f} s (failed {fail_c}); "
                 f"log head {head} once settled"
             )
+            if args.gc_freeze:
+                node.signal(signal.SIGWINCH)
+                await asyncio.sleep(1)
+                print("  server: gc.collect(); gc.freeze() (what-if)")
             ok_b, fail_b, sec_b = await pool.connect("base", base.url, n - have)
             print(f"  baseline:  +{ok_b:,} in {sec_b:.1f} s (failed {fail_b})")
             have = n
@@ -1335,6 +1481,8 @@ async def ticks_driver(args: argparse.Namespace) -> None:
                 f"{fmt(res.court_pause.p99)} ms"
             )
         report_ticks(args, results)
+        if instrument:
+            report_instrument(Path(instrument), results)
         if args.profile_server:
             print(
                 f"\nserver profile (courtroom tick phases of the largest size): {args.profile_server}"
@@ -1355,7 +1503,7 @@ def main() -> None:
         "--quick", action="store_true", help="200 and 1,000 observers, 5 ticks, 1 round"
     )
     ap.add_argument("--sizes", default=None, help="observer counts, comma separated (1000,5000)")
-    ap.add_argument("--ticks", type=int, default=None, help="ticks per phase (10)")
+    ap.add_argument("--ticks", type=int, default=None, help="ticks per phase (8)")
     ap.add_argument("--rounds", type=int, default=None, help="phases per system and size (2)")
     ap.add_argument("--pauses", type=int, default=None, help="pause cycles per size (5)")
     ap.add_argument("--client-procs", type=int, default=2, help="client processes (2)")
@@ -1367,15 +1515,29 @@ def main() -> None:
     )
     ap.add_argument("--profile-server", metavar="OUT.prof", help="cProfile the courtroom phases")
     ap.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="what-if: gc.collect(); gc.freeze() in the server once each join storm settled",
+    )
+    ap.add_argument(
+        "--instrument",
+        action="store_true",
+        help="time each Hub.tick_all push and each GC pause in the server (monkeypatched)",
+    )
+    ap.add_argument(
         "--role",
-        choices=("driver", "clients", "baseline-server", "profiled-server"),
+        choices=("driver", "clients", "baseline-server", "server"),
         default="driver",
     )
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--instrument-file", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--whatif-publish-first", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--tick-ms", type=int, default=1000, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.role == "profiled-server":
-        profiled_server_main(args.profile_server, args.port)
+    if args.role == "server":
+        wrapped_server_main(
+            args.port, args.profile_server, args.instrument_file, args.whatif_publish_first
+        )
         return
     install_uvloop()
     if args.role == "clients":
@@ -1385,7 +1547,7 @@ def main() -> None:
     else:
         q = args.quick
         args.sizes = [int(x) for x in (args.sizes or ("200,1000" if q else "1000,5000")).split(",")]
-        args.ticks = args.ticks or (5 if q else 10)
+        args.ticks = args.ticks or (5 if q else 8)
         args.rounds = args.rounds or (1 if q else 2)
         args.pauses = args.pauses or (2 if q else 5)
         if args.profile_server:
