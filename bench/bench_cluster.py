@@ -70,6 +70,7 @@ from bench_ticks import (
     ClockSession,
     Dist,
     Node,
+    Others,
     clock_session,
     cpu_seconds,
     create_users,
@@ -272,11 +273,13 @@ class Bench:
             await pg_admin(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def freeze(self) -> None:
-        """The ``--gc-freeze`` what-if: ``gc.collect(); gc.freeze()`` in both nodes."""
+    async def freeze(self) -> None:
+        """The ``--gc-freeze`` what-if: ``gc.collect(); gc.freeze()`` in both nodes (the
+        collect itself is a full collection: give it time before measuring)."""
         if self.args.gc_freeze:
             for n in self.nodes:
                 n.signal(signal.SIGWINCH)
+            await asyncio.sleep(4)
             print("  nodes: gc.collect(); gc.freeze() (what-if)")
 
     def instrument_report(self) -> None:
@@ -299,7 +302,7 @@ class Bench:
         )
         assert self.api is not None
         head = await settle(self.api, sid)
-        self.freeze()
+        await self.freeze()
         alive = await self.pool.alive()
         print(
             f"  observers per node {have:,} -> {per_node:,}: connected A +{res[0][0]:,} "
@@ -424,6 +427,7 @@ def cpu_line(cpu: dict[str, float]) -> str:
 async def run(args: argparse.Namespace) -> None:
     print(f"bench_cluster: {machine()}, open files limit {raise_nofile()}")
     bench = Bench(args)
+    others = Others()
     try:
         sess = await bench.start()
         sid = sess.id
@@ -482,6 +486,7 @@ async def run(args: argparse.Namespace) -> None:
         tick_d, tick_cpu = await bench.ticks(sess, args.ticks, args.tick_rounds)
         report(args, rtt, lat, bursts, tick_d, tick_cpu, per_node)
         bench.instrument_report()
+        print(others.line())
     finally:
         await bench.stop()
 
