@@ -1,7 +1,11 @@
 """Tick delivery latency to 1,000 and 5,000 observers of one session, beside ``websockets.broadcast()``.
 
     .venv/bin/python bench/bench_ticks.py [--quick] [--sizes 1000,5000] [--ticks 8] [--rounds 2]
-        [--pauses 5] [--client-procs 2] [--profile-server OUT.prof]
+        [--pauses 5] [--client-procs 2] [--client raw|websockets]
+        [--instrument] [--gc-freeze] [--profile-server OUT.prof]
+
+About 2.5-3 minutes with the defaults (the join storm of 5,000 observers is ~50 s
+of it); ``--quick`` (200 and 1,000 observers) about 40 s.
 
 Processes (all on this machine, all on uvloop):
 
@@ -41,12 +45,26 @@ event and the ``running: false`` tick - the moment before the judge's HTTP
 POST ``/pause`` (baseline: before the control message that makes it broadcast
 a ``running: false`` tick).
 
-Receive time: clients use the ``websockets`` asyncio client with
-``compression=None``; a subclass of ``ClientConnection`` stamps ``time.time()``
-when the chunk arrives (``data_received``) and handles text frames there, so
-no reader task is woken per message and the stamp excludes the client's own
-queueing as far as Python allows. All processes read the same wall clock
+Receive time: by default the clients are a minimal RFC 6455 client
+(``RawClient``: the handshake by hand with no extension offered, i.e. no
+compression, then a frame parser in ``data_received``) that stamps
+``time.time()`` when a chunk arrives and handles its text frames right there:
+no reader task woken per message (about 20-30 us of client CPU a frame, most of
+it the kernel's receive path), so the client processes distort the figures as
+little as Python allows on a shared 2-core machine. ``--client websockets`` uses the ``websockets`` asyncio client instead
+(``compression=None``, a ``ClientConnection`` subclass stamping in
+``data_received``), as a cross-check. All processes read the same wall clock
 (CLOCK_REALTIME on one machine).
+
+Diagnostics and what-ifs (they run the server through ``--role server``, which
+calls the same ``server.serve.run`` as ``server.cli serve``, with monkeypatches):
+
+* ``--instrument``: time each ``Hub.tick_all`` (the synchronous push of a tick
+  into every connection's outbound slot) and every garbage collection;
+* ``--gc-freeze``: ``gc.collect(); gc.freeze()`` in the server once each join
+  storm has settled (then 4 s of quiet before measuring);
+* ``--profile-server OUT.prof``: cProfile of the courtroom phases of the largest
+  size only (SIGUSR1/SIGUSR2); read with ``python -m pstats``.
 
 Not a test: it prints figures and asserts nothing about speed.
 """
@@ -322,8 +340,7 @@ class RawClient(asyncio.Protocol):
     """A minimal WebSocket client for measuring: the RFC 6455 handshake by hand (no
     extension offered: no compression), then a frame parser in ``data_received`` that
     stamps the chunk's arrival and hands each text frame to ``sink``. Pings are
-    answered; the close handshake is echoed. A few microseconds a message, so the
-    client processes are not what the latencies measure."""
+    answered; the close handshake is echoed. No task is woken per message."""
 
     def __init__(self, host: str, path: str, hello: bytes, sink: Sink, set_name: str) -> None:
         self.request = (
@@ -491,12 +508,15 @@ class Worker:
         u = urlsplit(url)
         host, port = u.hostname or "127.0.0.1", u.port or 80
         loop = asyncio.get_running_loop()
-        _, proto = await loop.create_connection(
-            lambda: RawClient(
-                f"{host}:{port}", u.path or "/", HELLO.encode(), self.on_frame, set_name
+        _, proto = await asyncio.wait_for(
+            loop.create_connection(
+                lambda: RawClient(
+                    f"{host}:{port}", u.path or "/", HELLO.encode(), self.on_frame, set_name
+                ),
+                host,
+                port,
             ),
-            host,
-            port,
+            120,
         )
         try:
             await asyncio.wait_for(asyncio.shield(proto.ready), 120)
