@@ -1,6 +1,6 @@
-"""Run uvicorn with cProfile switched on and off by signals (used by bench_fanout).
+"""Run ``courtroom serve`` with cProfile switched on and off by signals (used by bench_fanout).
 
-    python bench/_uvicorn_profiled.py OUT.prof [uvicorn arguments...]
+    python bench/_uvicorn_profiled.py OUT.prof serve [serve options...]
 
 SIGUSR1 starts collecting, SIGUSR2 stops and writes everything collected so far
 to OUT.prof, so a profile covers only the timed windows, not the set-up.
@@ -14,7 +14,7 @@ import signal
 import sys
 from typing import Any
 
-import uvicorn
+from server.cli import main
 
 _profile = cProfile.Profile()
 _out = sys.argv[1]
@@ -31,4 +31,4 @@ def _off(_sig: int, _frame: Any) -> None:
 
 signal.signal(signal.SIGUSR1, _on)
 signal.signal(signal.SIGUSR2, _off)
-uvicorn.main(sys.argv[2:])
+main(sys.argv[2:])

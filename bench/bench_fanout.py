@@ -5,7 +5,7 @@
 
 Processes (all on this machine):
 
-* the courtroom server: the real app, ``python -m uvicorn server.main:app``, on
+* the courtroom server: the real app, ``python -m server.cli serve``, on
   the embedded default (SQLite file in a temp dir, in-process broker), with a
   judge created by ``python -m server.cli create-user``;
 * the baseline server: a plain ``websockets.asyncio.server.serve`` whose
@@ -26,8 +26,8 @@ for the event type, so the sizes match. Rounds alternate courtroom, baseline.
     deliveries/s = clients * K / (last client's K-th frame - first trigger sent)
 
 Clocks: ``time.monotonic()`` (CLOCK_MONOTONIC, shared by every process).
-Also printed: the cost of the join storm (every observer hello is a logged
-command whose event goes to every observer already there), and the CPU each
+Also printed: the cost of the join storm (observer hellos are logged, coalesced
+into batched entries that go to every observer already there), and the CPU each
 process used during the timed rounds, so a client-bound run shows itself.
 
 Not a test: it prints figures, asserts nothing about speed.
@@ -347,22 +347,13 @@ class Driver:
             capture_output=True,
         )
         self.port = free_port()
-        uvicorn_args = [
-            "server.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--backlog",
-            "4096",
-        ]
+        # As deployed: ``courtroom serve`` (uvicorn with the direct path of server/wire.py).
+        serve_args = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        env["COURTROOM_LOG_LEVEL"] = "warning"
         if self.args.profile_server:
-            cmd = [PY, str(HERE / "_uvicorn_profiled.py"), self.args.profile_server, *uvicorn_args]
+            cmd = [PY, str(HERE / "_uvicorn_profiled.py"), self.args.profile_server, *serve_args]
         else:
-            cmd = [PY, "-m", "uvicorn", *uvicorn_args]
+            cmd = [PY, "-m", "server.cli", *serve_args]
         self.procs["courtroom"] = subprocess.Popen(cmd, env=env, cwd=ROOT)
         self.bport = free_port()
         self.procs["baseline"] = subprocess.Popen(
@@ -559,11 +550,11 @@ class Driver:
         t_join = await self.connect_set("courtroom", url)
         sync = await self.run_round("courtroom", "SYNCS", 1)
         join_others, _ = join_watch.busy()
-        joins = a.clients * (a.clients + 1) // 2
         print(
-            f"  join storm: {a.clients} observer hellos (each a logged OBSERVER_JOINED sent to every "
-            f"observer already there: {joins:,} deliveries) took {t_join:.1f} s to welcome all "
-            f"+ {sync.seconds:.1f} s to drain; {joins / (t_join + sync.seconds):,.0f} deliveries/s"
+            f"  join storm: {a.clients} observer hellos (arrivals coalesced into batched "
+            f"OBSERVER_JOINED entries, each sent to every observer already there) took "
+            f"{t_join:.1f} s to welcome all + {sync.seconds:.1f} s to drain; "
+            f"{a.clients / (t_join + sync.seconds):,.0f} hellos/s"
             f" (other processes {join_others:.2f} cores)"
         )
         print(f"connecting {a.clients} clients to the websockets.broadcast baseline...")

@@ -28,6 +28,7 @@ from server.clockwork import Clockwork
 from server.config import Settings
 from server.courtroom import Courtroom
 from server.errors import courtroom_error_handler, unexpected_error_handler
+from server.heap import HeapKeeper
 from server.hub import Hub
 from server.observers import ObserverGate
 from server.presence import PresenceTracker
@@ -77,6 +78,7 @@ def create_app(
             node_id=settings.resolved_node_id(),
             lease_ms=settings.timer_lease_ms,
         )
+        heap = HeapKeeper() if settings.gc_freeze else None
         hub = Hub(
             store,
             broker,
@@ -85,6 +87,7 @@ def create_app(
             backlog_limit=settings.outbound_queue_frames,
             # Across nodes, pub/sub may drop a message: compare heads with the log.
             reconcile_ms=1000 if settings.redis_url else None,
+            after_tick=heap.after_tick if heap is not None else None,
         )
         observers = ObserverGate(courtroom)
         clockwork = Clockwork(
@@ -117,6 +120,8 @@ def create_app(
         await hub.start()
         await services.presence.start()
         await clockwork.start()
+        if heap is not None:
+            heap.start()
         RUNNING.append(services)
         try:
             yield
@@ -132,6 +137,8 @@ def create_app(
             await hub.close()
             await broker.close()
             await store.close()
+            if heap is not None:
+                heap.stop()
 
     app = FastAPI(
         title="Courtroom",

@@ -65,6 +65,9 @@ class Settings:
     timer_lease_ms: int = 5000
     node_ttl_ms: int = 10_000
     reconnect_grace_ms: int = 15_000
+    # Freeze the heap after startup and join bursts (server/heap.py). Off for an
+    # app built in-process (tests, embedding): the host's collector is its own.
+    gc_freeze: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -96,6 +99,7 @@ class Settings:
             timer_lease_ms=_int(e, "COURTROOM_TIMER_LEASE_MS", 5000),
             node_ttl_ms=_int(e, "COURTROOM_NODE_TTL_MS", 10_000),
             reconnect_grace_ms=_int(e, "COURTROOM_RECONNECT_GRACE_MS", 15_000),
+            gc_freeze=_flag(e, "COURTROOM_GC_FREEZE", True),
         )
 
     def resolved_node_id(self) -> str:

@@ -6,15 +6,17 @@ from state and ticks never cross the broker. Delivery per session is in
 sequence order: a duplicate is dropped, a gap is filled from the log before
 anything after it is delivered (DESIGN.md invariant 3).
 
-Each entry is encoded once per node; the same ``str`` goes to every
-subscriber's bounded queue without awaiting any socket.
+Each entry is encoded once per node; the same ``OutFrame`` goes to every
+subscriber, written straight to its socket when the socket is idle and
+writable, else queued, never awaiting any socket (``server/outbound.py``).
+A clock event and the tick it causes leave as one write.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -22,6 +24,7 @@ import orjson
 
 from protocol import event_types as ev, tick_frame
 from server.broker import Broker
+from server.frames import OutFrame
 from server.metrics import METRICS
 from server.outbound import Outbound
 from server.rules.session import evolve
@@ -59,7 +62,7 @@ class Subscriber(Protocol):
 
     outbound: Outbound
     syncing: bool
-    backlog: list[tuple[int, str]]
+    backlog: list[tuple[int, OutFrame]]
     is_observer: bool
 
     def too_slow(self) -> None: ...
@@ -93,6 +96,7 @@ class Hub:
         tick_interval_ms: int = 1000,
         backlog_limit: int = 1024,
         reconcile_ms: int | None = None,
+        after_tick: Callable[[int, int], None] | None = None,
     ) -> None:
         self._store = store
         self._broker = broker
@@ -104,6 +108,8 @@ class Hub:
         self._reconcile_ms = reconcile_ms
         self._reconciler: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Housekeeping that must not delay a tick runs right after one (server/heap.py).
+        self._after_tick = after_tick
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -273,7 +279,9 @@ class Hub:
             )
             self._reload_state(ch)
         ch.head = Head(e.sequence_number, e.hash)
-        frame = e.frame().decode()
+        frame = OutFrame(e.frame())
+        # A clock event changes the clock: its tick follows in the same write.
+        tick = self.tick_for(ch, self._clock()) if e.event_type in _CLOCK_EVENTS else None
         seq = e.sequence_number
         slow: list[Subscriber] = []
         for sub in ch.subs:
@@ -281,13 +289,11 @@ class Hub:
                 sub.backlog.append((seq, frame))
                 if len(sub.backlog) > self._backlog_limit:
                     slow.append(sub)
-            elif not sub.outbound.push(frame):
+            elif not sub.outbound.push(frame, tick):
                 slow.append(sub)
         METRICS.deliveries.inc(len(ch.subs))
         for sub in slow:
             sub.too_slow()
-        if e.event_type in _CLOCK_EVENTS:
-            self._tick_channel(ch, self._clock())
 
     def _reload_state(self, ch: Channel) -> None:
         async def reload() -> None:
@@ -301,7 +307,7 @@ class Hub:
 
     # --- ticks --------------------------------------------------------------
 
-    def tick_for(self, ch: Channel, now: int) -> str | None:
+    def tick_for(self, ch: Channel, now: int) -> OutFrame | None:
         """The tick frame of the channel's clock at ``now`` (None when no turn has a clock)."""
         state = ch.state
         if state is None:
@@ -312,13 +318,15 @@ class Hub:
             return None
         running = t.deadline_ms is not None and t.status == "running"
         remaining = max(0, t.deadline_ms - now) if running and t.deadline_ms else t.remaining_ms
-        return tick_frame(
-            turn_id=t.turn_id,
-            remaining_ms=remaining,
-            running=running,
-            sequence_number=ch.head.sequence_number,
-            server_time_ms=now,
-        ).decode()
+        return OutFrame(
+            tick_frame(
+                turn_id=t.turn_id,
+                remaining_ms=remaining,
+                running=running,
+                sequence_number=ch.head.sequence_number,
+                server_time_ms=now,
+            )
+        )
 
     def _tick_channel(self, ch: Channel, now: int) -> None:
         frame = self.tick_for(ch, now)
@@ -344,7 +352,9 @@ class Hub:
             wait = self._tick_ms - (now % self._tick_ms)
             await asyncio.sleep(wait / 1000)
             try:
-                self.tick_all(self._clock())
+                running = self.tick_all(self._clock())
+                if self._after_tick is not None:
+                    self._after_tick(self.connection_count(), running)
             except Exception:  # pragma: no cover - a bug here must not stop the clock
                 log.exception("tick failed")
 

@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from server.outbound import STATS
+
+
+class _DirectWrites(Collector):
+    """Read at scrape time: counting per delivery through a Counter would cost a lock each."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(
+            "courtroom_ws_frames_direct",
+            "Frames written straight to an idle socket (no queue, no writer wake-up)",
+            value=STATS.direct,
+        )
 
 
 class Metrics:
@@ -36,6 +53,7 @@ class Metrics:
         self.deliveries = Counter(
             "courtroom_fanout_deliveries_total", "Event frames queued to subscribers", registry=r
         )
+        r.register(_DirectWrites())
         self.gap_fills = Counter(
             "courtroom_gap_fills_total", "Gaps in delivery filled from the log", registry=r
         )

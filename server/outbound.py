@@ -1,10 +1,13 @@
-"""One bounded outbound queue and one writer task per connection.
+"""One bounded outbound queue per connection, with a direct path when it is idle.
 
 Fan-out calls :meth:`Outbound.push` with an already encoded frame and never
-waits: a slow socket only fills its own queue. When the queue overflows the
-connection is too slow: ``on_overflow`` fires once (the connection then stops
-its writer and closes with 4001, and the client resumes from the log), and
-nothing more is queued. Ticks do not queue: a newer tick replaces an unsent one.
+waits. When nothing is queued or being sent and the socket can take bytes
+now, the frame is written at once (``direct``): no queue, no task wake-up.
+Otherwise it is queued for the connection's writer task (``run``), which
+keeps the order. A slow socket only fills its own queue; when the queue
+overflows, ``on_overflow`` fires once (the connection then stops its writer
+and closes with 4001, and the client resumes from the log), and nothing more
+is queued. Ticks do not queue: a newer tick replaces an unsent one.
 """
 
 from __future__ import annotations
@@ -13,31 +16,47 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from server.frames import OutFrame
+
+
+class WriteStats:
+    """Frames that took the direct path, for ``/metrics`` (a plain int: this is per delivery)."""
+
+    direct = 0
+
+
+STATS = WriteStats()
+
 
 class Outbound:
     __slots__ = (
         "_send",
+        "_direct",
         "_on_overflow",
         "_max",
         "_frames",
         "_tick",
         "_wake",
+        "_sending",
         "_overflowed",
         "_done",
     )
 
     def __init__(
         self,
-        send: Callable[[str], Awaitable[None]],
+        send: Callable[[OutFrame], Awaitable[None]],
         on_overflow: Callable[[], None],
         max_frames: int,
+        direct: Callable[[bytes], bool] | None = None,
     ) -> None:
         self._send = send
+        self._direct = direct
         self._on_overflow = on_overflow
         self._max = max_frames
-        self._frames: deque[str] = deque()
-        self._tick: str | None = None
+        self._frames: deque[OutFrame] = deque()
+        self._tick: OutFrame | None = None
         self._wake = asyncio.Event()
+        self._sending = False
         self._overflowed = False
         self._done = False
 
@@ -48,24 +67,40 @@ class Outbound:
     def __len__(self) -> int:
         return len(self._frames)
 
-    def push(self, frame: str) -> bool:
-        """Queue a frame; False if the connection is (now) too slow or stopped."""
+    def _idle(self) -> bool:
+        return not self._frames and self._tick is None and not self._sending
+
+    def push(self, frame: OutFrame, tick: OutFrame | None = None) -> bool:
+        """Send or queue a frame (then ``tick``, if given); False if too slow or stopped."""
         if self._done or self._overflowed:
             return False
+        direct = self._direct
+        if direct is not None and self._idle():
+            if direct(frame.wire if tick is None else frame.wire_then(tick)):
+                STATS.direct += 1
+                return True
         if len(self._frames) >= self._max:
             self._overflowed = True
             self._frames.clear()
+            self._tick = None
             self._wake.set()
             self._on_overflow()
             return False
         self._frames.append(frame)
+        if tick is not None:
+            self._tick = tick
         self._wake.set()
         return True
 
-    def push_tick(self, frame: str) -> None:
-        if not self._done and not self._overflowed:
-            self._tick = frame
-            self._wake.set()
+    def push_tick(self, frame: OutFrame) -> None:
+        if self._done or self._overflowed:
+            return
+        direct = self._direct
+        if direct is not None and self._idle() and direct(frame.wire):
+            STATS.direct += 1
+            return
+        self._tick = frame
+        self._wake.set()
 
     def stop(self) -> None:
         self._done = True
@@ -77,12 +112,16 @@ class Outbound:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while frames and not self._overflowed:
-                await self._send(frames.popleft())
-            if self._overflowed:
-                return
-            tick, self._tick = self._tick, None
-            if tick is not None:
-                await self._send(tick)
+            self._sending = True
+            try:
+                while frames and not self._overflowed:
+                    await self._send(frames.popleft())
+                if self._overflowed:
+                    return
+                tick, self._tick = self._tick, None
+                if tick is not None:
+                    await self._send(tick)
+            finally:
+                self._sending = False
             if self._done and not frames:
                 return

@@ -14,6 +14,7 @@ import uvicorn
 
 from protocol import CloseCode
 from server.services import Services
+from server.wire import CourtroomWebSocketProtocol
 
 # The Services of every app running in this process (set by the lifespan).
 RUNNING: list[Services] = []
@@ -36,6 +37,8 @@ def run(app: str, *, host: str, port: int, ws_max_size: int, log_level: str) -> 
         app,
         host=host,
         port=port,
+        # uvicorn's own sans-I/O protocol plus the direct path (server/wire.py).
+        ws=CourtroomWebSocketProtocol,
         ws_max_size=ws_max_size,
         ws_ping_interval=20,
         ws_ping_timeout=20,
@@ -43,6 +46,8 @@ def run(app: str, *, host: str, port: int, ws_max_size: int, log_level: str) -> 
         # same bytes to every observer" and cost CPU per socket on fan-out.
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=5,
+        # Room for a crowd reconnecting at once (a node went away).
+        backlog=4096,
         log_level=log_level,
     )
     CourtroomServer(config).run()

@@ -34,11 +34,13 @@ from protocol.errors import (
 )
 from server.auth import Principal
 from server.errors import close_code_for
+from server.frames import OutFrame
 from server.metrics import METRICS
 from server.outbound import Outbound
 from server.rules import commands as c
 from server.rules.state import Actor, Status
 from server.services import Services
+from server.wire import wire_of
 
 log = logging.getLogger("courtroom.ws")
 _background: set[asyncio.Task[None]] = set()  # strong refs to tasks in flight
@@ -69,18 +71,28 @@ class Connection:
         self.ws = ws
         self.services = services
         self.syncing = True
-        self.backlog: list[tuple[int, str]] = []
+        self.backlog: list[tuple[int, OutFrame]] = []
         self.is_observer = True
         self.slow = False
         self.closed = False
         self.writer: asyncio.Task[None] | None = None
-        self.outbound = Outbound(self._send, self.too_slow, services.settings.outbound_queue_frames)
+        # The direct path when the server offers it (server/wire.py), else ASGI.
+        self.wire = wire_of(ws.scope)
+        self.outbound = Outbound(
+            self._send,
+            self.too_slow,
+            services.settings.outbound_queue_frames,
+            direct=self.wire.try_write if self.wire is not None else None,
+        )
 
-    async def _send(self, frame: str) -> None:
+    async def _send(self, frame: OutFrame) -> None:
         if self.closed:
             return
         try:
-            await self.ws.send_text(frame)
+            if self.wire is None:
+                await self.ws.send_text(frame.text)
+            elif not await self.wire.write(frame.wire):
+                self.closed = True
         except (WebSocketDisconnect, RuntimeError, OSError):
             self.closed = True
 
@@ -101,8 +113,8 @@ class Connection:
         _background.add(task)
         task.add_done_callback(_background.discard)
 
-    async def send_now(self, frame: bytes | str) -> None:
-        await self._send(frame if isinstance(frame, str) else frame.decode())
+    async def send_now(self, frame: bytes) -> None:
+        await self._send(OutFrame(frame))
 
     async def close(self, code: int, reason: str = "") -> None:
         if self.closed:
@@ -402,14 +414,14 @@ async def _command_loop(
             msg = p.decode(text, max_bytes=limit)
             ref = getattr(msg, "id", None)
             if isinstance(msg, p.Ping):
-                conn.outbound.push(p.pong_frame(msg.id, server_time_ms=_now(s)).decode())
+                conn.outbound.push(OutFrame(p.pong_frame(msg.id, server_time_ms=_now(s))))
                 continue
             if isinstance(msg, p.Hello):
                 raise ProtocolError("hello was already received")
             if isinstance(msg, p.Leave):
                 await member.leave()
                 conn.outbound.push(
-                    p.reply_frame(msg.id, {"left": True}, server_time_ms=_now(s)).decode()
+                    OutFrame(p.reply_frame(msg.id, {"left": True}, server_time_ms=_now(s)))
                 )
                 await asyncio.sleep(0)
                 await _drain_then_close(conn)
@@ -419,14 +431,14 @@ async def _command_loop(
                 "sequence_number": committed.head.sequence_number,
                 "entries": [e.sequence_number for e in committed.entries],
             }
-            conn.outbound.push(p.reply_frame(msg.id, result, server_time_ms=_now(s)).decode())
+            conn.outbound.push(OutFrame(p.reply_frame(msg.id, result, server_time_ms=_now(s))))
         except FrameTooLarge as exc:
             await conn.send_now(p.error_frame(ref, exc.code, exc.message))
             await conn.close(CloseCode.TOO_LARGE, "frame too large")
             return
         except CourtroomError as exc:
             conn.outbound.push(
-                p.error_frame(ref, exc.code, exc.message, temporary=exc.temporary).decode()
+                OutFrame(p.error_frame(ref, exc.code, exc.message, temporary=exc.temporary))
             )
 
 

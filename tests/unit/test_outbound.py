@@ -1,59 +1,118 @@
-"""The per-connection queue: ordered, never blocks fan-out, closes the slow, collapses ticks."""
+"""The per-connection queue: ordered, never blocks fan-out, closes the slow, collapses
+ticks, and writes directly only when nothing is ahead of the frame."""
 
 from __future__ import annotations
 
 import asyncio
 
-from server.outbound import Outbound
+from server.frames import OutFrame
+from server.outbound import STATS, Outbound
+
+
+def f(text: str) -> OutFrame:
+    return OutFrame(text.encode())
+
+
+class Recorder:
+    """Both paths into one list, in the order the socket would see them."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.writable = True
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def send(self, frame: OutFrame) -> None:
+        await self.gate.wait()
+        self.seen.append("q:" + frame.text)
+
+    def direct(self, wire: bytes) -> bool:
+        if not self.writable:
+            return False
+        self.seen.append("d:" + wire.decode("latin-1"))
+        return True
 
 
 async def test_frames_in_order_then_latest_tick() -> None:
-    sent: list[str] = []
-
-    async def send(frame: str) -> None:
-        sent.append(frame)
-
-    out = Outbound(send, lambda: None, 10)
+    rec = Recorder()
+    out = Outbound(rec.send, lambda: None, 10)
     writer = asyncio.create_task(out.run())
-    out.push("a")
-    out.push("b")
-    out.push_tick("t1")
-    out.push_tick("t2")  # replaces t1 before it was sent
+    out.push(f("a"))
+    out.push(f("b"))
+    out.push_tick(f("t1"))
+    out.push_tick(f("t2"))  # replaces t1 before it was sent
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     out.stop()
     await asyncio.wait_for(writer, 1)
-    assert sent == ["a", "b", "t2"]
+    assert rec.seen == ["q:a", "q:b", "q:t2"]
 
 
 async def test_overflow_marks_too_slow_once_and_never_blocks() -> None:
-    gate = asyncio.Event()
+    rec = Recorder()
+    rec.gate.clear()  # a socket nobody reads
     overflows: list[int] = []
-
-    async def send(frame: str) -> None:
-        await gate.wait()  # a socket nobody reads
-
-    out = Outbound(send, lambda: overflows.append(1), 3)
+    out = Outbound(rec.send, lambda: overflows.append(1), 3)
     writer = asyncio.create_task(out.run())
     await asyncio.sleep(0)
-    results = [out.push(str(i)) for i in range(10)]  # returns at once: fan-out never waits
+    results = [out.push(f(str(i))) for i in range(10)]  # returns at once: fan-out never waits
     assert results[:3] == [True, True, True]  # the writer has not run yet: three queued
     assert not any(results[3:])
     assert overflows == [1] and out.overflowed and len(out) == 0
-    out.push_tick("ignored")
-    gate.set()
+    out.push_tick(f("ignored"))
+    rec.gate.set()
     await asyncio.wait_for(writer, 1)  # the writer stops: the connection closes with 4001
 
 
 async def test_stop_drains_what_is_queued() -> None:
-    sent: list[str] = []
-
-    async def send(frame: str) -> None:
-        sent.append(frame)
-
-    out = Outbound(send, lambda: None, 5)
-    out.push("x")
+    rec = Recorder()
+    out = Outbound(rec.send, lambda: None, 5)
+    out.push(f("x"))
     out.stop()
-    assert out.push("late") is False
+    assert out.push(f("late")) is False
     await asyncio.wait_for(out.run(), 1)
-    assert sent == ["x"]
+    assert rec.seen == ["q:x"]
+
+
+async def test_idle_writable_socket_takes_the_direct_path() -> None:
+    rec = Recorder()
+    out = Outbound(rec.send, lambda: None, 5, direct=rec.direct)
+    before = STATS.direct
+    event, tick = f("e"), f("t")
+    assert out.push(event, tick)
+    out.push_tick(f("t2"))
+    # One write for the event and its tick, framed as RFC 6455 text frames.
+    assert rec.seen == ["d:\x81\x01e\x81\x01t", "d:\x81\x02t2"]
+    assert STATS.direct == before + 2 and len(out) == 0
+
+
+async def test_nothing_overtakes_a_queued_or_in_flight_frame() -> None:
+    rec = Recorder()
+    out = Outbound(rec.send, lambda: None, 10, direct=rec.direct)
+    writer = asyncio.create_task(out.run())
+    rec.writable = False  # the transport is above its high-water mark
+    out.push(f("1"))  # queued
+    rec.writable = True
+    rec.gate.clear()  # ... and the writer's send of it is still in flight
+    await asyncio.sleep(0)
+    out.push(f("2"))  # must not jump ahead of "1"
+    out.push_tick(f("t"))
+    assert rec.seen == []
+    rec.gate.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert rec.seen == ["q:1", "q:2", "q:t"]
+    out.push(f("3"))  # idle again: direct
+    assert rec.seen[-1] == "d:\x81\x013"
+    out.stop()
+    await asyncio.wait_for(writer, 1)
+
+
+async def test_overflow_while_not_writable_still_closes_as_too_slow() -> None:
+    rec = Recorder()
+    rec.writable = False
+    rec.gate.clear()
+    overflows: list[int] = []
+    out = Outbound(rec.send, lambda: overflows.append(1), 2, direct=rec.direct)
+    assert [out.push(f(str(i))) for i in range(4)] == [True, True, False, False]
+    assert overflows == [1] and rec.seen == []
