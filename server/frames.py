@@ -1,9 +1,10 @@
 """One outgoing message, encoded once, in the two forms a socket may want.
 
 Fan-out sends the same message to every subscriber. ``OutFrame`` wraps the
-JSON text once and builds, at most once and only if asked, its ``str`` (for
-the ASGI ``websocket.send`` path) and its complete WebSocket frame (for the
-direct path, see ``server/wire.py``). A server-to-client frame is unmasked
+JSON text once, with its complete WebSocket frame (``wire``, for the direct
+path, see ``server/wire.py``; a plain attribute, as it is read once per
+delivery) and, built at most once and only if asked, its ``str`` (for the
+ASGI ``websocket.send`` path). A server-to-client frame is unmasked
 and, with no extension applied, byte-identical for every connection: this is
 what ``websockets.broadcast()`` exploits, and so do we.
 """
@@ -28,12 +29,12 @@ def text_frame(payload: bytes) -> bytes:
 
 
 class OutFrame:
-    __slots__ = ("data", "_text", "_wire", "_joined")
+    __slots__ = ("data", "wire", "_text", "_joined")
 
     def __init__(self, data: bytes) -> None:
         self.data = data
+        self.wire = text_frame(data)
         self._text: str | None = None
-        self._wire: bytes | None = None
         self._joined: tuple[OutFrame, bytes] | None = None
 
     @property
@@ -41,12 +42,6 @@ class OutFrame:
         if self._text is None:
             self._text = self.data.decode()
         return self._text
-
-    @property
-    def wire(self) -> bytes:
-        if self._wire is None:
-            self._wire = text_frame(self.data)
-        return self._wire
 
     def wire_then(self, after: OutFrame) -> bytes:
         """This frame followed by ``after`` as one write (an event and its tick)."""

@@ -96,7 +96,14 @@ class Outbound:
         if self._done or self._overflowed:
             return
         direct = self._direct
-        if direct is not None and self._idle() and direct(frame.wire):
+        # _idle() inlined: this runs once per observer per tick.
+        if (
+            direct is not None
+            and not self._frames
+            and self._tick is None
+            and not self._sending
+            and direct(frame.wire)
+        ):
             STATS.direct += 1
             return
         self._tick = frame

@@ -24,7 +24,6 @@ from typing import Any, Protocol
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
-from websockets.protocol import State
 
 EXTENSION = "courtroom.wire"
 
@@ -50,20 +49,29 @@ class CourtroomWebSocketProtocol(WebSocketsSansIOProtocol):
             extensions[EXTENSION] = {"wire": self}
 
     def _open(self) -> bool:
+        # A close frame from the peer makes uvicorn close the transport in the
+        # same data_received call, so is_closing() also covers the peer's close.
         return (
             self.handshake_complete
             and not self.close_sent
             and not self.disconnected
             and self.initial_response is None
-            and self.conn.state is State.OPEN
             and not self.transport.is_closing()
         )
 
     def try_write(self, frame: bytes) -> bool:
-        if not self.writable.is_set() or not self._open():
-            return False
-        self.transport.write(frame)
-        return True
+        # Once per observer per tick: the checks of _open() inlined.
+        if (
+            self.writable.is_set()
+            and self.handshake_complete
+            and not self.close_sent
+            and not self.disconnected
+            and self.initial_response is None
+            and not self.transport.is_closing()
+        ):
+            self.transport.write(frame)
+            return True
+        return False
 
     async def write(self, frame: bytes) -> bool:
         await self.writable.wait()
