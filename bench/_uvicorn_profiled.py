@@ -9,26 +9,11 @@ Read it with ``python -m pstats OUT.prof`` (``sort tottime``, ``stats 30``).
 
 from __future__ import annotations
 
-import cProfile
-import signal
 import sys
-from typing import Any
+
+from _common import profile_on_signals
 
 from server.cli import main
 
-_profile = cProfile.Profile()
-_out = sys.argv[1]
-
-
-def _on(_sig: int, _frame: Any) -> None:
-    _profile.enable()
-
-
-def _off(_sig: int, _frame: Any) -> None:
-    _profile.disable()
-    _profile.dump_stats(_out)
-
-
-signal.signal(signal.SIGUSR1, _on)
-signal.signal(signal.SIGUSR2, _off)
+profile_on_signals(sys.argv[1])
 main(sys.argv[2:])

@@ -3,7 +3,7 @@ for one session whose observers are split over two nodes (Redis pub/sub between 
 
     .venv/bin/python bench/bench_cluster.py [--quick] [--observers 10000] [--small 50]
         [--events 40] [--burst 20] [--rounds 2] [--ticks 9] [--client-procs 4]
-        [--instrument] [--gc-freeze] [--publish-first]
+        [--instrument] [--no-gc-freeze]
 
 About 4-5 minutes with the defaults, longer than the ~3 minutes the other
 benchmarks aim at: the join storm of 10,000 observers alone takes 2-3 minutes
@@ -18,7 +18,7 @@ Processes (all on this machine):
   dropped at the end;
 * node A and node B: ``python -m server.cli serve`` with the same
   ``DATABASE_URL``, ``REDIS_URL`` and secret, ``COURTROOM_NODE_ID`` node-a /
-  node-b, ``COURTROOM_TICK_MS=1000``;
+  node-b, ``COURTROOM_TICK_MS=1000``, heap freezing on as built (server/heap.py);
 * two baseline servers (``bench_ticks.py --role baseline-server``): plain
   ``websockets`` servers that ``broadcast()`` what their control connection
   sends them, or a tick at each whole second;
@@ -49,12 +49,10 @@ Figures:
    beside both baseline servers ticking the same frames at the same seconds
    (the two systems take turns, never together).
 
-What-ifs and diagnostics (nodes then run through ``bench_ticks.py --role
-server``, the same ``server.serve.run`` with monkeypatches): ``--instrument``
-(tick pushes and GC pauses per node and phase), ``--gc-freeze`` (``gc.collect();
-gc.freeze()`` in both nodes once the join storm settled), ``--publish-first``
-(``RedisBroker.publish`` sends the PUBLISH before handing the entries to its own
-node's hub).
+Diagnostics: ``--instrument`` (tick pushes and GC pauses per node and phase; the
+nodes then run through ``bench_ticks.py --role server``, the same
+``server.serve.run`` with monkeypatches). ``--no-gc-freeze`` starts both nodes
+with ``COURTROOM_GC_FREEZE=0`` (no heap freezing).
 
 Clocks: every process reads the wall clock (``time.time()``), one machine.
 Not a test: it prints figures and asserts nothing about speed.
@@ -65,9 +63,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -78,40 +74,45 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench_ticks import (
-    INSTRUMENT_HEAD,
-    INSTRUMENT_TITLE,
+from _common import (
     Api,
     Baseline,
-    ClientPool,
-    ClockSession,
     Dist,
+    Neighbours,
     Node,
-    Others,
-    clock_session,
     cpu_seconds,
     create_users,
     fmt,
     free_port,
-    install_uvloop,
-    instrument_row,
+    install_loop,
     machine,
     now_ms,
-    print_table,
+    print_columns,
     raise_nofile,
     ratio,
-    run_clock,
+    scratch_pg,
     server_env,
+)
+from bench_ticks import (
+    INSTRUMENT_HEAD,
+    INSTRUMENT_TITLE,
+    ClientPool,
+    ClockSession,
+    clock_session,
+    gc_freeze_env,
+    instrument_row,
+    others_line,
+    run_clock,
+    server_wrapper,
     settle,
     sleep_ticks,
 )
 
-PG_ADMIN_URL = os.environ.get("COURTROOM_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 TAG_LEN = 9  # FANC00001, FANB00001: one length, so frame sizes stay equal
 
 
 # --------------------------------------------------------------------------
-# infrastructure: a private Redis, a scratch database
+# infrastructure: a private Redis
 # --------------------------------------------------------------------------
 
 
@@ -145,16 +146,6 @@ class Redis:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
-
-
-async def pg_admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql://", "postgres://"), timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def redis_round_trip(url: str, n: int = 300, size: int = 420) -> Dist:
@@ -212,14 +203,14 @@ class Bench:
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
         self.pool = ClientPool(args.client_procs)
         self.redis: Redis | None = None
-        self.db_name = f"bench_cluster_{uuid.uuid4().hex[:10]}"
-        self.db_created = False
+        self.db = contextlib.AsyncExitStack()  # the scratch database, dropped in stop()
         self.nodes: list[Node] = []
         self.bases: list[Baseline] = []
         self.api: Api | None = None
         self.counter = 0
         self.sample: tuple[str, str] | None = None  # (frame, its tag)
         self.phases: dict[str, list[tuple[float, float]]] = {}  # for --instrument
+        self.instrument: dict[str, str] = {}  # node name -> its instrument file
 
     def pids(self) -> dict[str, int]:
         out = {n.name: n.pid for n in self.nodes}
@@ -240,33 +231,27 @@ class Bench:
 
     async def start(self) -> ClockSession:
         self.redis = Redis(self.tmp)
-        await pg_admin(f'CREATE DATABASE "{self.db_name}"')
-        self.db_created = True
-        db_url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{self.db_name}"
+        db_url = await self.db.enter_async_context(scratch_pg("bench_cluster_"))
+        if db_url is None:
+            raise SystemExit("bench_cluster needs PostgreSQL (COURTROOM_BENCH_PG)")
         await self.redis.wait()
         base_env = server_env(
             self.tmp / "data",
             DATABASE_URL=db_url,
             REDIS_URL=self.redis.url,
             COURTROOM_REDIS_PREFIX=f"bench-{uuid.uuid4().hex[:8]}:",
+            **gc_freeze_env(self.args),
         )
         await asyncio.to_thread(create_users, base_env, [("judge", "JUDGE"), ("pet1", "STUDENT")])
         for name in ("node-a", "node-b"):
             env = dict(base_env, COURTROOM_NODE_ID=name, COURTROOM_DATA_DIR=str(self.tmp / name))
-            extra = ["--whatif-publish-first"] if self.args.publish_first else []
-            instrument = str(self.tmp / f"{name}.instrument") if self.args.instrument else None
-            node = Node(
-                name,
-                env,
-                self.tmp,
-                instrument=instrument,
-                wrapped=self.args.gc_freeze,
-                wrapper_args=extra,
-            )
+            if self.args.instrument:
+                self.instrument[name] = str(self.tmp / f"{name}.instrument")
+            node = Node(name, env, self.tmp, server_wrapper(instrument=self.instrument.get(name)))
             node.start()
             self.nodes.append(node)
         for name in ("base-a", "base-b"):
-            self.bases.append(Baseline(name))
+            self.bases.append(Baseline("bench_ticks.py", name))
         await self.pool.start()
         for node in self.nodes:
             await node.wait_healthy()
@@ -286,28 +271,17 @@ class Bench:
         await asyncio.gather(*(asyncio.to_thread(n.stop) for n in self.nodes))
         if self.redis is not None:
             self.redis.stop()
-        if self.db_created:
-            await pg_admin(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+        await self.db.aclose()
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-    async def freeze(self) -> None:
-        """The ``--gc-freeze`` what-if: ``gc.collect(); gc.freeze()`` in both nodes (the
-        collect itself is a full collection: give it time before measuring)."""
-        if self.args.gc_freeze:
-            for n in self.nodes:
-                n.signal(signal.SIGWINCH)
-            await asyncio.sleep(4)
-            print("  nodes: gc.collect(); gc.freeze() (what-if)")
 
     def instrument_report(self) -> None:
         if not self.args.instrument:
             return
         rows = []
         for phase, windows in self.phases.items():
-            for n in self.nodes:
-                assert n.instrument is not None
-                rows.append([phase, n.name, *instrument_row(Path(n.instrument), windows)])
-        print_table(INSTRUMENT_TITLE, ["phase", "node", *INSTRUMENT_HEAD], rows)
+            for name, path in self.instrument.items():
+                rows.append([phase, name, *instrument_row(Path(path), windows)])
+        print_columns(INSTRUMENT_TITLE, ["phase", "node", *INSTRUMENT_HEAD], rows)
 
     async def connect(self, per_node: int, have: int, sid: str) -> None:
         """Bring each courtroom node to ``per_node`` observers."""
@@ -319,7 +293,6 @@ class Bench:
         )
         assert self.api is not None
         head = await settle(self.api, sid)
-        await self.freeze()
         alive = await self.pool.alive()
         print(
             f"  observers per node {have:,} -> {per_node:,}: connected A +{res[0][0]:,} "
@@ -444,9 +417,9 @@ def cpu_line(cpu: dict[str, float]) -> str:
 
 
 async def run(args: argparse.Namespace) -> None:
-    print(f"bench_cluster: {machine()}, open files limit {raise_nofile()}")
+    print(f"bench_cluster: {machine(when=False)}, open files limit {raise_nofile()}")
     bench = Bench(args)
-    others = Others()
+    others = Neighbours()
     try:
         sess = await bench.start()
         sid = sess.id
@@ -476,13 +449,17 @@ async def run(args: argparse.Namespace) -> None:
             f"{fmt(lat[1].same.p99)} ms, cross {fmt(lat[1].cross.p50)}/{fmt(lat[1].cross.p99)} ms"
         )
         bursts: list[Burst] = []
-        for i in range(args.rounds):
-            b = await bench.burst("courtroom", sid, args.burst)
-            bursts.append(b)
-            print(
-                f"  fan-out round {i + 1}: {b.deliveries:,} deliveries in {b.seconds:.2f} s = "
-                f"{b.rate:,.0f}/s{'' if b.complete else ' INCOMPLETE'} ({cpu_line(b.cpu)})"
-            )
+
+        async def fan_out(system: str, label: str) -> None:
+            for i in range(args.rounds):
+                b = await bench.burst(system, sid, args.burst)
+                bursts.append(b)
+                print(
+                    f"  {label} round {i + 1}: {b.deliveries:,} deliveries in {b.seconds:.2f} s"
+                    f" = {b.rate:,.0f}/s{'' if b.complete else ' INCOMPLETE'} ({cpu_line(b.cpu)})"
+                )
+
+        await fan_out("courtroom", "fan-out")
         print(f"baseline: connecting {per_node:,} clients to each of two websockets servers ...")
         t0 = time.monotonic()
         res = await asyncio.gather(
@@ -493,19 +470,12 @@ async def run(args: argparse.Namespace) -> None:
             f"  connected {res[0][0] + res[1][0]:,} (failed {res[0][1] + res[1][1]}) in "
             f"{time.monotonic() - t0:.1f} s"
         )
-        for i in range(args.rounds):
-            b = await bench.burst("baseline", sid, args.burst)
-            bursts.append(b)
-            print(
-                f"  baseline fan-out round {i + 1}: {b.deliveries:,} deliveries in "
-                f"{b.seconds:.2f} s = {b.rate:,.0f}/s{'' if b.complete else ' INCOMPLETE'}"
-                f" ({cpu_line(b.cpu)})"
-            )
+        await fan_out("baseline", "baseline fan-out")
         print("ticks: courtroom and baseline phases ...")
         tick_d, tick_cpu = await bench.ticks(sess, args.ticks, args.tick_rounds)
         report(args, rtt, lat, bursts, tick_d, tick_cpu, per_node)
         bench.instrument_report()
-        print(others.line())
+        print(others_line(others))
     finally:
         await bench.stop()
 
@@ -532,7 +502,7 @@ def report(
                 str(x.missing),
             ]
         )
-    print_table(
+    print_columns(
         f"command on node A (HTTP POST /log) -> observers; {args.events} / {args.events_loaded} "
         f"events; redis-py round trip alone: p50 {fmt(rtt.p50)}, p99 {fmt(rtt.p99)} ms",
         [
@@ -554,7 +524,7 @@ def report(
 
     bm, bb, bok = med("baseline")
     cm, cb, cok = med("courtroom")
-    print_table(
+    print_columns(
         f"fan-out: one session, {2 * per_node:,} observers split over two nodes, "
         f"K={args.burst} events per round, {args.rounds} rounds, {args.client_procs} client processes",
         ["case", "median /s", "best /s", "vs baseline", "complete"],
@@ -572,16 +542,12 @@ def report(
     both = Dist.merge([ticks["A"].xs, ticks["B"].xs])
     base = Dist.merge([ticks["base-a"].xs, ticks["base-b"].xs])
     rows = [
-        ["baseline: 2 x websockets.broadcast()", f"{base.n:,}", fmt(base.p50), fmt(base.p99)]
-        + [fmt(base.max), ""],
-        ["courtroom: both nodes", f"{both.n:,}", fmt(both.p50), fmt(both.p99), fmt(both.max)]
-        + [f"{ratio(both.p50, base.p50)} / {ratio(both.p99, base.p99)}"],
-        ["  node A (the judge's node)", f"{ticks['A'].n:,}", fmt(ticks["A"].p50)]
-        + [fmt(ticks["A"].p99), fmt(ticks["A"].max), ""],
-        ["  node B", f"{ticks['B'].n:,}", fmt(ticks["B"].p50), fmt(ticks["B"].p99)]
-        + [fmt(ticks["B"].max), ""],
+        ["baseline: 2 x websockets.broadcast()", *base.cells(), ""],
+        ["courtroom: both nodes", *both.vs(base)],
+        ["  node A (the judge's node)", *ticks["A"].cells(), ""],
+        ["  node B", *ticks["B"].cells(), ""],
     ]
-    print_table(
+    print_columns(
         f"ticks: {2 * per_node:,} observers over two nodes, {args.ticks} ticks x "
         f"{args.tick_rounds} phases; server CPU during ticking: {cpu_line(tick_cpu)}",
         ["case", "samples", "p50 ms", "p99 ms", "max ms", "vs baseline p50/p99"],
@@ -621,15 +587,9 @@ def main() -> None:
         help="time Hub.tick_all and GC pauses in both nodes (monkeypatched; diagnostics)",
     )
     ap.add_argument(
-        "--gc-freeze",
+        "--no-gc-freeze",
         action="store_true",
-        help="what-if: gc.collect(); gc.freeze() in both nodes once each join storm settled",
-    )
-    ap.add_argument(
-        "--publish-first",
-        action="store_true",
-        help="what-if: nodes PUBLISH to Redis before delivering to their own observers "
-        "(RedisBroker.publish monkeypatched; the figures then are not the code as built)",
+        help="start both nodes with COURTROOM_GC_FREEZE=0 (no heap freezing, server/heap.py)",
     )
     args = ap.parse_args()
     q = args.quick
@@ -642,7 +602,7 @@ def main() -> None:
     args.tick_rounds = args.tick_rounds or 1
     if q and args.client_procs == 4:
         args.client_procs = 2
-    install_uvloop()
+    install_loop("uvloop")
     asyncio.run(run(args))
     sys.stdout.flush()
 

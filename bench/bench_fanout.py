@@ -37,17 +37,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import resource
-import secrets
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -56,18 +50,27 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    BENCH,
     NOISE_CORES,
-    ROOT,
+    Api,
+    Baseline,
+    ClientProc,
     Neighbours,
+    Node,
     add_quiet_option,
+    client_role,
+    cpu_times,
+    create_users,
+    hold_observer,
     install_loop,
     machine,
+    raise_nofile,
+    reply,
+    server_env,
+    stop_clients,
     wait_for_quiet,
 )
 
-HERE = Path(__file__).resolve().parent
-PY = sys.executable
-PASSWORD = "bench-judge-password"
 MARK = b'"event_type":"'
 TAG_LEN = 10  # BENCH00001, SYNCS00001: one length, so frame sizes stay equal
 
@@ -76,30 +79,6 @@ def tag(kind: str, n: int) -> str:
     t = f"{kind}{n:05d}"
     assert len(t) == TAG_LEN
     return t
-
-
-def raise_nofile(want: int) -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of ``pid`` from /proc ((0, 0) when unavailable)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0, 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --------------------------------------------------------------------------
@@ -119,11 +98,6 @@ class ClientState:
     sets: dict[str, list[Any]] = field(default_factory=dict)
     expect: dict[str, Expect] = field(default_factory=dict)
     closes: Counter[str] = field(default_factory=Counter)
-
-
-def _out(msg: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(msg) + "\n")
-    sys.stdout.flush()
 
 
 async def _reader(ws: Any, st: ClientState, set_name: str) -> None:
@@ -148,7 +122,7 @@ async def _reader(ws: Any, st: ClientState, set_name: str) -> None:
             if c == exp.k:
                 exp.remaining -= 1
                 if exp.remaining == 0:
-                    _out(
+                    reply(
                         {
                             "op": "done",
                             "tag": t,
@@ -185,13 +159,9 @@ async def _open(
 
 
 async def client_main() -> None:
-    raise_nofile(20_000)
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2**24)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     st = ClientState()
-    while line := await reader.readline():
-        cmd = json.loads(line)
+
+    async def handle(cmd: dict[str, Any]) -> bool:
         op = cmd["op"]
         if op == "connect":
             t0 = time.monotonic()
@@ -203,14 +173,14 @@ async def client_main() -> None:
                 )
             )
             st.sets.setdefault(cmd["set"], []).extend(conns)
-            _out({"op": "connected", "n": len(conns), "seconds": time.monotonic() - t0})
+            reply({"op": "connected", "n": len(conns), "seconds": time.monotonic() - t0})
         elif op == "expect":
             alive = sum(1 for ws in st.sets[cmd["set"]] if not ws.reader_task.done())
             st.expect[cmd["tag"]] = Expect(k=cmd["k"], remaining=alive)
-            _out({"op": "expecting", "tag": cmd["tag"], "alive": alive})
+            reply({"op": "expecting", "tag": cmd["tag"], "alive": alive})
         elif op == "status":
             exp = st.expect.get(cmd["tag"])
-            _out(
+            reply(
                 {
                     "op": "status",
                     "tag": cmd["tag"],
@@ -219,8 +189,10 @@ async def client_main() -> None:
                 }
             )
         elif op == "exit":
-            break
-    os._exit(0)  # do not wait for thousands of closing handshakes
+            return False
+        return True
+
+    await client_role(handle)
 
 
 # --------------------------------------------------------------------------
@@ -229,24 +201,18 @@ async def client_main() -> None:
 
 
 async def baseline_main(port: int) -> None:
-    from websockets.asyncio.server import broadcast, serve
+    from websockets.asyncio.server import ServerConnection, broadcast, serve
 
-    raise_nofile(20_000)
-    clients: set[Any] = set()
+    raise_nofile()
+    clients: set[ServerConnection] = set()
 
-    async def handler(ws: Any) -> None:
-        if ws.request.path == "/control":
+    async def handler(ws: ServerConnection) -> None:
+        if ws.request is not None and ws.request.path == "/control":
             async for frame in ws:
                 broadcast(clients, frame)
                 await ws.send("ack")
             return
-        await ws.recv()  # hello
-        await ws.send('{"type":"welcome"}')
-        clients.add(ws)
-        try:
-            await ws.wait_closed()
-        finally:
-            clients.discard(ws)
+        await hold_observer(ws, clients)
 
     async with serve(handler, "127.0.0.1", port, max_size=2**20, backlog=4096) as server:
         await server.serve_forever()
@@ -255,41 +221,6 @@ async def baseline_main(port: int) -> None:
 # --------------------------------------------------------------------------
 # role: the driver
 # --------------------------------------------------------------------------
-
-
-class ClientProc:
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.inbox: list[dict[str, Any]] = []
-        self.arrived = asyncio.Event()
-        self.pump = asyncio.create_task(self._pump())
-
-    async def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
-            self.inbox.append(json.loads(line))
-            self.arrived.set()
-
-    async def send(self, **cmd: Any) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
-        await self.proc.stdin.drain()
-
-    async def wait(self, op: str, timeout: float, tag: str | None = None) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            for m in self.inbox:
-                if m["op"] == op and (tag is None or m.get("tag") == tag):
-                    self.inbox.remove(m)
-                    return m
-            if self.proc.returncode is not None or self.pump.done():
-                raise RuntimeError(f"client process {self.proc.pid} exited")
-            self.arrived.clear()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(op)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.arrived.wait(), left)
 
 
 @dataclass
@@ -312,7 +243,9 @@ class Driver:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.node: Node | None = None
+        self.base: Baseline | None = None
+        self.api: Api | None = None
         self.clients: list[ClientProc] = []
         self.counter = 0
         self.sample: str | None = None
@@ -322,130 +255,47 @@ class Driver:
 
     # ---- processes ---------------------------------------------------------
 
-    def env(self) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("FEATURE_")
-        }
-        env.update(
-            COURTROOM_DATA_DIR=str(self.tmp / "data"),
-            COURTROOM_SECRET_KEY=secrets.token_urlsafe(48),
-            COURTROOM_OUTBOUND_QUEUE=str(self.args.outbound_queue),
-            COURTROOM_LOG_LEVEL="warning",
-        )
-        return env
-
     async def start_servers(self) -> None:
-        env = self.env()
-        subprocess.run(
-            [PY, "-m", "server.cli", "create-user", "judge", "--role", "JUDGE", "--password-stdin"],
-            input=(PASSWORD + "\n").encode(),
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
-        self.port = free_port()
+        env = server_env(self.tmp / "data", COURTROOM_OUTBOUND_QUEUE=str(self.args.outbound_queue))
+        create_users(env, [("judge", "JUDGE")])
         # As deployed: ``courtroom serve`` (uvicorn with the direct path of server/wire.py).
-        serve_args = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        env["COURTROOM_LOG_LEVEL"] = "warning"
+        wrapper = []
         if self.args.profile_server:
-            cmd = [PY, str(HERE / "_uvicorn_profiled.py"), self.args.profile_server, *serve_args]
-        else:
-            cmd = [PY, "-m", "server.cli", *serve_args]
-        self.procs["courtroom"] = subprocess.Popen(cmd, env=env, cwd=ROOT)
-        self.bport = free_port()
-        self.procs["baseline"] = subprocess.Popen(
-            [
-                PY,
-                str(HERE / "bench_fanout.py"),
-                "--role",
-                "baseline-server",
-                "--port",
-                str(self.bport),
-            ],
-            cwd=ROOT,
-        )
-        import httpx2 as httpx
-
-        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=60)
-        for _ in range(300):
-            if (code := self.procs["courtroom"].poll()) is not None:
-                raise RuntimeError(f"the courtroom server exited with {code} (its output is above)")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await self.http.get("/healthz")).status_code == 200:
-                    break
-            await asyncio.sleep(0.1)
-        else:
-            raise RuntimeError("the courtroom server did not come up in 30 s")
-        r = await self.http.post(
-            "/api/auth/login", data={"username": "judge", "password": PASSWORD}
-        )
-        r.raise_for_status()
-        self.http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
-        r = await self.http.post("/api/session/create", json={"title": "fan-out bench"})
-        r.raise_for_status()
-        self.session_id = r.json()["id"]
-
-        from websockets.asyncio.client import connect
-
-        for _ in range(300):
-            try:
-                self.control = await connect(
-                    f"ws://127.0.0.1:{self.bport}/control", compression=None, max_size=None
-                )
-                break
-            except OSError:
-                await asyncio.sleep(0.1)
-        else:
-            raise RuntimeError("the baseline server did not come up")
+            wrapper = [str(BENCH / "_uvicorn_profiled.py"), self.args.profile_server]
+            wrapper += ["serve", "--host", "127.0.0.1"]
+        self.node = Node("courtroom", env, self.tmp, wrapper)
+        self.node.start()
+        self.base = Baseline("bench_fanout.py")
+        await self.node.wait_healthy()
+        self.api = Api(self.node.base_url)
+        await self.api.login("judge")
+        self.http = self.api.http
+        self.http.headers.update(self.api.auth("judge"))
+        r = await self.api.call("POST", "/api/session/create", json={"title": "fan-out bench"})
+        self.session_id = str(r["id"])
+        await self.base.connect()
+        self.control = self.base.control
 
     async def start_clients(self) -> None:
         for _ in range(self.args.client_procs):
-            proc = await asyncio.create_subprocess_exec(
-                PY,
-                str(HERE / "bench_fanout.py"),
-                "--role",
-                "clients",
-                "--loop",
-                self.args.loop,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                cwd=ROOT,
-            )
-            self.clients.append(ClientProc(proc))
+            self.clients.append(await ClientProc.spawn("bench_fanout.py", "--loop", self.args.loop))
 
     def pids(self) -> dict[str, int]:
-        out = {name: p.pid for name, p in self.procs.items()}
+        assert self.node is not None and self.base is not None
+        out = {"courtroom": self.node.pid, "baseline": self.base.pid}
         for i, c in enumerate(self.clients):
             out[f"clients{i + 1}"] = c.proc.pid
         out["driver"] = os.getpid()
         return out
 
     async def stop(self) -> None:
-        for c in self.clients:
-            with contextlib.suppress(Exception):
-                await c.send(op="exit")
-        for c in self.clients:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(c.proc.wait(), 10)
-            if c.proc.returncode is None:
-                c.proc.kill()
-        if self.control is not None:
-            with contextlib.suppress(Exception):
-                await self.control.close()
-        if self.http is not None:
-            await self.http.aclose()
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs.values():
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        await stop_clients(self.clients)
+        if self.base is not None:
+            await self.base.stop()
+        if self.api is not None:
+            await self.api.close()
+        if self.node is not None:
+            self.node.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # ---- phases -------------------------------------------------------------
@@ -502,11 +352,12 @@ class Driver:
         for c in self.clients:
             await c.wait("expecting", timeout=60, tag=t)
         pids = self.pids()
-        cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        cpu0 = {name: cpu_times(pid) for name, pid in pids.items()}
         neighbours = Neighbours()
         profiling = system == "courtroom" and kind == "BENCH" and self.args.profile_server
         if profiling:
-            self.procs["courtroom"].send_signal(signal.SIGUSR1)
+            assert self.node is not None
+            self.node.signal(signal.SIGUSR1)
             await asyncio.sleep(0.2)
         t0 = time.monotonic()
         await self.fire(system, t, k)
@@ -532,8 +383,9 @@ class Driver:
                 self.sample, self.sample_tag = done["sample"], t
         elapsed = last - t0 if complete else time.monotonic() - t0
         if profiling:
-            self.procs["courtroom"].send_signal(signal.SIGUSR2)
-        cpu1 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            assert self.node is not None
+            self.node.signal(signal.SIGUSR2)
+        cpu1 = {name: cpu_times(pid) for name, pid in pids.items()}
         cpu = {n: (cpu1[n][0] - cpu0[n][0], cpu1[n][1] - cpu0[n][1]) for n in pids}
         others, _ = neighbours.busy()
         return Round(system, k, elapsed, fired, self.args.clients * k, cpu, complete, others)
@@ -542,7 +394,8 @@ class Driver:
         a = self.args
         await self.start_servers()
         await self.start_clients()
-        url = f"ws://127.0.0.1:{self.port}/ws/sessions/{self.session_id}"
+        assert self.node is not None
+        url = self.node.ws_url(self.session_id)
         print(
             f"connecting {a.clients} observers to the courtroom ({len(self.clients)} client processes)..."
         )
@@ -558,7 +411,8 @@ class Driver:
             f" (other processes {join_others:.2f} cores)"
         )
         print(f"connecting {a.clients} clients to the websockets.broadcast baseline...")
-        t_base = await self.connect_set("baseline", f"ws://127.0.0.1:{self.bport}/")
+        assert self.base is not None
+        t_base = await self.connect_set("baseline", self.base.url)
         await self.run_round("baseline", "SYNCS", 1)
         print(f"  connected in {t_base:.1f} s")
         assert self.sample is not None
@@ -627,7 +481,7 @@ def report(a: argparse.Namespace, rounds: list[Round], join_s: float) -> None:
 
 
 async def driver_main(args: argparse.Namespace) -> None:
-    print(f"bench_fanout: {machine()}, open files limit {raise_nofile(20_000)}")
+    print(f"bench_fanout: {machine()}, open files limit {raise_nofile()}")
     d = Driver(args)
     others = Neighbours()
     try:

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_ticks.py [--quick] [--sizes 1000,5000] [--ticks 8] [--rounds 2]
         [--pauses 5] [--client-procs 2] [--client raw|websockets]
-        [--instrument] [--gc-freeze] [--profile-server OUT.prof]
+        [--instrument] [--profile-server OUT.prof] [--no-gc-freeze]
 
 About 2.5-3 minutes with the defaults (the join storm of 5,000 observers is ~50 s
 of it); ``--quick`` (200 and 1,000 observers) about 40 s.
@@ -11,7 +11,8 @@ Processes (all on this machine, all on uvloop):
 
 * the courtroom server: ``python -m server.cli serve`` (uvicorn, the real app) on
   its embedded default (a SQLite file in a temp dir, the in-process broker),
-  ``COURTROOM_TICK_MS=1000``; users made with ``server.cli create-user``;
+  ``COURTROOM_TICK_MS=1000``, heap freezing on as built (server/heap.py); users
+  made with ``server.cli create-user``;
 * the baseline server (``--role baseline-server``): a plain
   ``websockets.asyncio.server.serve`` that, while ticking, sleeps to each whole
   second of the wall clock (the hub's ``_tick_loop`` arithmetic) and
@@ -56,15 +57,20 @@ little as Python allows on a shared 2-core machine. ``--client websockets`` uses
 ``data_received``), as a cross-check. All processes read the same wall clock
 (CLOCK_REALTIME on one machine).
 
-Diagnostics and what-ifs (they run the server through ``--role server``, which
-calls the same ``server.serve.run`` as ``server.cli serve``, with monkeypatches):
+Diagnostics (they run the server through ``--role server``, which calls the
+same ``server.serve.run`` as ``server.cli serve``, with monkeypatches):
 
 * ``--instrument``: time each ``Hub.tick_all`` (the synchronous push of a tick
   into every connection's outbound slot) and every garbage collection;
-* ``--gc-freeze``: ``gc.collect(); gc.freeze()`` in the server once each join
-  storm has settled (then 4 s of quiet before measuring);
 * ``--profile-server OUT.prof``: cProfile of the courtroom phases of the largest
   size only (SIGUSR1/SIGUSR2); read with ``python -m pstats``.
+
+``--no-gc-freeze`` starts the server with ``COURTROOM_GC_FREEZE=0``: no heap
+freezing (server/heap.py), to see what it is worth.
+
+The process plumbing (server, baseline and client processes, CPU from /proc,
+percentiles, tables) is in ``_common.py``; ``bench_cluster.py`` reuses this
+script's roles (``clients``, ``baseline-server``, ``server``) and its session helpers.
 
 Not a test: it prints figures and asserts nothing about speed.
 """
@@ -76,222 +82,61 @@ import asyncio
 import base64
 import contextlib
 import json
-import math
 import os
-import platform
 import random
-import resource
-import secrets
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import orjson
+from _common import (
+    BENCH,
+    Api,
+    Baseline,
+    ClientProc,
+    Dist,
+    Neighbours,
+    Node,
+    client_role,
+    cpu_seconds,
+    cpu_times,
+    create_users,
+    fmt,
+    hold_observer,
+    install_loop,
+    machine,
+    now_ms,
+    print_columns,
+    profile_on_signals,
+    raise_nofile,
+    reply,
+    server_env,
+    stop_clients,
+)
 from websockets.asyncio.client import ClientConnection
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Event, State
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-if str(ROOT) not in sys.path:  # run as ``python bench/x.py`` from anywhere
-    sys.path.insert(0, str(ROOT))
-
-PY = sys.executable
-PASSWORD = "bench-password-123"
 TICK = b'{"type":"tick"'
 EVENT = b'{"type":"event"'
 WELCOME = b'{"type":"welcome"'
 HELLO = json.dumps({"type": "hello", "v": 1, "as": "observer"})
 
 
-# --------------------------------------------------------------------------
-# small helpers
-# --------------------------------------------------------------------------
-
-
-def now_ms() -> float:
-    return time.time() * 1000.0
-
-
-def raise_nofile(want: int = 20_000) -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def cpu_times(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of ``pid`` ((0, 0) when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0, 0.0
-    tck = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tck, int(fields[12]) / tck
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` (0 when it is gone)."""
-    return sum(cpu_times(pid))
-
-
-def _busy_jiffies() -> tuple[int, dict[int, tuple[int, str, int]]]:
-    """(machine busy jiffies from /proc/stat, pid -> (ppid, comm, jiffies) of every process)."""
-    busy = 0
-    with contextlib.suppress(OSError):
-        f = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-        busy = sum(int(x) for i, x in enumerate(f) if i not in (3, 4))  # all but idle, iowait
-    procs: dict[int, tuple[int, str, int]] = {}
-    for e in os.scandir("/proc"):
-        if not e.name.isdigit():
-            continue
-        try:
-            head, _, rest = Path(e.path, "stat").read_text().rpartition(")")
-        except OSError:
-            continue
-        f = rest.split()
-        procs[int(e.name)] = (int(f[1]), head.split("(", 1)[-1], int(f[11]) + int(f[12]))
-    return busy, procs
-
-
-class Others:
-    """CPU used by processes outside this benchmark while it ran (a shared machine is noisy).
-
-    Ours: this process and its descendants, the kernel's threads (loopback traffic
-    wakes them), and PostgreSQL (which the cluster bench uses by design)."""
-
-    def __init__(self) -> None:
-        self.t0 = time.monotonic()
-        self.busy0, self.procs0 = _busy_jiffies()
-
-    def line(self) -> str:
-        busy1, procs1 = _busy_jiffies()
-        tck = os.sysconf("SC_CLK_TCK")
-        ours = {os.getpid()}
-        grew = True
-        while grew:
-            grew = False
-            for pid, (ppid, _, _) in procs1.items():
-                if ppid in ours and pid not in ours:
-                    ours.add(pid)
-                    grew = True
-        mine = 0
-        others: dict[str, int] = {}
-        for pid, (ppid, comm, j) in procs1.items():
-            before = self.procs0.get(pid)
-            d = j - (before[2] if before is not None and before[1] == comm else 0)
-            if pid in ours or ppid == 2 or pid == 2 or comm.startswith("postgres"):
-                mine += d
-            elif d > 0:
-                others[comm] = others.get(comm, 0) + d
-        secs = max(time.monotonic() - self.t0, 1e-9)
-        rest = max(0, busy1 - self.busy0 - mine) / tck / secs
-        top = ", ".join(
-            f"{c} {j / tck / secs:.2f}" for c, j in sorted(others.items(), key=lambda x: -x[1])[:3]
-        )
-        return (
-            f"other processes on the machine used {rest:.2f} cores on average during the run"
-            f" ({top or 'none named'})"
-        )
-
-
-def machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}"
-
-
-def install_uvloop() -> None:
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
-@dataclass
-class Dist:
-    """Latency samples in ms; nearest-rank percentiles."""
-
-    xs: list[float] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.xs.sort()
-
-    def q(self, p: float) -> float:
-        if not self.xs:
-            return math.nan
-        return self.xs[min(len(self.xs) - 1, max(0, math.ceil(p * len(self.xs)) - 1))]
-
-    @property
-    def n(self) -> int:
-        return len(self.xs)
-
-    @property
-    def p50(self) -> float:
-        return self.q(0.50)
-
-    @property
-    def p99(self) -> float:
-        return self.q(0.99)
-
-    @property
-    def max(self) -> float:
-        return self.xs[-1] if self.xs else math.nan
-
-    @staticmethod
-    def merge(parts: Iterable[Sequence[float]]) -> Dist:
-        out: list[float] = []
-        for p in parts:
-            out.extend(p)
-        return Dist(out)
-
-
-def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}x" if b > 0 and not math.isnan(a) and not math.isnan(b) else "-"
-
-
-def print_table(title: str, head: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(head[i]), *(len(r[i]) for r in rows)) for i in range(len(head))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    print()
-    print(title)
-    top = line(head)
-    print(top)
-    print("-" * len(top))
-    for r in rows:
-        print(line(r))
-
-
-def fmt(x: float) -> str:
-    return "-" if math.isnan(x) else f"{x:,.1f}"
+def others_line(watch: Neighbours) -> str:
+    """What other processes on the machine did while ``watch`` ran (a shared machine is noisy)."""
+    total, top = watch.busy()
+    return (
+        f"other processes on the machine used {total:.2f} cores on average during the run"
+        f" ({top or 'none named'})"
+    )
 
 
 # --------------------------------------------------------------------------
@@ -439,11 +284,6 @@ class RawClient(asyncio.Protocol):
         del buf[:pos]
 
 
-def _out(msg: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(msg, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
-
-
 class Worker:
     """The client process: its connections and what they received."""
 
@@ -484,7 +324,7 @@ class Worker:
             if rx > self.t_last:
                 self.t_last = rx
             if self.count == self.expected:
-                _out({"op": "done", "tag": et, "t_last": self.t_last, "sample": self.sample})
+                reply({"op": "done", "tag": et, "t_last": self.t_last, "sample": self.sample})
         elif et == "SESSION_PAUSED" and self.armed and conn.pause_rx is None:
             conn.pause_rx = rx
 
@@ -559,7 +399,7 @@ class Worker:
             ok = await asyncio.gather(
                 *(self.open_one(cmd["url"], cmd["set"], sem) for _ in range(cmd["n"]))
             )
-            _out(
+            reply(
                 {
                     "op": "connected",
                     "n": sum(ok),
@@ -569,7 +409,7 @@ class Worker:
                 }
             )
         elif op == "alive":
-            _out({"op": "alive", "sets": {n: len(self.alive([n])) for n in self.sets}})
+            reply({"op": "alive", "sets": {n: len(self.alive([n])) for n in self.sets}})
         elif op == "ticks":
             # windows: {set: [[from_ms, to_ms], ...]}; latency to the nearest whole interval
             tick_ms = cmd["tick_ms"]
@@ -585,13 +425,13 @@ class Worker:
                     lat[name].append(round(rx - boundary, 3))
                     stamps[name].add(st)
             self.ticks.clear()
-            _out({"op": "ticks", "lat": lat, "stamps": {n: sorted(s) for n, s in stamps.items()}})
+            reply({"op": "ticks", "lat": lat, "stamps": {n: sorted(s) for n, s in stamps.items()}})
         elif op == "arm":
             for conns in self.sets.values():
                 for c in conns:
                     c.pause_rx = None
             self.armed = True
-            _out({"op": "armed"})
+            reply({"op": "armed"})
         elif op == "pause_report":
             names = cmd["sets"]
             deadline = time.monotonic() + cmd.get("timeout", 30)
@@ -607,7 +447,7 @@ class Worker:
                 out[n] = [round(c.pause_rx - t0, 3) for c in conns if c.pause_rx is not None]
                 missing[n] = len(conns) - len(out[n])
             self.armed = False
-            _out({"op": "pause_report", "lat": out, "missing": missing})
+            reply({"op": "pause_report", "lat": out, "missing": missing})
         elif op == "tag":
             self.tag = cmd["tag"]
             self.keep = cmd.get("keep", False)
@@ -616,7 +456,7 @@ class Worker:
             self.t_last = 0.0
             self.sample = None
             self.expected = len(self.alive(cmd["sets"])) * cmd.get("k", 1)
-            _out({"op": "tagged", "expected": self.expected})
+            reply({"op": "tagged", "expected": self.expected})
         elif op == "events":
             sends = {int(k): v for k, v in cmd["sends"].items()}
             evlat: dict[str, list[float]] = {n: [] for n in cmd["sets"]}
@@ -626,7 +466,7 @@ class Worker:
                     evlat[name].append(round(rx - t, 3))
             expect = {n: len(self.alive([n])) * len(sends) for n in cmd["sets"]}
             self.events.clear()
-            _out(
+            reply(
                 {
                     "op": "events",
                     "lat": evlat,
@@ -639,16 +479,7 @@ class Worker:
 
 
 async def client_main(impl: str) -> None:
-    raise_nofile()
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2**26)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    w = Worker(impl)
-    while line := await reader.readline():
-        if not await w.handle(json.loads(line)):
-            break
-    sys.stdout.flush()
-    os._exit(0)  # do not wait for thousands of closing handshakes
+    await client_role(Worker(impl).handle)
 
 
 # --------------------------------------------------------------------------
@@ -697,13 +528,7 @@ async def baseline_main(port: int, tick_ms: int) -> None:
                     broadcast(clients, msg[6:])
                 await ws.send("ack")
             return
-        await ws.recv()  # hello
-        await ws.send('{"type":"welcome"}')
-        clients.add(ws)
-        try:
-            await ws.wait_closed()
-        finally:
-            clients.discard(ws)
+        await hold_observer(ws, clients)
 
     task = asyncio.create_task(ticker())
     async with serve(
@@ -714,21 +539,28 @@ async def baseline_main(port: int, tick_ms: int) -> None:
 
 
 # --------------------------------------------------------------------------
-# role: courtroom server under cProfile, switched on/off by SIGUSR1/SIGUSR2
+# role: courtroom server with diagnostics (cProfile, tick and GC timings)
 # --------------------------------------------------------------------------
 
 
-def wrapped_server_main(
-    port: int, profile: str | None, instrument: str | None, publish_first: bool = False
-) -> None:
+def server_wrapper(profile: str | None = None, instrument: str | None = None) -> list[str]:
+    """The ``Node`` wrapper for a courtroom server with diagnostics: this script's
+    ``--role server``; none (plain ``server.cli serve``) when no diagnostic is asked for."""
+    if not (profile or instrument):
+        return []
+    cmd = [str(BENCH / "bench_ticks.py"), "--role", "server"]
+    if profile:
+        cmd += ["--profile-server", profile]
+    if instrument:
+        cmd += ["--instrument-file", instrument]
+    return cmd
+
+
+def wrapped_server_main(port: int, profile: str | None, instrument: str | None) -> None:
     """``server.serve.run`` as ``server.cli serve`` calls it, optionally with cProfile
     (SIGUSR1 on, SIGUSR2 off and dump) and/or timing: each ``Hub.tick_all`` (the
     synchronous push of one tick into every connection's outbound slot) and each
-    garbage collection, one line each in ``instrument``. SIGWINCH runs
-    ``gc.collect(); gc.freeze()`` (the ``--gc-freeze`` what-if). ``publish_first``
-    (a what-if of bench_cluster): ``RedisBroker.publish`` sends the PUBLISH before
-    handing the entries to this node's own hub, instead of after."""
-    import cProfile
+    garbage collection, one line each in ``instrument``."""
     import gc
 
     from server.config import Settings
@@ -736,40 +568,7 @@ def wrapped_server_main(
     from server.serve import run
 
     if profile:
-        prof = cProfile.Profile()
-
-        def on(_sig: int, _frame: Any) -> None:
-            prof.enable()
-
-        def off(_sig: int, _frame: Any) -> None:
-            prof.disable()
-            prof.dump_stats(profile)
-
-        signal.signal(signal.SIGUSR1, on)
-        signal.signal(signal.SIGUSR2, off)
-
-    def freeze(_sig: int, _frame: Any) -> None:
-        gc.collect()
-        gc.freeze()
-
-    signal.signal(signal.SIGWINCH, freeze)
-    if publish_first:
-        from collections.abc import Sequence as Seq
-
-        from redis.exceptions import RedisError
-
-        from server import fanout_redis
-        from store import LogEntry
-
-        async def publish(self: fanout_redis.RedisBroker, sid: str, entries: Seq[LogEntry]) -> None:
-            try:
-                await self._redis.publish(self._prefix + sid, fanout_redis._encode(entries))
-            except (RedisError, OSError) as exc:
-                fanout_redis.log.warning("publish to Redis failed (%s)", exc)
-            if self._receiver is not None:
-                self._receiver(sid, entries)
-
-        fanout_redis.RedisBroker.publish = publish  # type: ignore[method-assign,assignment]
+        profile_on_signals(profile)
     if instrument:
         sink = open(instrument, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
         orig = Hub.tick_all
@@ -805,217 +604,6 @@ def wrapped_server_main(
 # --------------------------------------------------------------------------
 
 
-def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "REDIS_URL")
-        and not k.startswith("FEATURE_")
-        and not k.startswith("COURTROOM_")
-    }
-    env.update(
-        COURTROOM_DATA_DIR=str(data_dir),
-        COURTROOM_SECRET_KEY="bench-" + secrets.token_urlsafe(48),
-        COURTROOM_LOG_LEVEL="warning",
-        COURTROOM_TICK_MS="1000",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
-
-
-def create_users(env: dict[str, str], users: Sequence[tuple[str, str]]) -> None:
-    for name, role in users:
-        subprocess.run(
-            [PY, "-m", "server.cli", "create-user", name, "--role", role, "--password-stdin"],
-            input=(PASSWORD + "\n").encode(),
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
-
-
-class Node:
-    """One courtroom server process (``python -m server.cli serve``)."""
-
-    def __init__(
-        self,
-        name: str,
-        env: dict[str, str],
-        log_dir: Path,
-        profile: str | None = None,
-        instrument: str | None = None,
-        wrapped: bool = False,
-        wrapper_args: Sequence[str] = (),
-    ) -> None:
-        self.name = name
-        self.env = env
-        self.port = free_port()
-        self.log_path = log_dir / f"{name}.log"
-        self.profile = profile
-        self.instrument = instrument
-        self.wrapped = wrapped or bool(wrapper_args)
-        self.wrapper_args = list(wrapper_args)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def ws_url(self, session_id: str) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/sessions/{session_id}"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self) -> None:
-        if self.profile or self.instrument or self.wrapped:
-            cmd = [PY, str(HERE / "bench_ticks.py"), "--role", "server", "--port", str(self.port)]
-            if self.profile:
-                cmd += ["--profile-server", self.profile]
-            if self.instrument:
-                cmd += ["--instrument-file", self.instrument]
-            cmd += self.wrapper_args
-        else:
-            cmd = [PY, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            cmd, env=self.env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT
-        )
-
-    async def wait_healthy(self, timeout: float = 60) -> None:
-        import httpx2 as httpx
-
-        deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=2) as h:
-            while time.monotonic() < deadline:
-                if self.proc is None or self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited:\n{self.tail()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await h.get("/healthz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"{self.name} was not healthy in {timeout} s:\n{self.tail()}")
-
-    def tail(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-3000:]
-        except OSError:
-            return ""
-
-    def signal(self, sig: int) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-
-    def stop(self, timeout: float = 20) -> None:
-        p = self.proc
-        if p is not None and p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-
-class Baseline:
-    """The plain websockets server, and its control connection."""
-
-    def __init__(self, name: str = "baseline", tick_ms: int = 1000) -> None:
-        self.name = name
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [PY, str(HERE / "bench_ticks.py"), "--role", "baseline-server"]
-            + ["--port", str(self.port), "--tick-ms", str(tick_ms)],
-            cwd=ROOT,
-        )
-        self.control: ClientConnection | None = None
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/"
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    async def connect(self) -> None:
-        from websockets.asyncio.client import connect
-
-        for _ in range(300):
-            try:
-                self.control = await connect(
-                    f"ws://127.0.0.1:{self.port}/control",
-                    compression=None,
-                    max_size=None,
-                    proxy=None,
-                )
-                return
-            except OSError:
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not come up")
-
-    async def cmd(self, msg: str) -> None:
-        assert self.control is not None
-        await self.control.send(msg)
-        await self.control.recv()
-
-    async def stop(self) -> None:
-        if self.control is not None:
-            with contextlib.suppress(Exception):
-                await self.control.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-class ClientProc:
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.inbox: list[dict[str, Any]] = []
-        self.expected = 0  # events of the current tag this process waits for
-        self.arrived = asyncio.Event()
-        self.pump = asyncio.create_task(self._pump())
-
-    async def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
-            self.inbox.append(json.loads(line))
-            self.arrived.set()
-
-    async def send(self, **cmd: Any) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
-        await self.proc.stdin.drain()
-
-    async def wait(self, op: str, timeout: float, tag: str | None = None) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            for m in self.inbox:
-                if m["op"] == op and (tag is None or m.get("tag") == tag):
-                    self.inbox.remove(m)
-                    return m
-            if self.proc.returncode is not None or self.pump.done():
-                raise RuntimeError(f"client process {self.proc.pid} exited")
-            self.arrived.clear()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(op)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.arrived.wait(), left)
-
-
 class ClientPool:
     """``n`` client processes; a set of connections is spread evenly over them."""
 
@@ -1023,22 +611,12 @@ class ClientPool:
         self.n = n
         self.impl = impl
         self.procs: list[ClientProc] = []
+        self.expected: list[int] = []  # events of the current tag each process waits for
 
     async def start(self) -> None:
         for _ in range(self.n):
-            proc = await asyncio.create_subprocess_exec(
-                PY,
-                str(HERE / "bench_ticks.py"),
-                "--role",
-                "clients",
-                "--client",
-                self.impl,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                cwd=ROOT,
-                limit=2**26,
-            )
-            self.procs.append(ClientProc(proc))
+            self.procs.append(await ClientProc.spawn("bench_ticks.py", "--client", self.impl))
+        self.expected = [0] * self.n
 
     @property
     def pids(self) -> list[int]:
@@ -1106,16 +684,15 @@ class ClientPool:
     async def tag(self, tag: str, sets: list[str], k: int = 1, keep: bool = False) -> int:
         """Count (and with ``keep`` record) the events of type ``tag`` on ``sets``."""
         replies = await self.ask("tag", "tagged", tag=tag, sets=sets, k=k, keep=keep)
-        for c, r in zip(self.procs, replies, strict=True):
-            c.expected = int(r["expected"])
-        return sum(c.expected for c in self.procs)
+        self.expected = [int(r["expected"]) for r in replies]
+        return sum(self.expected)
 
     async def wait_done(self, tag: str, timeout: float) -> tuple[float, str | None, bool]:
         """(the last receive time over all processes, a sample frame, complete?)"""
         t_last, sample, complete = 0.0, None, True
         deadline = time.monotonic() + timeout
-        for c in self.procs:
-            if c.expected == 0:
+        for c, expected in zip(self.procs, self.expected, strict=True):
+            if expected == 0:
                 continue
             try:
                 d = await c.wait("done", max(0.1, deadline - time.monotonic()), tag)
@@ -1134,44 +711,12 @@ class ClientPool:
         return dists, sum(v for r in replies for v in r["missing"].values())
 
     async def stop(self) -> None:
-        for c in self.procs:
-            with contextlib.suppress(Exception):
-                await c.send(op="exit")
-        for c in self.procs:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(c.proc.wait(), 10)
-            if c.proc.returncode is None:
-                c.proc.kill()
-                await c.proc.wait()
+        await stop_clients(self.procs)
 
 
 # --------------------------------------------------------------------------
 # driver side: the session, over HTTP
 # --------------------------------------------------------------------------
-
-
-class Api:
-    def __init__(self, base_url: str) -> None:
-        import httpx2 as httpx
-
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=120)
-        self.tokens: dict[str, str] = {}
-
-    async def login(self, user: str) -> None:
-        r = await self.http.post("/api/auth/login", data={"username": user, "password": PASSWORD})
-        r.raise_for_status()
-        self.tokens[user] = str(r.json()["access_token"])
-
-    async def call(self, method: str, path: str, user: str = "judge", **kw: Any) -> Any:
-        r = await self.http.request(
-            method, path, headers={"Authorization": f"Bearer {self.tokens[user]}"}, **kw
-        )
-        if r.status_code >= 400:
-            raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:300]}")
-        return r.json()
-
-    async def close(self) -> None:
-        await self.http.aclose()
 
 
 @dataclass
@@ -1355,67 +900,30 @@ async def measure_size(
 
 def report_ticks(args: argparse.Namespace, results: list[SizeResult]) -> None:
     head = ["case", "observers", "samples", "p50 ms", "p99 ms", "max ms", "vs baseline p50/p99"]
-    rows: list[list[str]] = []
-    for r in results:
-        rows.append(
-            [
-                "baseline: websockets.broadcast()",
-                f"{r.n:,}",
-                f"{r.base.n:,}",
-                fmt(r.base.p50),
-                fmt(r.base.p99),
-                fmt(r.base.max),
-                "",
-            ]
-        )
-        rows.append(
-            [
-                "courtroom: hub ticks (uvicorn)",
-                f"{r.n:,}",
-                f"{r.court.n:,}",
-                fmt(r.court.p50),
-                fmt(r.court.p99),
-                fmt(r.court.max),
-                f"{ratio(r.court.p50, r.base.p50)} / {ratio(r.court.p99, r.base.p99)}",
-            ]
-        )
-    print_table(
-        f"tick delivery latency (receive - scheduled whole second), one session, "
-        f"{args.ticks} ticks x {args.rounds} phases per system, {args.client_procs} client processes",
-        head,
-        rows,
-    )
-    rows = []
-    for r in results:
-        rows.append(
-            [
-                "baseline: control msg -> broadcast",
-                f"{r.n:,}",
-                f"{r.base_pause.n:,}",
-                fmt(r.base_pause.p50),
-                fmt(r.base_pause.p99),
-                fmt(r.base_pause.max),
-                "",
-            ]
-        )
-        rows.append(
-            [
-                "courtroom: HTTP POST /pause",
-                f"{r.n:,}",
-                f"{r.court_pause.n:,}",
-                fmt(r.court_pause.p50),
-                fmt(r.court_pause.p99),
-                fmt(r.court_pause.max),
-                f"{ratio(r.court_pause.p50, r.base_pause.p50)} / "
-                f"{ratio(r.court_pause.p99, r.base_pause.p99)}",
-            ]
-        )
-    print_table(
-        f"pause -> observers see it (first of SESSION_PAUSED / running:false tick), "
-        f"{args.pauses} cycles",
-        head,
-        rows,
-    )
+
+    tables = [
+        (
+            f"tick delivery latency (receive - scheduled whole second), one session, "
+            f"{args.ticks} ticks x {args.rounds} phases per system, "
+            f"{args.client_procs} client processes",
+            "baseline: websockets.broadcast()",
+            "courtroom: hub ticks (uvicorn)",
+            [(r.n, r.base, r.court) for r in results],
+        ),
+        (
+            f"pause -> observers see it (first of SESSION_PAUSED / running:false tick), "
+            f"{args.pauses} cycles",
+            "baseline: control msg -> broadcast",
+            "courtroom: HTTP POST /pause",
+            [(r.n, r.base_pause, r.court_pause) for r in results],
+        ),
+    ]
+    for title, base_case, court_case, sizes in tables:
+        rows: list[list[str]] = []
+        for n, base, court in sizes:
+            rows.append([base_case, f"{n:,}", *base.cells(), ""])
+            rows.append([court_case, f"{n:,}", *court.vs(base)])
+        print_columns(title, head, rows)
     rows = []
     for r in results:
         rows.append(
@@ -1431,7 +939,7 @@ def report_ticks(args: argparse.Namespace, results: list[SizeResult]) -> None:
                 str(r.missing),
             ]
         )
-    print_table(
+    print_columns(
         "diagnostics: timer lateness (tick computed - boundary, ms), server CPU per tick (ms), "
         "client CPU (cores) during courtroom phases, observers missing a pause",
         [
@@ -1494,30 +1002,31 @@ INSTRUMENT_TITLE = (
 def report_instrument(path: Path, results: Sequence[SizeResult]) -> None:
     """What the monkeypatched server recorded during the courtroom phases."""
     rows = [[f"{r.n:,}", *instrument_row(path, r.court_windows)] for r in results]
-    print_table(INSTRUMENT_TITLE + ", courtroom phases", ["size", *INSTRUMENT_HEAD], rows)
+    print_columns(INSTRUMENT_TITLE + ", courtroom phases", ["size", *INSTRUMENT_HEAD], rows)
+
+
+def gc_freeze_env(args: argparse.Namespace) -> dict[str, str]:
+    """The server's environment for ``--no-gc-freeze`` (and says so), else nothing."""
+    if not args.no_gc_freeze:
+        return {}
+    print("COURTROOM_GC_FREEZE=0: no heap freezing in the courtroom server(s)")
+    return {"COURTROOM_GC_FREEZE": "0"}
 
 
 async def ticks_driver(args: argparse.Namespace) -> None:
-    print(f"bench_ticks: {machine()}, open files limit {raise_nofile()}")
+    print(f"bench_ticks: {machine(when=False)}, open files limit {raise_nofile()}")
     tmp = Path(tempfile.mkdtemp(prefix="bench-ticks-"))
-    env = server_env(tmp / "data")
+    env = server_env(tmp / "data", **gc_freeze_env(args))
     create_users(env, [("judge", "JUDGE"), ("pet1", "STUDENT")])
-    others = Others()
+    others = Neighbours()
     instrument = str(tmp / "instrument.txt") if args.instrument else None
-    node = Node(
-        "courtroom",
-        env,
-        tmp,
-        profile=args.profile_server,
-        instrument=instrument,
-        wrapped=args.gc_freeze,
-    )
+    node = Node("courtroom", env, tmp, server_wrapper(args.profile_server, instrument))
     base: Baseline | None = None
     pool = ClientPool(args.client_procs, args.client)
     api: Api | None = None
     try:
         node.start()
-        base = Baseline()
+        base = Baseline("bench_ticks.py")
         await pool.start()
         await node.wait_healthy()
         await base.connect()
@@ -1535,10 +1044,6 @@ async def ticks_driver(args: argparse.Namespace) -> None:
                 f"  courtroom: +{ok_c:,} in {sec_c:.1f} s (failed {fail_c}); "
                 f"log head {head} once settled"
             )
-            if args.gc_freeze:
-                node.signal(signal.SIGWINCH)
-                await asyncio.sleep(4)  # the collect itself is a full collection
-                print("  server: gc.collect(); gc.freeze() (what-if)")
             ok_b, fail_b, sec_b = await pool.connect("base", base.url, n - have)
             print(f"  baseline:  +{ok_b:,} in {sec_b:.1f} s (failed {fail_b})")
             have = n
@@ -1562,7 +1067,7 @@ async def ticks_driver(args: argparse.Namespace) -> None:
                 f"{fmt(res.court_pause.p99)} ms"
             )
         report_ticks(args, results)
-        print(others.line())
+        print(others_line(others))
         if instrument:
             report_instrument(Path(instrument), results)
         if args.profile_server:
@@ -1597,9 +1102,9 @@ def main() -> None:
     )
     ap.add_argument("--profile-server", metavar="OUT.prof", help="cProfile the courtroom phases")
     ap.add_argument(
-        "--gc-freeze",
+        "--no-gc-freeze",
         action="store_true",
-        help="what-if: gc.collect(); gc.freeze() in the server once each join storm settled",
+        help="start the server with COURTROOM_GC_FREEZE=0 (no heap freezing, server/heap.py)",
     )
     ap.add_argument(
         "--instrument",
@@ -1613,15 +1118,12 @@ def main() -> None:
     )
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--instrument-file", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--whatif-publish-first", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--tick-ms", type=int, default=1000, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.role == "server":
-        wrapped_server_main(
-            args.port, args.profile_server, args.instrument_file, args.whatif_publish_first
-        )
+        wrapped_server_main(args.port, args.profile_server, args.instrument_file)
         return
-    install_uvloop()
+    install_loop("uvloop")
     if args.role == "clients":
         asyncio.run(client_main(args.client))
     elif args.role == "baseline-server":
