@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jwt
 import orjson
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from protocol import verify_entries
+from server.app import create_app
 from store import SessionStore
 from store._schema import session_log_entries
-from tests.conftest import Court
+from tests.conftest import Court, make_settings
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -358,3 +362,12 @@ def test_unknown_route_and_method(court: Court) -> None:
     assert r.status_code == 404 and r.json()["code"] == "not_found"
     r = court.client.get("/api/session/create")  # a POST route, or a session called "create"
     assert r.status_code in (401, 404, 405)
+
+
+def test_the_heap_is_frozen_while_serving_and_given_back_on_shutdown(tmp_path: Path) -> None:
+    for flag, frozen in (("1", True), ("0", False)):
+        settings = make_settings(tmp_path / flag, COURTROOM_GC_FREEZE=flag)
+        with TestClient(create_app(settings)) as client:
+            assert client.get("/healthz").status_code == 200
+            assert (gc.get_freeze_count() > 0) is frozen
+        assert gc.get_freeze_count() == 0
