@@ -50,8 +50,9 @@ def _decode(data: bytes) -> list[LogEntry]:
 
 
 class RedisBroker:
-    def __init__(self, url: str, *, prefix: str = PREFIX) -> None:
+    def __init__(self, url: str, *, prefix: str = PREFIX, head_start_s: float = 0.005) -> None:
         self._url = url
+        self._head_start_s = head_start_s
         self._prefix = prefix
         self._redis: aioredis.Redis = aioredis.Redis.from_url(
             url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
@@ -63,7 +64,6 @@ class RedisBroker:
         self._changed = asyncio.Event()
         self.on_resync: Callable[[], None] | None = None
         self.connected = False
-        self.head_start_s = 0.005
 
     async def start(self, receiver: Receiver) -> None:
         self._receiver = receiver
@@ -88,7 +88,7 @@ class RedisBroker:
         pub = asyncio.ensure_future(
             self._redis.publish(self._prefix + session_id, _encode(entries))
         )
-        await asyncio.wait((pub,), timeout=self.head_start_s)
+        await asyncio.wait((pub,), timeout=self._head_start_s)
         if self._receiver is not None:
             self._receiver(session_id, entries)
         # Failing to publish loses nothing: the entries are committed and every
