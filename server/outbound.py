@@ -37,7 +37,7 @@ class Outbound:
         "_frames",
         "_tick",
         "_wake",
-        "_sending",
+        "_busy",
         "_overflowed",
         "_done",
     )
@@ -56,7 +56,9 @@ class Outbound:
         self._frames: deque[OutFrame] = deque()
         self._tick: OutFrame | None = None
         self._wake = asyncio.Event()
-        self._sending = False
+        # True from the moment anything is queued until the writer has sent it
+        # all: while it is, a direct write would overtake what waits.
+        self._busy = False
         self._overflowed = False
         self._done = False
 
@@ -67,15 +69,12 @@ class Outbound:
     def __len__(self) -> int:
         return len(self._frames)
 
-    def _idle(self) -> bool:
-        return not self._frames and self._tick is None and not self._sending
-
     def push(self, frame: OutFrame, tick: OutFrame | None = None) -> bool:
         """Send or queue a frame (then ``tick``, if given); False if too slow or stopped."""
         if self._done or self._overflowed:
             return False
         direct = self._direct
-        if direct is not None and self._idle():
+        if direct is not None and not self._busy:
             if direct(frame.wire if tick is None else frame.wire_then(tick)):
                 STATS.direct += 1
                 return True
@@ -89,6 +88,7 @@ class Outbound:
         self._frames.append(frame)
         if tick is not None:
             self._tick = tick
+        self._busy = True
         self._wake.set()
         return True
 
@@ -96,17 +96,11 @@ class Outbound:
         if self._done or self._overflowed:
             return
         direct = self._direct
-        # _idle() inlined: this runs once per observer per tick.
-        if (
-            direct is not None
-            and not self._frames
-            and self._tick is None
-            and not self._sending
-            and direct(frame.wire)
-        ):
+        if direct is not None and not self._busy and direct(frame.wire):
             STATS.direct += 1
             return
         self._tick = frame
+        self._busy = True
         self._wake.set()
 
     def stop(self) -> None:
@@ -119,16 +113,14 @@ class Outbound:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            self._sending = True
-            try:
-                while frames and not self._overflowed:
-                    await self._send(frames.popleft())
-                if self._overflowed:
-                    return
-                tick, self._tick = self._tick, None
-                if tick is not None:
-                    await self._send(tick)
-            finally:
-                self._sending = False
+            while frames and not self._overflowed:
+                await self._send(frames.popleft())
+            if self._overflowed:
+                return
+            tick, self._tick = self._tick, None
+            if tick is not None:
+                await self._send(tick)
+            if not frames and self._tick is None:
+                self._busy = False  # no await since the check: nothing waits
             if self._done and not frames:
                 return

@@ -48,19 +48,9 @@ class CourtroomWebSocketProtocol(WebSocketsSansIOProtocol):
             extensions: dict[str, Any] = self.scope["extensions"]
             extensions[EXTENSION] = {"wire": self}
 
-    def _open(self) -> bool:
+    def try_write(self, frame: bytes) -> bool:
         # A close frame from the peer makes uvicorn close the transport in the
         # same data_received call, so is_closing() also covers the peer's close.
-        return (
-            self.handshake_complete
-            and not self.close_sent
-            and not self.disconnected
-            and self.initial_response is None
-            and not self.transport.is_closing()
-        )
-
-    def try_write(self, frame: bytes) -> bool:
-        # Once per observer per tick: the checks of _open() inlined.
         if (
             self.writable.is_set()
             and self.handshake_complete
@@ -74,11 +64,9 @@ class CourtroomWebSocketProtocol(WebSocketsSansIOProtocol):
         return False
 
     async def write(self, frame: bytes) -> bool:
+        # connection_lost() sets ``writable`` too, so this never waits on a dead socket.
         await self.writable.wait()
-        if not self._open():
-            return False
-        self.transport.write(frame)
-        return True
+        return self.try_write(frame)
 
 
 def wire_of(scope: Any) -> Wire | None:

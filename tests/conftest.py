@@ -13,7 +13,7 @@ import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from fastapi.testclient import TestClient
@@ -29,16 +29,20 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 PASSWORD = "password123"
 
 
+def unavailable(msg: str) -> NoReturn:
+    """A real part a test needs is missing: skip locally, fail loudly in CI."""
+    if IN_CI:
+        pytest.fail(msg + "; CI must have it (see .ci/run)", pytrace=False)
+    pytest.skip(msg)
+
+
 def service_missing(what: str, host: str, port: int) -> None:
     """Skip locally, fail loudly in CI, when a real service is not listening."""
     try:
         with socket.create_connection((host, port), timeout=1):
             return
     except OSError as exc:
-        msg = f"{what} is not reachable on {host}:{port} ({exc})"
-        if IN_CI:
-            pytest.fail(msg + "; CI must have it running", pytrace=False)
-        pytest.skip(msg)
+        unavailable(f"{what} is not reachable on {host}:{port} ({exc})")
 
 
 @contextlib.contextmanager

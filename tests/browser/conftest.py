@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.helpers import PASSWORD, Http, Pages, chromium_path, in_ci, launch_chromium
+from tests.browser.helpers import PASSWORD, Http, Pages, chromium_path, launch_chromium
+from tests.conftest import unavailable
 from tests.integration.procs import ServerProcess
 
 if TYPE_CHECKING:
@@ -26,26 +27,20 @@ if TYPE_CHECKING:
 USERS = (("judge", "JUDGE"), ("pet1", "STUDENT"), ("res1", "STUDENT"), ("admin", "ADMIN"))
 
 
-def _missing(what: str) -> None:
-    if in_ci():
-        pytest.fail(f"{what}; CI must have it (see .ci/run)", pytrace=False)
-    pytest.skip(what)
-
-
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _missing("Playwright is not installed (pip install -e '.[dev]')")
+        unavailable("Playwright is not installed (pip install -e '.[dev]')")
     if chromium_path() is None:
-        _missing("Debian's chromium is not installed (apt-get install chromium)")
+        unavailable("Debian's chromium is not installed (apt-get install chromium)")
     pw = sync_playwright().start()
     try:
         b = launch_chromium(pw)
     except Exception as exc:
         pw.stop()
-        _missing(f"Chromium did not start: {exc}")
+        unavailable(f"Chromium did not start: {exc}")
         raise
     try:
         yield b

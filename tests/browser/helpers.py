@@ -10,7 +10,6 @@ without going through the form, with uncaught page errors collected.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import urllib.error
@@ -316,7 +315,3 @@ def remaining_ms(page: Page) -> int:
 
 def epoch_ms() -> float:
     return time.time() * 1000
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"

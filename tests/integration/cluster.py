@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.conftest import unavailable
 from tests.integration.procs import free_port
 
 
@@ -28,10 +28,7 @@ class RedisProcess:
     def __init__(self, workdir: Path) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            msg = "redis-server is not installed"
-            if __import__("os").environ.get("CI", "").lower() == "true":
-                pytest.fail(msg, pytrace=False)
-            pytest.skip(msg)
+            unavailable("redis-server is not installed")
         self.binary = binary
         self.port = free_port()
         self.workdir = workdir

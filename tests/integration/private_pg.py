@@ -14,8 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
-
+from tests.conftest import unavailable
 from tests.integration.procs import free_port
 
 
@@ -31,10 +30,7 @@ class PrivatePostgres:
     def __init__(self, workdir: Path) -> None:
         self.initdb, self.pg_ctl = _bin("initdb"), _bin("pg_ctl")
         if self.initdb is None or self.pg_ctl is None:
-            msg = "initdb/pg_ctl are not installed"
-            if os.environ.get("CI", "").lower() == "true":
-                pytest.fail(msg, pytrace=False)
-            pytest.skip(msg)
+            unavailable("initdb/pg_ctl are not installed")
         self.port = free_port()
         self._as_root = os.geteuid() == 0
         # pytest's own temporary directories are private to root; the cluster's
