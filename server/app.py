@@ -15,7 +15,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
@@ -30,13 +36,16 @@ from server.courtroom import Courtroom
 from server.errors import courtroom_error_handler, unexpected_error_handler
 from server.heap import HeapKeeper
 from server.hub import Hub
+from server.logs import RequestIdMiddleware
 from server.observers import ObserverGate
+from server.origins import OriginGate
 from server.presence import PresenceTracker
 from server.routes import auth, health, rounds, schedule, sessions
 from server.rules.session import RulesConfig
 from server.schedule_service import ScheduleService
 from server.serve import RUNNING
 from server.services import Services
+from server.throttle import LoginThrottle
 from server.ws import drain_departures, session_socket
 from store import ClusterStore, ScheduleStore, SessionStore, UserStore, migrate
 from timers import Clock, system_clock
@@ -114,6 +123,12 @@ def create_app(
         scheduling = ScheduleService(ScheduleStore(store), the_clock)
         services.extras["schedule"] = scheduling
         services.extras["assignment_resolver"] = scheduling.resolve_assignment
+        services.extras["login_throttle"] = LoginThrottle(
+            the_clock,
+            free_per_account=settings.login_free_failures_account,
+            free_per_address=settings.login_free_failures_address,
+            max_backoff_ms=settings.login_max_backoff_seconds * 1000,
+        )
         app.state.services = services
         if hasattr(broker, "on_resync"):
             broker.on_resync = hub.resync
@@ -145,7 +160,11 @@ def create_app(
         version="0.1.0",
         summary="Live moot-court sessions with an authoritative clock and a verifiable log.",
         lifespan=lifespan,
+        # Served from this process (_install_docs), never from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
+    _install_docs(app)
     app.add_exception_handler(CourtroomError, courtroom_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -157,20 +176,80 @@ def create_app(
     # The browser client (plain ES modules, docs/browser.md) at /app/; / leads there.
     app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="app")
     app.router.routes.append(Route("/", _to_app, include_in_schema=False))
+    # Outermost first: the request id covers everything, the origin gate runs before any
+    # route (a refused WebSocket is never accepted).
+    allowed = [o for o in settings.allowed_origins if o != "*"]
+    if allowed or "*" in settings.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=["*"] if "*" in settings.allowed_origins else allowed,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["Retry-After", "X-Request-ID"],
+        )
+    app.add_middleware(OriginGate, allowed=settings.allowed_origins)
+    app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _docs_assets() -> Path:
+    """Swagger UI and ReDoc, as shipped by the pinned fastapi-offline package."""
+    import fastapi_offline
+
+    return Path(fastapi_offline.__file__).parent / "static"
+
+
+def _install_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` with their assets served by this server."""
+    assets = "/docs-assets"
+    app.mount(assets, StaticFiles(directory=_docs_assets()), name="docs-assets")
+
+    async def swagger(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json",
+            title=f"{app.title} - API",
+            oauth2_redirect_url=f"{root}/docs/oauth2-redirect",
+            swagger_js_url=f"{root}{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{assets}/favicon.png",
+            swagger_ui_parameters={"persistAuthorization": True},
+        )
+
+    async def oauth2_redirect(request: Request) -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}/openapi.json",
+            title=f"{app.title} - API reference",
+            redoc_js_url=f"{root}{assets}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{assets}/favicon.png",
+            with_google_fonts=False,
+        )
+
+    app.add_api_route("/docs", swagger, include_in_schema=False)
+    app.add_api_route("/docs/oauth2-redirect", oauth2_redirect, include_in_schema=False)
+    app.add_api_route("/redoc", redoc, include_in_schema=False)
 
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 
 async def _to_app(request: Request) -> RedirectResponse:
-    return RedirectResponse("/app/")
+    return RedirectResponse(f"{request.scope.get('root_path', '')}/app/")
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    # Only loc, msg and type: pydantic's "input" would echo a submitted password back.
     errors: list[dict[str, Any]] = [
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        {
+            "loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
         for e in exc.errors()
     ]
     return JSONResponse({"detail": errors, "code": "bad_request"}, status_code=422)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import os
 import sys
 from typing import Any
 
 import click
 
-from server.config import Settings
+from server.config import ConfigError, Settings, describe
 from server.rules.state import ACCOUNT_ROLES
 
 DEMO_PASSWORD = "courtroom-demo"
@@ -25,30 +24,79 @@ DEMO_USERS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-@click.group()
+def _settings() -> Settings:
+    """The environment's settings; a bad value ends the command with one line naming it."""
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """The courtroom server. Configuration comes from the environment (see README)."""
+    """The courtroom server. Configuration comes from the environment
+    (docs/deployment.md lists every variable; `courtroom config` shows them)."""
+
+
+_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--demo", is_flag=True, help="Seed the demo accounts and a session first.")
+@click.option(
+    "--log-level",
+    type=click.Choice(_LEVELS),
+    default=None,
+    help="Log level (default: COURTROOM_LOG_LEVEL, else info).",
+)
+@click.option(
+    "--root-path",
+    default=None,
+    help="URL prefix when served behind a proxy at a sub-path, e.g. /court "
+    "(default: COURTROOM_ROOT_PATH).",
+)
 @click.option("--app", "app_path", default="server.main:app", hidden=True)
-def serve(host: str, port: int, demo: bool, app_path: str) -> None:
+def serve(
+    host: str,
+    port: int,
+    demo: bool,
+    log_level: str | None,
+    root_path: str | None,
+    app_path: str,
+) -> None:
     """Run one server node (uvicorn). Run more processes behind a proxy to scale out."""
+    from server.logs import log_config
     from server.serve import run
 
-    settings = Settings.from_env()
+    settings = _settings()
+    if root_path is not None:
+        root_path = root_path.rstrip("/")
+        if root_path and not root_path.startswith("/"):
+            raise click.BadParameter("must start with /", param_hint="--root-path")
     if demo:
         asyncio.run(_demo(settings))
+    level = log_level or settings.log_level
     run(
         app_path,
         host=host,
         port=port,
         ws_max_size=settings.max_frame_bytes,
-        log_level=os.environ.get("COURTROOM_LOG_LEVEL", "info"),
+        log_level=level,
+        root_path=settings.root_path if root_path is None else root_path,
+        log_config=log_config(settings.log_format, level),
     )
+
+
+@main.command("config")
+def config_cmd() -> None:
+    """Print the effective settings (secrets masked) and where each came from."""
+    settings = _settings()
+    rows = describe(settings)
+    width = max(len(var) for var, _, _ in rows)
+    for var, value, source in rows:
+        click.echo(f"{var:<{width}}  {value}  ({source})")
 
 
 @main.command("migrate")
@@ -56,7 +104,7 @@ def migrate_cmd() -> None:
     """Upgrade the database to the newest schema."""
     from store import migrate
 
-    settings = Settings.from_env()
+    settings = _settings()
     settings.ensure_data_dir()
     asyncio.run(migrate(settings.database_url))
     click.echo("database is up to date")
@@ -79,7 +127,7 @@ def create_user(username: str, role: str, name: str, password_stdin: bool) -> No
             raise click.ClickException("the passwords differ")
     if len(password) < 8:
         raise click.ClickException("a password needs at least 8 characters")
-    user = asyncio.run(_create_user(Settings.from_env(), username, password, role, name))
+    user = asyncio.run(_create_user(_settings(), username, password, role, name))
     click.echo(f"created user {user['username']} (id {user['id']}, {user['role']})")
 
 
@@ -110,7 +158,7 @@ async def _create_user(
 @main.command()
 def demo() -> None:
     """Seed the demo accounts (password: courtroom-demo) and a demo session."""
-    asyncio.run(_demo(Settings.from_env()))
+    asyncio.run(_demo(_settings()))
 
 
 async def _demo(settings: Settings) -> None:

@@ -25,6 +25,9 @@ def http_response(exc: CourtroomError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
     if isinstance(exc, Unavailable):
         headers = {"Retry-After": "1"}
+    retry_after = getattr(exc, "retry_after", None)  # a throttled sign-in (server/throttle.py)
+    if isinstance(retry_after, int):
+        headers = {"Retry-After": str(retry_after)}
     return JSONResponse(
         {"detail": exc.message, "code": str(exc.code)}, status_code=exc.http_status, headers=headers
     )

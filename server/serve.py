@@ -9,6 +9,7 @@ resume_from"), so this server first closes the app's own connections with
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import uvicorn
 
@@ -32,7 +33,16 @@ class CourtroomServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def run(app: str, *, host: str, port: int, ws_max_size: int, log_level: str) -> None:
+def run(
+    app: str,
+    *,
+    host: str,
+    port: int,
+    ws_max_size: int,
+    log_level: str,
+    root_path: str = "",
+    log_config: dict[str, Any] | None = None,
+) -> None:
     config = uvicorn.Config(
         app,
         host=host,
@@ -49,5 +59,9 @@ def run(app: str, *, host: str, port: int, ws_max_size: int, log_level: str) -> 
         # Room for a crowd reconnecting at once (a node went away).
         backlog=4096,
         log_level=log_level,
+        # Behind a proxy at a sub-path (`serve --root-path /court`): URLs the app
+        # makes, the docs' openapi.json among them, carry the prefix.
+        root_path=root_path,
+        log_config=log_config if log_config is not None else uvicorn.config.LOGGING_CONFIG,
     )
     CourtroomServer(config).run()

@@ -5,15 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Path, Request
+from fastapi.security import OAuth2PasswordBearer
 
 from protocol.errors import FeatureDisabled, PermissionDenied, Unauthorized
 from server.auth import Principal
 from server.config import Flags
 from server.services import Services
 
-_bearer = HTTPBearer(auto_error=False)
+# The OAuth2 password flow, so that the docs' "Authorize" signs in with the login
+# form; the token then goes as ``Authorization: Bearer``. Relative, so that it
+# resolves against the document's own URL behind a proxy's sub-path.
+_bearer = OAuth2PasswordBearer(tokenUrl="api/auth/login", auto_error=False)
+
+# Boundary validation of ids (a malformed id is 422, a well-formed unknown one 404):
+# integer ids fit a signed 64-bit column; session, round and turn ids are UUIDs.
+MAX_ID = 2**63 - 1
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+SessionId = Annotated[str, Path(pattern=UUID_PATTERN, description="A session's UUID")]
+RoundId = Annotated[str, Path(pattern=UUID_PATTERN, description="A round's UUID")]
+TurnId = Annotated[str, Path(pattern=UUID_PATTERN, description="A turn's UUID")]
 
 
 def services(request: Request) -> Services:
@@ -25,13 +36,14 @@ Svc = Annotated[Services, Depends(services)]
 
 
 async def optional_user(
-    svc: Svc, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    svc: Svc, request: Request, token: Annotated[str | None, Depends(_bearer)]
 ) -> Principal | None:
-    if creds is None:
+    if token is None:
+        header = request.headers.get("authorization")
+        if header is not None and header.strip():
+            raise Unauthorized("use a bearer token")
         return None
-    if creds.scheme.lower() != "bearer":
-        raise Unauthorized("use a bearer token")
-    return svc.signer.verify(creds.credentials)
+    return svc.signer.verify(token)
 
 
 async def current_user(user: Annotated[Principal | None, Depends(optional_user)]) -> Principal:

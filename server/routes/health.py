@@ -7,17 +7,22 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from server.metrics import METRICS
+from server.routes import models as m
 from server.routes.deps import Svc
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=m.Health)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=m.Readiness,
+    responses={503: {"model": m.Readiness, "description": "Not ready: the failing checks"}},
+)
 async def readyz(svc: Svc) -> JSONResponse:
     checks: dict[str, str] = {}
     for name, probe in (("database", svc.store.ping), ("broker", svc.broker.ping)):
@@ -30,6 +35,15 @@ async def readyz(svc: Svc) -> JSONResponse:
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition format",
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def metrics() -> Response:
     return Response(generate_latest(METRICS.registry), media_type=CONTENT_TYPE_LATEST)

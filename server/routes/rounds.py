@@ -9,7 +9,17 @@ import orjson
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from server.routes.deps import Svc, User, feature, require_roles
+from server.routes import models as m
+from server.routes.deps import (
+    UUID_PATTERN,
+    RoundId,
+    SessionId,
+    Svc,
+    TurnId,
+    User,
+    feature,
+    require_roles,
+)
 from server.rules import commands as c
 from server.rules.formats import PRESETS, format_to_dict
 from server.rules.state import CONTROL_ROLES, SessionState
@@ -19,6 +29,7 @@ router = APIRouter(
     prefix="/api/classroom",
     tags=["rounds"],
     dependencies=[Depends(feature("moot_operations")), Depends(feature("classroom_round_engine"))],
+    responses=m.errors(400, 401, 403, 404, 409, 422, 503),
 )
 Faculty = Annotated[Any, Depends(require_roles(*sorted(CONTROL_ROLES)))]
 
@@ -29,8 +40,8 @@ class TurnPlanBody(BaseModel):
 
 
 class CreateRoundBody(BaseModel):
-    session_id: str = Field(max_length=36)
-    round_index: int | None = Field(default=None, ge=1)
+    session_id: str = Field(pattern=UUID_PATTERN)
+    round_index: int | None = Field(default=None, ge=1, le=10_000)
     round_type: str = "PETITIONER_MAIN"
     default_turn_seconds: int | None = Field(default=None, ge=1, le=86_400)
     turns: list[TurnPlanBody] | None = None
@@ -45,7 +56,7 @@ class AbortBody(BaseModel):
 class SubmitBody(BaseModel):
     turn_id: str | None = None
     transcript: str = Field(max_length=50_000)
-    word_count: int | None = Field(default=None, ge=0)
+    word_count: int | None = Field(default=None, ge=0, le=10_000_000)
 
 
 class ForceSubmitBody(SubmitBody):
@@ -88,12 +99,12 @@ async def _round_view(svc: Svc, round_id: str) -> dict[str, Any]:
     }
 
 
-@router.get("/formats")
+@router.get("/formats", response_model=m.FormatList)
 async def formats(user: User) -> dict[str, Any]:
     return {"formats": [format_to_dict(f) for f in PRESETS.values()]}
 
 
-@router.post("/rounds", status_code=201)
+@router.post("/rounds", status_code=201, response_model=m.RoundView)
 async def create_round(body: CreateRoundBody, svc: Svc, user: Faculty) -> dict[str, Any]:
     round_id = str(uuid.uuid4())
     cmd = c.CreateRound(
@@ -111,20 +122,20 @@ async def create_round(body: CreateRoundBody, svc: Svc, user: Faculty) -> dict[s
     return await _round_view(svc, round_id)
 
 
-@router.get("/rounds/{round_id}")
-async def get_round(round_id: str, svc: Svc, user: User) -> dict[str, Any]:
+@router.get("/rounds/{round_id}", response_model=m.RoundView)
+async def get_round(round_id: RoundId, svc: Svc, user: User) -> dict[str, Any]:
     return await _round_view(svc, round_id)
 
 
-@router.get("/sessions/{session_id}/rounds")
-async def session_rounds(session_id: str, svc: Svc, user: User) -> dict[str, Any]:
+@router.get("/sessions/{session_id}/rounds", response_model=m.SessionRounds)
+async def session_rounds(session_id: SessionId, svc: Svc, user: User) -> dict[str, Any]:
     await svc.store.row(session_id)
     ids = await svc.store.session_round_ids(session_id)
     return {"session_id": session_id, "rounds": [await _round_view(svc, rid) for rid in ids]}
 
 
-@router.post("/rounds/{round_id}/start")
-async def start_round(round_id: str, svc: Svc, user: Faculty) -> dict[str, Any]:
+@router.post("/rounds/{round_id}/start", response_model=m.RoundStarted)
+async def start_round(round_id: RoundId, svc: Svc, user: Faculty) -> dict[str, Any]:
     sid = await svc.store.round_session(round_id)
     committed = await svc.courtroom.execute(sid, c.StartRound(round_id), user.actor())
     r = SessionState.from_dict(committed.state).rounds[round_id]
@@ -138,15 +149,17 @@ async def start_round(round_id: str, svc: Svc, user: Faculty) -> dict[str, Any]:
     }
 
 
-@router.post("/rounds/{round_id}/abort")
-async def abort_round(round_id: str, body: AbortBody, svc: Svc, user: Faculty) -> dict[str, Any]:
+@router.post("/rounds/{round_id}/abort", response_model=m.AbortedRound)
+async def abort_round(
+    round_id: RoundId, body: AbortBody, svc: Svc, user: Faculty
+) -> dict[str, Any]:
     sid = await svc.store.round_session(round_id)
     await svc.courtroom.execute(sid, c.AbortRound(round_id, body.reason), user.actor())
     return {"success": True, **(await _round_view(svc, round_id))}
 
 
-@router.post("/turns/{turn_id}/start")
-async def start_turn(turn_id: str, svc: Svc, user: User) -> dict[str, Any]:
+@router.post("/turns/{turn_id}/start", response_model=m.TurnStarted)
+async def start_turn(turn_id: TurnId, svc: Svc, user: User) -> dict[str, Any]:
     t = await svc.store.turn_row(turn_id)
     committed = await svc.courtroom.execute(t["session_id"], c.StartTurn(turn_id), user.actor())
     started = next(e for e in committed.entries if e.event_type == "TURN_STARTED")
@@ -180,24 +193,24 @@ def _after_submit(turn_id: str, committed: Any) -> dict[str, Any]:
     return {"success": True, "turn_id": turn_id}
 
 
-@router.post("/turns/{turn_id}/submit")
-async def submit_turn(turn_id: str, body: SubmitBody, svc: Svc, user: User) -> dict[str, Any]:
+@router.post("/turns/{turn_id}/submit", response_model=m.TurnSubmitted)
+async def submit_turn(turn_id: TurnId, body: SubmitBody, svc: Svc, user: User) -> dict[str, Any]:
     t = await svc.store.turn_row(turn_id)
     cmd = c.SubmitTurn(turn_id, body.transcript, body.word_count)
     return _after_submit(turn_id, await svc.courtroom.execute(t["session_id"], cmd, user.actor()))
 
 
-@router.post("/turns/{turn_id}/force_submit")
+@router.post("/turns/{turn_id}/force_submit", response_model=m.TurnSubmitted)
 async def force_submit(
-    turn_id: str, body: ForceSubmitBody, svc: Svc, user: Faculty
+    turn_id: TurnId, body: ForceSubmitBody, svc: Svc, user: Faculty
 ) -> dict[str, Any]:
     t = await svc.store.turn_row(turn_id)
     cmd = c.ForceSubmit(turn_id, body.transcript, body.reason, body.word_count)
     return _after_submit(turn_id, await svc.courtroom.execute(t["session_id"], cmd, user.actor()))
 
 
-@router.get("/turns/{turn_id}/audit")
-async def turn_audit(turn_id: str, svc: Svc, user: User) -> dict[str, Any]:
+@router.get("/turns/{turn_id}/audit", response_model=m.TurnAudit)
+async def turn_audit(turn_id: TurnId, svc: Svc, user: User) -> dict[str, Any]:
     await svc.store.turn_row(turn_id)
     rows = await svc.store.turn_audit(turn_id)
     return {

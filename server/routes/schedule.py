@@ -11,20 +11,30 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response
 from pydantic import BaseModel, Field, field_validator
 
 from server.auth import Principal
-from server.routes.deps import MaybeUser, Svc, User, feature, require_roles
+from server.routes import models as m
+from server.routes.deps import MAX_ID, MaybeUser, Svc, User, feature, require_roles
 from server.schedule_adapter import ScheduleRejected, schedule_rejected_handler
 from server.schedule_service import NewSlot, ScheduleService
 
 router = APIRouter(
-    prefix="/api/tournaments", tags=["scheduling"], dependencies=[Depends(feature("scheduling"))]
+    prefix="/api/tournaments",
+    tags=["scheduling"],
+    dependencies=[Depends(feature("scheduling"))],
+    responses=m.errors(400, 401, 403, 404, 409, 422, 503),
 )
 Editor = Annotated[Principal, Depends(require_roles("ADMIN", "SUPER_ADMIN"))]
-Id = Annotated[int, Field(ge=1)]
-Minutes = Annotated[int, Field(le=24 * 60)]
+# Ids are positive and fit a signed 64-bit column: anything else is 422 here, never
+# an OverflowError in the driver.
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Minutes = Annotated[int, Field(ge=-(2**31), le=24 * 60)]
+Tid = Annotated[int, Path(ge=1, le=MAX_ID)]
+Vid = Annotated[int, Path(ge=1, le=MAX_ID)]
+QId = Annotated[int, Query(ge=1, le=MAX_ID)]
+QIdOpt = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 def _service(svc: Svc) -> ScheduleService:
@@ -88,7 +98,7 @@ class CourtBody(BaseModel):
 
 
 class SlotBody(BaseModel):
-    court_id: int
+    court_id: Id
     start: datetime  # timezone required (a naive time is refused with NAIVE_DATETIME)
     duration_minutes: Minutes  # <= 0 is refused with INVALID_DURATION
     day_date: date | None = None  # the listing day; default: the UTC date of `start`
@@ -128,27 +138,27 @@ def _by(user: Principal) -> str:
 # --- tournaments ---------------------------------------------------------------------
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=m.Tournament)
 async def create_tournament(body: TournamentBody, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.create_tournament(
         body.name, body.public_schedule, body.min_rest_minutes, _by(user)
     )
 
 
-@router.get("")
+@router.get("", response_model=m.TournamentList)
 async def list_tournaments(s: Sched, user: User) -> dict[str, Any]:
     rows = await s.list_tournaments()
     return {"tournaments": rows, "count": len(rows)}
 
 
-@router.get("/{tid}")
-async def get_tournament(tid: int, s: Sched, user: User) -> dict[str, Any]:
+@router.get("/{tid}", response_model=m.Tournament)
+async def get_tournament(tid: Tid, s: Sched, user: User) -> dict[str, Any]:
     return await s.get_tournament(tid)
 
 
-@router.patch("/{tid}")
+@router.patch("/{tid}", response_model=m.Tournament)
 async def update_tournament(
-    tid: int, body: TournamentPatch, s: Sched, user: Editor
+    tid: Tid, body: TournamentPatch, s: Sched, user: Editor
 ) -> dict[str, Any]:
     return await s.update_tournament(tid, body.model_dump(exclude_none=True))
 
@@ -156,41 +166,39 @@ async def update_tournament(
 # --- entities --------------------------------------------------------------------------
 
 
-@router.post("/{tid}/events", status_code=201)
-async def create_event(tid: int, body: EventBody, s: Sched, user: Editor) -> dict[str, Any]:
+@router.post("/{tid}/events", status_code=201, response_model=m.EventOut)
+async def create_event(tid: Tid, body: EventBody, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.create_event(tid, body.name)
 
 
-@router.post("/{tid}/stages", status_code=201)
-async def create_stage(tid: int, body: StageBody, s: Sched, user: Editor) -> dict[str, Any]:
+@router.post("/{tid}/stages", status_code=201, response_model=m.StageOut)
+async def create_stage(tid: Tid, body: StageBody, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.create_stage(tid, body.event_id, body.name, body.order)
 
 
-@router.get("/{tid}/stages")
-async def list_stages(
-    tid: int, s: Sched, user: User, event_id: Annotated[int | None, Query()] = None
-) -> dict[str, Any]:
+@router.get("/{tid}/stages", response_model=m.StageList)
+async def list_stages(tid: Tid, s: Sched, user: User, event_id: QIdOpt = None) -> dict[str, Any]:
     rows = await s.list_stages(tid, event_id)
     return {"stages": rows, "count": len(rows)}
 
 
-@router.post("/{tid}/teams", status_code=201)
-async def create_team(tid: int, body: TeamBody, s: Sched, user: Editor) -> dict[str, Any]:
+@router.post("/{tid}/teams", status_code=201, response_model=m.TeamOut)
+async def create_team(tid: Tid, body: TeamBody, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.create_team(tid, body.name, body.institution, body.member_user_ids)
 
 
-@router.post("/{tid}/judges", status_code=201)
-async def create_judge(tid: int, body: JudgeBody, s: Sched, user: Editor) -> dict[str, Any]:
+@router.post("/{tid}/judges", status_code=201, response_model=m.JudgeOut)
+async def create_judge(tid: Tid, body: JudgeBody, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.create_judge(tid, body.name, body.user_id)
 
 
-@router.post("/{tid}/courts", status_code=201)
-async def create_court(tid: int, body: CourtBody, s: Sched, user: Editor) -> dict[str, Any]:
+@router.post("/{tid}/courts", status_code=201, response_model=m.CourtOut)
+async def create_court(tid: Tid, body: CourtBody, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.create_court(tid, body.label, body.number, body.capacity)
 
 
-@router.post("/{tid}/slots", status_code=201)
-async def create_slots(tid: int, body: SlotsBody, s: Sched, user: Editor) -> dict[str, Any]:
+@router.post("/{tid}/slots", status_code=201, response_model=m.SlotList)
+async def create_slots(tid: Tid, body: SlotsBody, s: Sched, user: Editor) -> dict[str, Any]:
     rows = await s.create_slots(
         tid,
         [NewSlot(b.court_id, b.start, b.duration_minutes, b.day_date) for b in body.slots],
@@ -199,7 +207,7 @@ async def create_slots(tid: int, body: SlotsBody, s: Sched, user: Editor) -> dic
 
 
 def _lister(kind: str, key: str) -> Any:
-    async def handler(tid: int, s: Sched, user: User) -> dict[str, Any]:
+    async def handler(tid: Tid, s: Sched, user: User) -> dict[str, Any]:
         rows = await s.list_kind(kind, tid)
         return {key: rows, "count": len(rows)}
 
@@ -207,18 +215,20 @@ def _lister(kind: str, key: str) -> Any:
     return handler
 
 
-for _kind, _key in (
-    ("event", "events"),
-    ("team", "teams"),
-    ("judge", "judges"),
-    ("court", "courts"),
-    ("slot", "slots"),
+for _kind, _key, _model in (
+    ("event", "events", m.EventList),
+    ("team", "teams", m.TeamList),
+    ("judge", "judges", m.JudgeList),
+    ("court", "courts", m.CourtList),
+    ("slot", "slots", m.SlotList),
 ):
-    router.add_api_route(f"/{{tid}}/{_key}", _lister(_kind, _key), methods=["GET"])
+    router.add_api_route(
+        f"/{{tid}}/{_key}", _lister(_kind, _key), methods=["GET"], response_model=_model
+    )
 
 
-@router.post("/{tid}/matches", status_code=201)
-async def create_match(tid: int, body: MatchBody, s: Sched, user: Editor) -> dict[str, Any]:
+@router.post("/{tid}/matches", status_code=201, response_model=m.MatchOut)
+async def create_match(tid: Tid, body: MatchBody, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.create_match(
         tid,
         body.stage_id,
@@ -229,13 +239,13 @@ async def create_match(tid: int, body: MatchBody, s: Sched, user: Editor) -> dic
     )
 
 
-@router.get("/{tid}/matches")
+@router.get("/{tid}/matches", response_model=m.MatchList)
 async def list_matches(
-    tid: int,
+    tid: Tid,
     s: Sched,
     user: User,
-    event_id: Annotated[int | None, Query()] = None,
-    stage_id: Annotated[int | None, Query()] = None,
+    event_id: QIdOpt = None,
+    stage_id: QIdOpt = None,
 ) -> dict[str, Any]:
     rows = await s.list_matches(tid, event_id, stage_id)
     return {"matches": rows, "count": len(rows)}
@@ -244,63 +254,71 @@ async def list_matches(
 # --- schedule versions -------------------------------------------------------------------
 
 
-@router.post("/{tid}/schedule/versions", status_code=201)
-async def create_version(tid: int, s: Sched, user: Editor) -> dict[str, Any]:
+@router.post("/{tid}/schedule/versions", status_code=201, response_model=m.VersionOut)
+async def create_version(tid: Tid, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.create_version(tid, _by(user))
 
 
-@router.get("/{tid}/schedule/versions")
-async def list_versions(tid: int, s: Sched, user: User) -> dict[str, Any]:
+@router.get("/{tid}/schedule/versions", response_model=m.VersionList)
+async def list_versions(tid: Tid, s: Sched, user: User) -> dict[str, Any]:
     rows = await s.list_versions(tid)
     return {"versions": rows, "count": len(rows)}
 
 
-@router.get("/{tid}/schedule/versions/{vid}")
-async def get_version(tid: int, vid: int, s: Sched, user: MaybeUser) -> dict[str, Any]:
+@router.get("/{tid}/schedule/versions/{vid}", response_model=m.VersionDetail)
+async def get_version(tid: Tid, vid: Vid, s: Sched, user: MaybeUser) -> dict[str, Any]:
     return await s.get_version(tid, vid, signed_in=user is not None)
 
 
-@router.post("/{tid}/schedule/versions/{vid}/clone", status_code=201)
-async def clone_version(tid: int, vid: int, s: Sched, user: Editor) -> dict[str, Any]:
+@router.post("/{tid}/schedule/versions/{vid}/clone", status_code=201, response_model=m.VersionOut)
+async def clone_version(tid: Tid, vid: Vid, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.clone(tid, vid, _by(user))
 
 
-@router.post("/{tid}/schedule/versions/{vid}/finalize")
+@router.post("/{tid}/schedule/versions/{vid}/finalize", response_model=m.VersionOut)
 async def finalize_version(
-    tid: int, vid: int, s: Sched, user: Editor, body: FinalizeBody | None = None
+    tid: Tid, vid: Vid, s: Sched, user: Editor, body: FinalizeBody | None = None
 ) -> dict[str, Any]:
     return await s.finalize(tid, vid, allow_unassigned=bool(body and body.allow_unassigned))
 
 
-@router.post("/{tid}/schedule/versions/{vid}/auto-assign")
-async def auto_assign(tid: int, vid: int, s: Sched, user: Editor) -> dict[str, Any]:
+@router.post("/{tid}/schedule/versions/{vid}/auto-assign", response_model=m.AutoAssignResult)
+async def auto_assign(tid: Tid, vid: Vid, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.auto_assign(tid, vid)
 
 
-@router.get("/{tid}/schedule/conflicts")
+@router.get(
+    "/{tid}/schedule/conflicts",
+    response_class=Response,
+    responses={200: {"model": m.ConflictReportV1, "description": "The conflict report"}},
+)
 async def conflicts(
-    tid: int,
+    tid: Tid,
     s: Sched,
     user: User,
-    schedule_version_id: Annotated[int, Query()],
-    event_id: Annotated[int | None, Query()] = None,
+    schedule_version_id: QId,
+    event_id: QIdOpt = None,
 ) -> Response:
     return _json(await s.conflicts(tid, schedule_version_id, event_id))
 
 
-@router.patch("/{tid}/schedule/assignments/{assignment_id}")
+@router.patch(
+    "/{tid}/schedule/assignments/{assignment_id}",
+    response_class=Response,
+    responses={200: {"model": m.ManualAssignmentResponse, "description": "The moved assignment"}},
+)
 async def move_assignment(
-    tid: int, assignment_id: int, body: MoveBody, s: Sched, user: Editor
+    tid: Tid, assignment_id: Vid, body: MoveBody, s: Sched, user: Editor
 ) -> Response:
     return _json(await s.move(tid, assignment_id, body.new_slot_id))
 
 
-@router.get("/{tid}/schedule/day")
+@router.get("/{tid}/schedule/day", response_model=m.DaySchedule)
 async def day_schedule(
-    tid: int,
+    tid: Tid,
     s: Sched,
     user: MaybeUser,
     day: Annotated[date, Query(alias="date")],
-    schedule_version_id: Annotated[int | None, Query()] = None,
+    schedule_version_id: QIdOpt = None,
 ) -> dict[str, Any]:
     return await s.day(tid, day, schedule_version_id, signed_in=user is not None)

@@ -11,15 +11,29 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from protocol import PARTICIPANT_ROLES
-from protocol.errors import Conflict, FeatureDisabled, NotFound, PermissionDenied
-from server.routes.deps import MaybeUser, Svc, User, feature, require_roles
+from protocol.errors import Conflict, FeatureDisabled, NotFound, Unauthorized
+from server.routes import models as m
+from server.routes.deps import (
+    MAX_ID,
+    UUID_PATTERN,
+    MaybeUser,
+    SessionId,
+    Svc,
+    User,
+    feature,
+    require_roles,
+)
 from server.rules import commands as c
 from server.rules.state import CONTROL_ROLES, Actor
 from store import Committed
 
 router = APIRouter(
-    prefix="/api/session", tags=["sessions"], dependencies=[Depends(feature("moot_operations"))]
+    prefix="/api/session",
+    tags=["sessions"],
+    dependencies=[Depends(feature("moot_operations"))],
+    responses=m.errors(400, 401, 403, 404, 409, 422, 503),
 )
+Seq = Annotated[int, Query(ge=1, le=MAX_ID)]
 Control = Annotated[Any, Depends(require_roles(*sorted(CONTROL_ROLES)))]
 
 
@@ -38,7 +52,7 @@ class JoinBody(BaseModel):
 
 
 class LeaveBody(BaseModel):
-    observation_id: str | None = Field(default=None, max_length=36)
+    observation_id: str | None = Field(default=None, pattern=UUID_PATTERN)
 
 
 class LogBody(BaseModel):
@@ -46,12 +60,7 @@ class LogBody(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-class CommandResult(BaseModel):
-    session_id: str
-    status: str
-    sequence_number: int
-    entries: list[int]
-    result: dict[str, Any] | None = None
+CommandResult = m.CommandResult
 
 
 def _result(
@@ -66,13 +75,13 @@ def _result(
     )
 
 
-@router.get("/active/list")
+@router.get("/active/list", response_model=m.SessionList)
 async def active_list(svc: Svc, user: User) -> dict[str, Any]:
     rows = await svc.store.list_sessions(["active", "paused"])
     return {"sessions": rows, "count": len(rows)}
 
 
-@router.get("/list")
+@router.get("/list", response_model=m.SessionList)
 async def list_sessions(
     svc: Svc,
     user: User,
@@ -83,7 +92,7 @@ async def list_sessions(
     return {"sessions": rows, "count": len(rows)}
 
 
-@router.post("/create", status_code=201)
+@router.post("/create", status_code=201, response_model=m.SessionDetail)
 async def create_session(body: CreateSessionBody, svc: Svc, user: Control) -> dict[str, Any]:
     if body.recording_url is not None and not svc.settings.flags.session_recording:
         raise FeatureDisabled("recording is disabled (FEATURE_SESSION_RECORDING)")
@@ -141,8 +150,8 @@ async def _head(svc: Svc, session_id: str) -> Committed:
     return Committed([], state, head, None)
 
 
-@router.get("/{session_id}")
-async def get_session(session_id: str, svc: Svc, user: User) -> dict[str, Any]:
+@router.get("/{session_id}", response_model=m.SessionDetail)
+async def get_session(session_id: SessionId, svc: Svc, user: User) -> dict[str, Any]:
     return await _detail(svc, session_id)
 
 
@@ -151,29 +160,29 @@ async def _run(svc: Svc, session_id: str, cmd: c.SessionCommand, actor: Actor) -
 
 
 @router.post("/{session_id}/start", response_model=CommandResult)
-async def start(session_id: str, svc: Svc, user: Control) -> CommandResult:
+async def start(session_id: SessionId, svc: Svc, user: Control) -> CommandResult:
     return await _run(svc, session_id, c.Start(), user.actor())
 
 
 @router.post("/{session_id}/pause", response_model=CommandResult)
-async def pause(session_id: str, svc: Svc, user: Control) -> CommandResult:
+async def pause(session_id: SessionId, svc: Svc, user: Control) -> CommandResult:
     return await _run(svc, session_id, c.Pause(), user.actor())
 
 
 @router.post("/{session_id}/resume", response_model=CommandResult)
-async def resume(session_id: str, svc: Svc, user: Control) -> CommandResult:
+async def resume(session_id: SessionId, svc: Svc, user: Control) -> CommandResult:
     return await _run(svc, session_id, c.Resume(), user.actor())
 
 
 @router.post("/{session_id}/complete", response_model=CommandResult)
-async def complete(session_id: str, svc: Svc, user: Control) -> CommandResult:
+async def complete(session_id: SessionId, svc: Svc, user: Control) -> CommandResult:
     committed = await svc.courtroom.execute(session_id, c.Complete(), user.actor())
     row = await svc.store.row(session_id)
     return _result(session_id, committed, {"integrity_hash": row["integrity_hash"]})
 
 
 @router.post("/{session_id}/join", response_model=CommandResult)
-async def join(session_id: str, body: JoinBody, svc: Svc, user: User) -> CommandResult:
+async def join(session_id: SessionId, body: JoinBody, svc: Svc, user: User) -> CommandResult:
     return await _run(
         svc,
         session_id,
@@ -184,18 +193,18 @@ async def join(session_id: str, body: JoinBody, svc: Svc, user: User) -> Command
 
 @router.post("/{session_id}/leave", response_model=CommandResult)
 async def leave(
-    session_id: str, svc: Svc, user: MaybeUser, body: LeaveBody | None = None
+    session_id: SessionId, svc: Svc, user: MaybeUser, body: LeaveBody | None = None
 ) -> CommandResult:
     if body is not None and body.observation_id:
         await svc.observers.leave(session_id, body.observation_id)
         return _result(session_id, await _head(svc, session_id))
     if user is None:
-        raise PermissionDenied("sign in to leave as a participant, or give observation_id")
+        raise Unauthorized("sign in to leave as a participant, or give observation_id")
     return await _run(svc, session_id, c.Leave(), user.actor())
 
 
-@router.get("/{session_id}/participants")
-async def participants(session_id: str, svc: Svc, user: User) -> dict[str, Any]:
+@router.get("/{session_id}/participants", response_model=m.Participants)
+async def participants(session_id: SessionId, svc: Svc, user: User) -> dict[str, Any]:
     await svc.store.row(session_id)
     rows = await svc.store.participations(session_id)
     for r in rows:
@@ -208,7 +217,7 @@ async def participants(session_id: str, svc: Svc, user: User) -> dict[str, Any]:
 
 
 @router.post("/{session_id}/observe", response_model=CommandResult)
-async def observe(session_id: str, svc: Svc, user: MaybeUser) -> CommandResult:
+async def observe(session_id: SessionId, svc: Svc, user: MaybeUser) -> CommandResult:
     import uuid
 
     oid = str(uuid.uuid4())
@@ -217,7 +226,7 @@ async def observe(session_id: str, svc: Svc, user: MaybeUser) -> CommandResult:
 
 
 @router.post("/{session_id}/log", response_model=CommandResult)
-async def log_event(session_id: str, body: LogBody, svc: Svc, user: Control) -> CommandResult:
+async def log_event(session_id: SessionId, body: LogBody, svc: Svc, user: Control) -> CommandResult:
     from protocol import check_details
 
     return await _run(
@@ -231,12 +240,16 @@ def _entries_body(session_id: str, entries: list[Any], extra: dict[str, Any]) ->
     return Response(body, media_type="application/json")
 
 
-@router.get("/{session_id}/logs")
+@router.get(
+    "/{session_id}/logs",
+    response_class=Response,
+    responses={200: {"model": m.LogPage, "description": "A page of the log"}},
+)
 async def logs(
-    session_id: str,
+    session_id: SessionId,
     svc: Svc,
     user: User,
-    from_sequence: Annotated[int, Query(ge=1)] = 1,
+    from_sequence: Seq = 1,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Response:
     row = await svc.store.row(session_id)
@@ -248,10 +261,12 @@ async def logs(
     )
 
 
-@router.get("/{session_id}/replay")
-async def replay(
-    session_id: str, svc: Svc, user: User, from_sequence: Annotated[int, Query(ge=1)] = 1
-) -> Response:
+@router.get(
+    "/{session_id}/replay",
+    response_class=Response,
+    responses={200: {"model": m.Replay, "description": "The log from a sequence number on"}},
+)
+async def replay(session_id: SessionId, svc: Svc, user: User, from_sequence: Seq = 1) -> Response:
     row = await svc.store.row(session_id)
     entries = [e async for e in svc.store.stream_entries(session_id, from_sequence)]
     return _entries_body(
@@ -265,13 +280,22 @@ async def replay(
     )
 
 
-@router.get("/{session_id}/verify")
-async def verify(session_id: str, svc: Svc, user: User) -> dict[str, Any]:
+@router.get("/{session_id}/verify", response_model=m.Verification)
+async def verify(session_id: SessionId, svc: Svc, user: User) -> dict[str, Any]:
     return (await svc.store.verify(session_id)).as_dict()
 
 
-@router.get("/{session_id}/export")
-async def export(session_id: str, svc: Svc, user: User) -> StreamingResponse:
+@router.get(
+    "/{session_id}/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The log as JSON lines, one entry a line",
+            "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def export(session_id: SessionId, svc: Svc, user: User) -> StreamingResponse:
     await svc.store.row(session_id)
 
     async def lines() -> AsyncIterator[bytes]:

@@ -148,9 +148,19 @@ def test_missing_session_is_404(court: Court, path: str) -> None:
 
 
 def test_commands_on_a_missing_session_are_404(court: Court) -> None:
+    missing = "00000000-0000-4000-8000-00000000dead"
     for path in ["start", "observe", "log"]:
-        r = court.post("/api/session/nope/" + path, json={"event_type": "NOTE"})
-        assert r.status_code == 404
+        r = court.post(f"/api/session/{missing}/{path}", json={"event_type": "NOTE"})
+        assert r.status_code == 404 and r.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("bad", ["nope", "1" * 40, "00000000-0000-4000-8000-00000000dea"])
+def test_malformed_session_ids_are_422(court: Court, bad: str) -> None:
+    for path in ["", "/logs", "/verify"]:
+        r = court.get(f"/api/session/{bad}{path}")
+        assert r.status_code == 422 and r.json()["code"] == "bad_request", r.text
+    r = court.post(f"/api/session/{bad}/start")
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["path", "session_id"]
 
 
 def test_participants_and_observers(court: Court) -> None:

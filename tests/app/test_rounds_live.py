@@ -182,16 +182,23 @@ def test_round_routes_refuse_bad_input(live: tuple[Court, ManualClock]) -> None:
     assert (
         court.post("/api/classroom/rounds", "student", json={"session_id": sid}).status_code == 403
     )
+    missing = "00000000-0000-4000-8000-00000000dead"
+    assert (
+        court.post("/api/classroom/rounds", "faculty", json={"session_id": missing}).status_code
+        == 404
+    )
     assert (
         court.post("/api/classroom/rounds", "faculty", json={"session_id": "missing"}).status_code
-        == 404
+        == 422
     )
     r = court.post(
         "/api/classroom/rounds", "faculty", json={"session_id": sid, "default_turn_seconds": 0}
     )
     assert r.status_code == 422
-    assert court.get("/api/classroom/rounds/nope").status_code == 404
-    assert court.post("/api/classroom/turns/nope/start", "pet1").status_code == 404
+    assert court.get(f"/api/classroom/rounds/{missing}").status_code == 404
+    assert court.post(f"/api/classroom/turns/{missing}/start", "pet1").status_code == 404
+    assert court.get("/api/classroom/rounds/nope").status_code == 422
+    assert court.post("/api/classroom/turns/nope/start", "pet1").status_code == 422
     assert court.get("/api/session/" + sid).json()["head"]["sequence_number"] == 1
     formats = court.get("/api/classroom/formats").json()["formats"]
     assert {f["name"] for f in formats} >= {"seed_default", "moot_standard"}
