@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -241,8 +242,49 @@ async def _to_app(request: Request) -> RedirectResponse:
     return RedirectResponse(f"{request.scope.get('root_path', '')}/app/")
 
 
+def _path_methods(app: FastAPI) -> list[tuple[re.Pattern[str], bool, set[str]]]:
+    """(path regex, has parameters, methods) for every documented path, built once."""
+    cached: list[tuple[re.Pattern[str], bool, set[str]]] | None = getattr(
+        app.state, "path_methods", None
+    )
+    if cached is None:
+        cached = []
+        for template, ops in app.openapi()["paths"].items():
+            regex = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+            methods = {m.upper() for m in ops if m != "parameters"}
+            cached.append((re.compile(regex + "$"), "{" in template, methods))
+        app.state.path_methods = cached
+    return cached
+
+
+def _methods_for(request: Request, *, fixed_only: bool = False) -> set[str]:
+    """Every documented method at this path (Starlette's 405 names only one route's)."""
+    path = request.scope["path"][len(request.scope.get("root_path", "")) :]
+    fixed: set[str] = set()
+    templated: set[str] = set()
+    for regex, has_params, ms in _path_methods(request.app):
+        if regex.match(path):
+            (templated if has_params else fixed).update(ms)
+    # A fixed path (/api/session/create) wins over a template ({session_id}) it also fits.
+    return fixed if fixed or fixed_only else templated
+
+
+def _method_not_allowed(request: Request, methods: set[str]) -> JSONResponse:
+    return JSONResponse(
+        {"detail": "Method Not Allowed", "code": "bad_request"},
+        status_code=405,
+        headers={"Allow": ", ".join(sorted(methods))},
+    )
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if all(e.get("loc", ("",))[0] == "path" for e in exc.errors()):
+        # The path is not an id of this route but the fixed path of another one
+        # (GET /api/session/create): the method is what is wrong, so 405.
+        fixed = _methods_for(request, fixed_only=True)
+        if fixed:
+            return _method_not_allowed(request, fixed)
     # Only loc, msg and type: pydantic's "input" would echo a submitted password back.
     errors: list[dict[str, Any]] = [
         {
@@ -257,6 +299,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        return _method_not_allowed(request, _methods_for(request))
     code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "bad_request"}.get(
         exc.status_code, "bad_request" if exc.status_code < 500 else "internal"
     )

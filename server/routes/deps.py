@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.security import OAuth2PasswordBearer
+from pydantic import BeforeValidator
 
 from protocol.errors import FeatureDisabled, PermissionDenied, Unauthorized
 from server.auth import Principal
@@ -18,10 +19,30 @@ from server.services import Services
 # resolves against the document's own URL behind a proxy's sub-path.
 _bearer = OAuth2PasswordBearer(tokenUrl="api/auth/login", auto_error=False)
 
-# Boundary validation of ids (a malformed id is 422, a well-formed unknown one 404):
-# integer ids fit a signed 64-bit column; session, round and turn ids are UUIDs.
-MAX_ID = 2**63 - 1
+# Boundary validation of ids (a malformed id is 422, a well-formed unknown one 404).
+# Integer ids (users, tournaments and their rows) are INTEGER columns, 32-bit in
+# PostgreSQL: a larger one can name nothing, and must not reach the driver (it raised
+# OverflowError on SQLite beyond 64 bits). Session, round and turn ids are UUIDs.
+MAX_ID = 2**31 - 1
+# Sequence numbers are BIGINT; bounded to what a JSON number holds exactly.
+MAX_SEQ = 2**53 - 1
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+def _json_int(v: object) -> object:
+    """A JSON integer: 3 or 3.0, never true, "3" or 3.5 (pydantic's lax mode takes those)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError("an integer")
+    if isinstance(v, float):
+        if not v.is_integer():
+            raise ValueError("an integer")
+        return int(v)
+    return v
+
+
+# Put it after the constraints, `Annotated[int, Field(ge=1), JSON_INT]`, so that the
+# constraints still show in the OpenAPI document (as minimum/maximum).
+JSON_INT = BeforeValidator(_json_int)
 SessionId = Annotated[str, Path(pattern=UUID_PATTERN, description="A session's UUID")]
 RoundId = Annotated[str, Path(pattern=UUID_PATTERN, description="A round's UUID")]
 TurnId = Annotated[str, Path(pattern=UUID_PATTERN, description="A turn's UUID")]

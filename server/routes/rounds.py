@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from server.routes import models as m
 from server.routes.deps import (
+    JSON_INT,
     UUID_PATTERN,
     RoundId,
     SessionId,
@@ -36,14 +37,14 @@ Faculty = Annotated[Any, Depends(require_roles(*sorted(CONTROL_ROLES)))]
 
 class TurnPlanBody(BaseModel):
     participant_id: str = Field(max_length=64)
-    allowed_seconds: int = Field(ge=1, le=86_400)
+    allowed_seconds: Annotated[int, Field(ge=1, le=86_400), JSON_INT]
 
 
 class CreateRoundBody(BaseModel):
     session_id: str = Field(pattern=UUID_PATTERN)
-    round_index: int | None = Field(default=None, ge=1, le=10_000)
+    round_index: Annotated[int, Field(ge=1, le=10_000), JSON_INT] | None = None
     round_type: str = "PETITIONER_MAIN"
-    default_turn_seconds: int | None = Field(default=None, ge=1, le=86_400)
+    default_turn_seconds: Annotated[int, Field(ge=1, le=86_400), JSON_INT] | None = None
     turns: list[TurnPlanBody] | None = None
     format: str | None = Field(default=None, max_length=64)
     format_spec: dict[str, Any] | None = None
@@ -56,7 +57,7 @@ class AbortBody(BaseModel):
 class SubmitBody(BaseModel):
     turn_id: str | None = None
     transcript: str = Field(max_length=50_000)
-    word_count: int | None = Field(default=None, ge=0, le=10_000_000)
+    word_count: Annotated[int, Field(ge=0, le=10_000_000), JSON_INT] | None = None
 
 
 class ForceSubmitBody(SubmitBody):

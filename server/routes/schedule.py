@@ -8,15 +8,17 @@ response are serialised with ``model_dump_json`` so identical state gives identi
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, StrictBool
 
+from protocol.errors import ValidationFailed
 from server.auth import Principal
 from server.routes import models as m
-from server.routes.deps import MAX_ID, MaybeUser, Svc, User, feature, require_roles
+from server.routes.deps import JSON_INT, MAX_ID, MaybeUser, Svc, User, feature, require_roles
 from server.schedule_adapter import ScheduleRejected, schedule_rejected_handler
 from server.schedule_service import NewSlot, ScheduleService
 
@@ -27,10 +29,10 @@ router = APIRouter(
     responses=m.errors(400, 401, 403, 404, 409, 422, 503),
 )
 Editor = Annotated[Principal, Depends(require_roles("ADMIN", "SUPER_ADMIN"))]
-# Ids are positive and fit a signed 64-bit column: anything else is 422 here, never
-# an OverflowError in the driver.
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-Minutes = Annotated[int, Field(ge=-(2**31), le=24 * 60)]
+# Ids are positive and fit the id columns (deps.MAX_ID): anything else is 422 here,
+# never an OverflowError in the driver.
+Id = Annotated[int, Field(ge=1, le=MAX_ID), JSON_INT]
+Minutes = Annotated[int, Field(ge=-(2**31), le=24 * 60), JSON_INT]
 Tid = Annotated[int, Path(ge=1, le=MAX_ID)]
 Vid = Annotated[int, Path(ge=1, le=MAX_ID)]
 QId = Annotated[int, Query(ge=1, le=MAX_ID)]
@@ -60,14 +62,14 @@ def _json(model: BaseModel) -> Response:
 
 class TournamentBody(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    public_schedule: bool = False
-    min_rest_minutes: int = Field(default=0, ge=0, le=24 * 60)
+    public_schedule: StrictBool = False
+    min_rest_minutes: Annotated[int, Field(ge=0, le=24 * 60), JSON_INT] = 0
 
 
 class TournamentPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    public_schedule: bool | None = None
-    min_rest_minutes: int | None = Field(default=None, ge=0, le=24 * 60)
+    public_schedule: StrictBool | None = None
+    min_rest_minutes: Annotated[int, Field(ge=0, le=24 * 60), JSON_INT] | None = None
 
 
 class EventBody(BaseModel):
@@ -77,7 +79,7 @@ class EventBody(BaseModel):
 class StageBody(BaseModel):
     event_id: Id
     name: str = Field(min_length=1, max_length=200)
-    order: int = Field(ge=0, le=10_000)
+    order: Annotated[int, Field(ge=0, le=10_000), JSON_INT]
 
 
 class TeamBody(BaseModel):
@@ -93,8 +95,8 @@ class JudgeBody(BaseModel):
 
 class CourtBody(BaseModel):
     label: str = Field(min_length=1, max_length=100)
-    number: int = Field(ge=0, le=100_000)
-    capacity: int | None = Field(default=None, ge=1, le=100_000)
+    number: Annotated[int, Field(ge=0, le=100_000), JSON_INT]
+    capacity: Annotated[int, Field(ge=1, le=100_000), JSON_INT] | None = None
 
 
 class SlotBody(BaseModel):
@@ -102,13 +104,7 @@ class SlotBody(BaseModel):
     start: datetime  # timezone required (a naive time is refused with NAIVE_DATETIME)
     duration_minutes: Minutes  # <= 0 is refused with INVALID_DURATION
     day_date: date | None = None  # the listing day; default: the UTC date of `start`
-
-    @field_validator("start")
-    @classmethod
-    def _whole_minute(cls, v: datetime) -> datetime:
-        if v.second or v.microsecond:
-            raise ValueError("a slot starts on a whole minute")
-        return v
+    # A start on a whole minute is a scheduling rule, checked in `create_slots` (422).
 
 
 class SlotsBody(BaseModel):
@@ -120,15 +116,22 @@ class MatchBody(BaseModel):
     petitioner_team_id: Id
     respondent_team_id: Id
     judge_ids: list[Id] = Field(default_factory=list, max_length=9)
-    duration_minutes: int = Field(default=60, gt=0, le=24 * 60)
+    duration_minutes: Annotated[int, Field(gt=0, le=24 * 60), JSON_INT] = 60
 
 
 class FinalizeBody(BaseModel):
-    allow_unassigned: bool = False
+    allow_unassigned: StrictBool = False
 
 
 class MoveBody(BaseModel):
     new_slot_id: Id
+
+
+def _iso_day(v: object) -> object:
+    """Only ``YYYY-MM-DD``: pydantic would also read a number as a Unix time."""
+    if not (isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", v)):
+        raise ValueError("a date as YYYY-MM-DD")
+    return v
 
 
 def _by(user: Principal) -> str:
@@ -199,6 +202,13 @@ async def create_court(tid: Tid, body: CourtBody, s: Sched, user: Editor) -> dic
 
 @router.post("/{tid}/slots", status_code=201, response_model=m.SlotList)
 async def create_slots(tid: Tid, body: SlotsBody, s: Sched, user: Editor) -> dict[str, Any]:
+    for i, b in enumerate(body.slots):
+        if b.start.second or b.start.microsecond:
+            raise ValidationFailed(f"slot {i}: a slot starts on a whole minute")
+        # Far from the ends of the calendar, so that UTC conversion and the stored
+        # four-digit year always work.
+        if not 1900 <= b.start.year <= 9000:
+            raise ValidationFailed(f"slot {i}: the start year must be between 1900 and 9000")
     rows = await s.create_slots(
         tid,
         [NewSlot(b.court_id, b.start, b.duration_minutes, b.day_date) for b in body.slots],
@@ -318,7 +328,7 @@ async def day_schedule(
     tid: Tid,
     s: Sched,
     user: MaybeUser,
-    day: Annotated[date, Query(alias="date")],
+    day: Annotated[date, Query(alias="date"), BeforeValidator(_iso_day)],
     schedule_version_id: QIdOpt = None,
 ) -> dict[str, Any]:
     return await s.day(tid, day, schedule_version_id, signed_in=user is not None)

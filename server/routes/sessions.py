@@ -8,13 +8,21 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from protocol import PARTICIPANT_ROLES
-from protocol.errors import Conflict, FeatureDisabled, NotFound, Unauthorized
+from protocol.errors import (
+    Conflict,
+    FeatureDisabled,
+    NotFound,
+    ProtocolError,
+    Unauthorized,
+    ValidationFailed,
+)
 from server.routes import models as m
 from server.routes.deps import (
-    MAX_ID,
+    JSON_INT,
+    MAX_SEQ,
     UUID_PATTERN,
     MaybeUser,
     SessionId,
@@ -33,21 +41,21 @@ router = APIRouter(
     dependencies=[Depends(feature("moot_operations"))],
     responses=m.errors(400, 401, 403, 404, 409, 422, 503),
 )
-Seq = Annotated[int, Query(ge=1, le=MAX_ID)]
+Seq = Annotated[int, Query(ge=1, le=MAX_SEQ)]
 Control = Annotated[Any, Depends(require_roles(*sorted(CONTROL_ROLES)))]
 
 
 class CreateSessionBody(BaseModel):
     assignment_id: str | None = Field(default=None, max_length=64)
     title: str = Field(default="", max_length=200)
-    allow_anonymous_observers: bool = True
+    allow_anonymous_observers: StrictBool = True
     recording_url: str | None = Field(default=None, max_length=500)
     metadata: dict[str, Any] | None = None
 
 
 class JoinBody(BaseModel):
     role: str = Field(pattern="^(" + "|".join(PARTICIPANT_ROLES) + ")$")
-    speaker: int | None = Field(default=None, ge=1, le=4)
+    speaker: Annotated[int, Field(ge=1, le=4), JSON_INT] | None = None
     client_info: dict[str, Any] | None = None
 
 
@@ -229,9 +237,13 @@ async def observe(session_id: SessionId, svc: Svc, user: MaybeUser) -> CommandRe
 async def log_event(session_id: SessionId, body: LogBody, svc: Svc, user: Control) -> CommandResult:
     from protocol import check_details
 
-    return await _run(
-        svc, session_id, c.LogCustom(body.event_type, check_details(body.details)), user.actor()
-    )
+    try:
+        details = check_details(body.details)
+    except ProtocolError as exc:
+        # Well-formed JSON that the log's rules refuse (non-ASCII keys...): 422, as over HTTP
+        # every domain refusal of schema-valid input is.
+        raise ValidationFailed(exc.message) from None
+    return await _run(svc, session_id, c.LogCustom(body.event_type, details), user.actor())
 
 
 def _entries_body(session_id: str, entries: list[Any], extra: dict[str, Any]) -> Response:
