@@ -172,6 +172,14 @@ def _to_command(msg: p.ClientMessage) -> c.SessionCommand:
 async def session_socket(ws: WebSocket) -> None:
     services: Services = ws.app.state.services
     session_id = ws.path_params["session_id"]
+    cap = services.settings.max_connections
+    if cap and len(services.connections) >= cap:
+        # Full (COURTROOM_MAX_CONNECTIONS): accept only to say so with 1013, which
+        # clients treat as "try again later" (with back-off), and hold nothing.
+        await ws.accept()
+        METRICS.ws_closed.labels(str(int(CloseCode.OVERLOADED))).inc()
+        await ws.close(code=int(CloseCode.OVERLOADED), reason="server full: try again later")
+        return
     await ws.accept()
     METRICS.ws_connections.inc()
     conn = Connection(ws, services)
@@ -400,7 +408,7 @@ async def _command_loop(
     conn: Connection, session_id: str, actor: Actor, member: _Membership
 ) -> None:
     s = conn.services
-    bucket = _Bucket()
+    bucket = _Bucket(s.settings.ws_rate, s.settings.ws_burst)
     limit = s.settings.max_frame_bytes
     while not conn.closed:
         ref: int | None = None
