@@ -132,7 +132,7 @@ class Settings(BaseSettings):
     tick_interval_ms: int = _var(1000, "COURTROOM_TICK_MS", "an integer of milliseconds, 10-60000", ge=10, le=60_000)  # fmt: skip
     ws_rate: float = _var(20.0, "COURTROOM_WS_RATE", "a number of messages a second, above 0", gt=0, le=100_000)  # fmt: skip
     ws_burst: int = _var(60, "COURTROOM_WS_BURST", "an integer of messages, 1-100000", ge=1, le=100_000)  # fmt: skip
-    max_connections: int = _var(10_000, "COURTROOM_MAX_CONNECTIONS", "an integer, 0 (no limit) to 1000000", ge=0, le=1_000_000)  # fmt: skip
+    max_connections: int = _var(20_000, "COURTROOM_MAX_CONNECTIONS", "an integer, 0 (no limit) to 1000000", ge=0, le=1_000_000)  # fmt: skip
 
     # -- process --------------------------------------------------------------------
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = _var(

@@ -19,7 +19,7 @@ def test_defaults_and_derived_values(tmp_path: Path) -> None:
     assert s.database_url == f"sqlite+aiosqlite:///{tmp_path / 'courtroom.db'}"
     assert s.tick_interval_ms == 1000 and s.log_format == "text" and s.allowed_origins == ()
     assert s.flags.moot_operations and not s.flags.session_recording
-    assert s.max_connections == 10_000 and s.ws_burst == 60
+    assert s.max_connections == 20_000 and s.ws_burst == 60
 
 
 def test_values_are_parsed(tmp_path: Path) -> None:
