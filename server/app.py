@@ -34,7 +34,7 @@ from server.broker import create_broker
 from server.clockwork import Clockwork
 from server.config import Settings
 from server.courtroom import Courtroom
-from server.errors import courtroom_error_handler, unexpected_error_handler
+from server.errors import CatchAll, courtroom_error_handler, unexpected_error_handler
 from server.heap import HeapKeeper
 from server.hub import Hub
 from server.logs import RequestIdMiddleware
@@ -188,6 +188,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["Retry-After", "X-Request-ID"],
         )
+    app.add_middleware(CatchAll)
     app.add_middleware(OriginGate, allowed=settings.allowed_origins)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -6,6 +6,7 @@ import logging
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from protocol import CloseCode
 from protocol.errors import (
@@ -43,6 +44,39 @@ async def courtroom_error_handler(request: Request, exc: Exception) -> JSONRespo
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"detail": "internal error", "code": "internal"}, status_code=500)
+
+
+class CatchAll:
+    """The last resort for an HTTP request: a bug becomes 500 ``{detail, code}``, logged once.
+
+    Starlette's own handler for ``Exception`` answers and then re-raises, and uvicorn then
+    closes the connection, so a client's next request on that keep-alive connection failed
+    too. Here the error stops: the connection stays usable.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise  # half a response is out: only closing the connection is honest
+            response = JSONResponse({"detail": "internal error", "code": "internal"}, 500)
+            await response(scope, receive, send)
 
 
 def close_code_for(exc: CourtroomError) -> CloseCode:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from tests.conftest import Court
+from fastapi.testclient import TestClient
+
+from server.app import create_app
+from tests.conftest import Court, make_settings
 
 
 def _operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -98,3 +102,21 @@ def test_405_names_every_method_of_the_path(court: Court) -> None:
     assert r.json()["code"] == "bad_request"
     r = court.get("/api/session/create")  # a fixed path, not a session id
     assert r.status_code == 405 and r.headers["allow"] == "POST"
+
+
+def test_an_unexpected_error_is_500_and_stops_there(tmp_path: Path) -> None:
+    """A bug answers 500 {detail, code} and does not escape the app (uvicorn would then
+    close the keep-alive connection under the client's next request)."""
+    app = create_app(make_settings(tmp_path))
+
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/boom", boom)
+    # raise_server_exceptions: the test client re-raises anything that leaves the app.
+    with TestClient(app, raise_server_exceptions=True) as client:
+        for _ in range(2):
+            r = client.get("/boom")
+            assert r.status_code == 500
+            assert r.json() == {"detail": "internal error", "code": "internal"}
+        assert client.get("/healthz").status_code == 200
