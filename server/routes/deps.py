@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Path, Request
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import BeforeValidator
 
-from protocol.errors import FeatureDisabled, PermissionDenied, Unauthorized
+from protocol.errors import FeatureDisabled, PermissionDenied, Unauthorized, ValidationFailed
 from server.auth import Principal
 from server.config import Flags
 from server.services import Services
@@ -43,6 +44,19 @@ def _json_int(v: object) -> object:
 # Put it after the constraints, `Annotated[int, Field(ge=1), JSON_INT]`, so that the
 # constraints still show in the OpenAPI document (as minimum/maximum).
 JSON_INT = BeforeValidator(_json_int)
+
+
+def storable(value: object, what: str) -> None:
+    """Refuse (422) a free-form JSON value the store's encoder cannot write: an integer
+    beyond 64 bits, a lone surrogate in a string, nesting deeper than 255 levels. Checked
+    here, before anything is written, instead of failing as a 500 inside the transaction.
+    """
+    try:
+        orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise ValidationFailed(f"{what} cannot be stored: {exc}") from None
+
+
 SessionId = Annotated[str, Path(pattern=UUID_PATTERN, description="A session's UUID")]
 RoundId = Annotated[str, Path(pattern=UUID_PATTERN, description="A round's UUID")]
 TurnId = Annotated[str, Path(pattern=UUID_PATTERN, description="A turn's UUID")]

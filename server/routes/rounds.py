@@ -20,6 +20,7 @@ from server.routes.deps import (
     User,
     feature,
     require_roles,
+    storable,
 )
 from server.rules import commands as c
 from server.rules.formats import PRESETS, format_to_dict
@@ -107,6 +108,7 @@ async def formats(user: User) -> dict[str, Any]:
 
 @router.post("/rounds", status_code=201, response_model=m.RoundView)
 async def create_round(body: CreateRoundBody, svc: Svc, user: Faculty) -> dict[str, Any]:
+    storable(body.format_spec, "format_spec")
     round_id = str(uuid.uuid4())
     cmd = c.CreateRound(
         round_id=round_id,

@@ -30,6 +30,7 @@ from server.routes.deps import (
     User,
     feature,
     require_roles,
+    storable,
 )
 from server.rules import commands as c
 from server.rules.state import CONTROL_ROLES, Actor
@@ -115,6 +116,7 @@ async def create_session(body: CreateSessionBody, svc: Svc, user: Control) -> di
         title = title or info.get("title", "")
         if await svc.store.find_by_assignment(body.assignment_id) is not None:
             raise Conflict("a session for this assignment exists already")
+    storable(body.metadata, "metadata")
     metadata = dict(body.metadata or {})
     if body.recording_url:
         metadata["recording_url"] = body.recording_url
@@ -191,6 +193,7 @@ async def complete(session_id: SessionId, svc: Svc, user: Control) -> CommandRes
 
 @router.post("/{session_id}/join", response_model=CommandResult)
 async def join(session_id: SessionId, body: JoinBody, svc: Svc, user: User) -> CommandResult:
+    storable(body.client_info, "client_info")
     return await _run(
         svc,
         session_id,
@@ -237,6 +240,7 @@ async def observe(session_id: SessionId, svc: Svc, user: MaybeUser) -> CommandRe
 async def log_event(session_id: SessionId, body: LogBody, svc: Svc, user: Control) -> CommandResult:
     from protocol import check_details
 
+    storable(body.details, "details")
     try:
         details = check_details(body.details)
     except ProtocolError as exc:

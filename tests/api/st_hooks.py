@@ -18,6 +18,10 @@ def positive_data_passes_field_validation(ctx: Any, response: Any, case: Any) ->
     meta = case.meta
     if meta is None or not meta.generation.mode.is_positive or response.status_code != 422:
         return
+    if str(meta.phase.name) == "stateful":
+        # A link fills a parameter from an earlier response, and a null there arrives as the
+        # text "None": a value the schema never promised, so not a disagreement.
+        return
     try:
         detail = response.json().get("detail")
     except ValueError:

@@ -120,3 +120,29 @@ def test_an_unexpected_error_is_500_and_stops_there(tmp_path: Path) -> None:
             assert r.status_code == 500
             assert r.json() == {"detail": "internal error", "code": "internal"}
         assert client.get("/healthz").status_code == 200
+
+
+def test_unstorable_free_form_json_is_422_and_writes_nothing(court: Court) -> None:
+    sid = court.new_session()
+    before = court.get("/api/session/list").json()["count"]
+    head = court.get(f"/api/session/{sid}").json()["head"]["sequence_number"]
+    bad = [
+        b'{"a": 123456789012345678901234567890}',  # beyond 64 bits
+        b'{"a": "\\ud800"}',  # a lone surrogate
+        b'{"a":' * 300 + b"1" + b"}" * 300,  # deeper than the encoder goes
+    ]
+    h = {**court.h("judge"), "Content-Type": "application/json"}
+    for obj in bad:
+        for path, body in (
+            ("/api/session/create", b'{"title": "x", "metadata": ' + obj + b"}"),
+            (f"/api/session/{sid}/log", b'{"event_type": "NOTE", "details": ' + obj + b"}"),
+            (
+                f"/api/session/{sid}/join",
+                b'{"role": "petitioner", "speaker": 1, "client_info": ' + obj + b"}",
+            ),
+        ):
+            r = court.client.post(path, content=body, headers=h)
+            assert r.status_code == 422, (path, r.text)
+            assert isinstance(r.json()["detail"], str) and r.json()["code"] == "bad_request"
+    assert court.get("/api/session/list").json()["count"] == before
+    assert court.get(f"/api/session/{sid}").json()["head"]["sequence_number"] == head
