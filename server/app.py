@@ -68,7 +68,11 @@ def create_app(
         settings.ensure_data_dir()
         if settings.auto_migrate:
             await migrate(settings.database_url)
-        store = SessionStore(settings.database_url)
+        store = SessionStore(
+            settings.database_url,
+            max_batch=settings.write_batch_max,
+            sqlite_synchronous=settings.sqlite_synchronous,
+        )
         broker = create_broker(settings.redis_url, prefix=settings.redis_prefix)
         courtroom = Courtroom(
             store,

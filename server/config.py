@@ -35,6 +35,13 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
     return default if raw is None or raw.strip() == "" else int(raw)
 
 
+def _sqlite_sync(raw: str) -> str:
+    value = raw.strip().upper() or "NORMAL"
+    if value not in ("NORMAL", "FULL", "EXTRA"):
+        raise ValueError(f"COURTROOM_SQLITE_SYNCHRONOUS must be NORMAL, FULL or EXTRA, not {raw!r}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Flags:
     """The seeds' feature flags. Core features default on in this standalone server."""
@@ -68,6 +75,10 @@ class Settings:
     # Freeze the heap after startup and join bursts (server/heap.py). Off for an
     # app built in-process (tests, embedding): the host's collector is its own.
     gc_freeze: bool = False
+    # The batch writer (store/_writer.py): the most jobs per transaction, and
+    # SQLite's fsync policy for its commits (NORMAL: survives a killed process).
+    write_batch_max: int = 1024
+    sqlite_synchronous: str = "NORMAL"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -100,6 +111,8 @@ class Settings:
             node_ttl_ms=_int(e, "COURTROOM_NODE_TTL_MS", 10_000),
             reconnect_grace_ms=_int(e, "COURTROOM_RECONNECT_GRACE_MS", 15_000),
             gc_freeze=_flag(e, "COURTROOM_GC_FREEZE", True),
+            write_batch_max=_int(e, "COURTROOM_WRITE_BATCH_MAX", 1024),
+            sqlite_synchronous=_sqlite_sync(e.get("COURTROOM_SQLITE_SYNCHRONOUS", "NORMAL")),
         )
 
     def resolved_node_id(self) -> str:

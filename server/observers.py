@@ -34,12 +34,23 @@ class ObserverGate:
 
     async def join(self, session_id: str, observation_id: str, user_id: str | None) -> None:
         """Log one observer's arrival; returns once it is committed (raises if refused)."""
+        await self.join_nowait(session_id, observation_id, user_id)
+
+    def join_nowait(
+        self, session_id: str, observation_id: str, user_id: str | None
+    ) -> asyncio.Future[None]:
+        """Queue one observer's arrival; the future resolves when it is committed.
+
+        An observer's welcome does not wait for this: a crowd arriving at once
+        is admitted at the speed of the sockets, and its arrivals reach the log
+        a few batched entries later (and reach every observer, this one too).
+        """
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.setdefault(session_id, _Pending()).joins.append(
             (c.Observation(observation_id, user_id), fut)
         )
         self._kick(session_id)
-        await fut
+        return fut
 
     async def leave(self, session_id: str, observation_id: str) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -28,6 +28,7 @@ from protocol.errors import (
     CourtroomError,
     FeatureDisabled,
     FrameTooLarge,
+    PermissionDenied,
     ProtocolError,
     RateLimited,
     Unauthorized,
@@ -194,7 +195,7 @@ async def _serve(conn: Connection, session_id: str) -> None:
             raise Unauthorized("participants need a token")
         if not s.settings.flags.moot_operations:
             raise FeatureDisabled("live sessions are disabled (FEATURE_MOOT_OPERATIONS)")
-        state_dict, _ = await s.store.load(session_id)
+        status, anonymous_ok = await _admission_facts(s, session_id)
     except CourtroomError as exc:
         await conn.send_now(p.error_frame(None, exc.code, exc.message))
         await conn.close(close_code_for(exc), exc.message)
@@ -209,11 +210,11 @@ async def _serve(conn: Connection, session_id: str) -> None:
         return
 
     actor = principal.actor() if principal else Actor(user_id=None)
-    completed = state_dict["status"] == Status.COMPLETED.value
+    completed = status == Status.COMPLETED.value
     member = _Membership(conn, session_id, actor, hello, principal)
     try:
         if not completed:
-            await member.enter()
+            await member.enter(anonymous_ok)
     except CourtroomError as exc:
         await conn.send_now(p.error_frame(hello.id, exc.code, exc.message))
         await conn.close(
@@ -256,6 +257,19 @@ async def drain_departures() -> None:
         await asyncio.gather(*list(_background), return_exceptions=True)
 
 
+async def _admission_facts(s: Services, session_id: str) -> tuple[str, bool]:
+    """The session's status and whether it admits anonymous observers.
+
+    From this node's mirror of the session when it has one (a crowd arriving
+    reads nothing from the database), else from the store (404 if unknown).
+    """
+    ch = s.hub.channel(session_id)
+    if ch is not None and ch.state is not None:
+        return ch.state.status.value, ch.state.allow_anonymous_observers
+    state, _ = await s.store.load(session_id)
+    return str(state["status"]), bool(state.get("allow_anonymous_observers", True))
+
+
 async def _hello(conn: Connection) -> p.Hello | None:
     timeout = conn.services.settings.hello_timeout_seconds
     text = await asyncio.wait_for(_read_frame(conn), timeout)
@@ -290,30 +304,69 @@ class _Membership:
         self.left = False
         conn.is_observer = self.kind == "observer"
 
-    async def enter(self) -> None:
-        """Register the socket (presence across nodes), then log the arrival."""
+    async def enter(self, anonymous_ok: bool) -> None:
+        """Register the socket (presence across nodes), then log the arrival.
+
+        A participant's join is a command that may be refused, so it is
+        committed before the welcome. An observer's arrival is not waited for:
+        its presence row and its ``OBSERVER_JOINED`` share the writer's next
+        batches, so a crowd is admitted at the speed of the sockets.
+        """
         s = self.conn.services
         if self.kind == "observer":
+            if self.actor.user_id is None and not anonymous_ok:
+                raise PermissionDenied("this session does not admit anonymous observers")
             self.observation_id = str(uuid.uuid4())
+            await s.presence.connected(
+                self.connection_id,
+                self.session_id,
+                kind=self.kind,
+                user_id=self.actor.user_id,
+                observation_id=self.observation_id,
+                wait=False,
+            )
+            self.registered = True
+            return  # the arrival is logged by ``announce``, once the welcome is fixed
         await s.presence.connected(
             self.connection_id,
             self.session_id,
             kind=self.kind,
             user_id=self.actor.user_id,
-            observation_id=self.observation_id,
+            observation_id=None,
         )
         self.registered = True
         try:
-            if self.kind == "participant":
-                assert self.hello.role is not None
-                cmd = c.Join(role=self.hello.role, speaker=self.hello.speaker)
-                await s.courtroom.execute(self.session_id, cmd, self.actor)
-            else:
-                assert self.observation_id is not None
-                await s.observers.join(self.session_id, self.observation_id, self.actor.user_id)
+            assert self.hello.role is not None
+            cmd = c.Join(role=self.hello.role, speaker=self.hello.speaker)
+            await s.courtroom.execute(self.session_id, cmd, self.actor)
         except BaseException:
             await self._unregister(log_departure=False)
             raise
+
+    def announce(self) -> None:
+        """Queue an observer's arrival for the log (after the welcome's snapshot is taken).
+
+        So the observer's own ``OBSERVER_JOINED`` always reaches it as a live
+        event after ``welcome``, never inside the snapshot.
+        """
+        if self.kind != "observer" or not self.registered or self.observation_id is None:
+            return
+        s = self.conn.services
+        arrival = s.observers.join_nowait(self.session_id, self.observation_id, self.actor.user_id)
+        arrival.add_done_callback(self._arrival_logged)
+
+    def _arrival_logged(self, fut: asyncio.Future[None]) -> None:
+        if fut.cancelled() or (exc := fut.exception()) is None:
+            return
+        # The session changed between the admission check and the commit (it
+        # completed, or stopped admitting anonymous observers): the arrival is
+        # not on the record, so neither may the watching go on.
+        log.info("observer arrival in %s not logged: %s", self.session_id, exc)
+        self.left = True  # nothing to log on the way out
+        code = close_code_for(exc) if isinstance(exc, CourtroomError) else CloseCode.INTERNAL
+        task = asyncio.get_running_loop().create_task(self.conn.close(code, "not admitted"))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
 
     async def leave(self) -> None:
         """The client said ``leave``: log it now; nothing more to do on close."""
@@ -353,6 +406,7 @@ async def _welcome_and_replay(
     # No await between attach and here: the snapshot is exactly at ``head``.
     snapshot = s.hub.snapshot(ch)
     head = ch.head
+    member.announce()
     resume = hello.resume_from
     recovered = None if resume is None else resume <= head.sequence_number
     you = {

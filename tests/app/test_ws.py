@@ -53,14 +53,19 @@ def test_welcome_snapshot_and_head(court: Court) -> None:
     sid = court.new_session(title="Welcome")
     court.post(f"/api/session/{sid}/start")
     with court.client.websocket_connect(ws_url(sid)) as ws:
-        w = court.hello(ws)
+        w = court.hello(ws, arrived=False)
         assert w["v"] == 1 and w["recovered"] is None
         assert w["session"]["status"] == "active" and w["session"]["title"] == "Welcome"
-        # The observer's own join is in the log and in the snapshot.
-        assert w["head"]["sequence_number"] == 3
-        assert w["session"]["observers_now"] == 1
+        # The welcome does not wait for the observer's own arrival: it follows, live.
+        assert w["head"]["sequence_number"] == 2
+        assert w["session"]["observers_now"] == 0
         assert w["you"]["as"] == "observer" and w["you"]["observation_id"]
         assert isinstance(w["server_time_ms"], int)
+        (joined,) = events(ws, 1)
+        assert joined["sequence_number"] == 3 and joined["event_type"] == "OBSERVER_JOINED"
+        assert joined["details"]["observations"] == [
+            {"observation_id": w["you"]["observation_id"], "user_id": None}
+        ]
 
 
 def test_events_reach_every_subscriber_in_order(court: Court) -> None:
@@ -412,14 +417,16 @@ def test_resume_replays_exactly_the_missed_entries(court: Court) -> None:
         head = w["head"]["sequence_number"]
         replayed = events(ws, head - last)
         assert [e["sequence_number"] for e in replayed] == list(range(last + 1, head + 1))
-        # The departure is logged as the socket closes, racing the writes; the
-        # last entry is this connection's own arrival.
+        # The departure is logged as the socket closes, racing the writes.
         types = [e["event_type"] for e in replayed]
-        assert sorted(types[:4]) == ["MISSED", "MISSED", "MISSED", "OBSERVER_LEFT"]
-        assert types[4:] == ["OBSERVER_JOINED"]
+        assert sorted(types) == ["MISSED", "MISSED", "MISSED", "OBSERVER_LEFT"]
+        # This connection's own arrival follows the replay, live.
+        (arrival,) = events(ws, 1)
+        assert arrival["sequence_number"] == head + 1
+        assert arrival["event_type"] == "OBSERVER_JOINED"
         court.post(f"/api/session/{sid}/log", json={"event_type": "LIVE"})
         live = events(ws, 1)[0]
-        assert live["sequence_number"] == head + 1 and live["event_type"] == "LIVE"
+        assert live["sequence_number"] == head + 2 and live["event_type"] == "LIVE"
 
 
 def test_resume_from_the_future_is_not_recovered(court: Court) -> None:

@@ -214,3 +214,30 @@ def test_reconnect_within_grace_cancels_it() -> None:
     court.advance(10_000)
     assert court.do(c.TimerDue()) == []
     assert court.state.participants["11"].status is Presence.CONNECTED
+
+
+def test_to_dict_is_the_plain_form_of_the_state() -> None:
+    """The hand-written ``to_dict`` equals ``dataclasses.asdict`` and shares no lists."""
+    from dataclasses import asdict
+
+    from server.rules.state import (
+        Participant,
+        Presence,
+        RoundState,
+        SessionState,
+        TurnState,
+    )
+
+    turn = TurnState("t", 0, "11", "petitioner", 1, "main", 60_000, [30_000], warnings_fired=[1])
+    state = SessionState(
+        "s",
+        participants={"11": Participant("11", "petitioner", 1, "P", Presence.CONNECTED, 1, 5)},
+        rounds={"r": RoundState("r", 0, "PETITIONER_MAIN", "seed", turns=[turn])},
+        expected=[{"user_id": "11"}],
+    )
+    d = state.to_dict()
+    assert d == asdict(state)
+    d["rounds"]["r"]["turns"][0]["warnings_fired"].append(2)
+    d["expected"][0]["user_id"] = "x"
+    assert turn.warnings_fired == [1] and state.expected == [{"user_id": "11"}]
+    assert SessionState.from_dict(d).participants == state.participants

@@ -1,0 +1,163 @@
+"""One batch's transaction as a sans-I/O script, and the SQL of each database.
+
+``script`` is a generator: it yields the statements of the batch in order, as
+``Step``s, and is sent each one's rows back. The SQLite backend drives it with
+stdlib ``sqlite3`` on its writer thread (the whole batch in one thread hop);
+the PostgreSQL backend drives it with asyncpg. The two differ only in their
+``Dialect``: how a list of ids is matched, and how many rows go in as one
+statement (asyncpg: ``unnest`` arrays, one round trip; sqlite3: executemany).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from store._ops import Insert, Op, Style, grouped
+from store._plan import (
+    ENTRY_COLUMNS,
+    HEAD_COLUMNS,
+    SESSION_COLUMNS,
+    Command,
+    Connect,
+    Create,
+    Disconnect,
+    Job,
+    Row,
+    plan,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """``fetch``: run once, send back the rows; ``many``: executemany, send back None."""
+
+    kind: Literal["fetch", "many"]
+    sql: str
+    args: Any
+
+
+Script = Generator[Step, Any, list[Any]]
+
+
+class Dialect:
+    style: Style = "qmark"
+
+    def lock_sessions(self, ids: Sequence[str]) -> Step:
+        cols = ", ".join(SESSION_COLUMNS)
+        marks = ", ".join("?" for _ in ids)
+        # SQLite: the whole database is locked by BEGIN IMMEDIATE already.
+        return Step("fetch", f"SELECT {cols} FROM courtroom_sessions WHERE id IN ({marks})", ids)
+
+    def take_connections(self, ids: Sequence[str]) -> Step:
+        marks = ", ".join("?" for _ in ids)
+        return Step(
+            "fetch", f"DELETE FROM live_connections WHERE id IN ({marks}) RETURNING id", ids
+        )
+
+    def count_live(self, session_id: str, user_id: str) -> Step:
+        return Step(
+            "fetch",
+            "SELECT count(*) FROM live_connections"
+            " WHERE session_id = ? AND user_id = ? AND kind = 'participant'",
+            (session_id, user_id),
+        )
+
+    def insert_entries(self, rows: list[tuple[Any, ...]]) -> Step:
+        cols = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
+        marks = ", ".join("?" for _ in ENTRY_COLUMNS)
+        return Step("many", f"INSERT INTO session_log_entries ({cols}) VALUES ({marks})", rows)
+
+    def update_heads(self, rows: list[tuple[Any, ...]]) -> Step:
+        sets = ", ".join(f"{c} = ?" for c in HEAD_COLUMNS)
+        return Step("many", f"UPDATE courtroom_sessions SET {sets} WHERE id = ?", rows)
+
+
+class PgDialect(Dialect):
+    style: Style = "dollar"
+
+    def lock_sessions(self, ids: Sequence[str]) -> Step:
+        cols = ", ".join(SESSION_COLUMNS)
+        # In id order, so that two nodes' batches can never deadlock on their rows.
+        return Step(
+            "fetch",
+            f"SELECT {cols} FROM courtroom_sessions WHERE id = ANY($1::varchar[])"
+            " ORDER BY id FOR UPDATE",
+            (list(ids),),
+        )
+
+    def take_connections(self, ids: Sequence[str]) -> Step:
+        return Step(
+            "fetch",
+            "DELETE FROM live_connections WHERE id = ANY($1::varchar[]) RETURNING id",
+            (list(ids),),
+        )
+
+    def count_live(self, session_id: str, user_id: str) -> Step:
+        return Step(
+            "fetch",
+            "SELECT count(*) FROM live_connections"
+            " WHERE session_id = $1 AND user_id = $2 AND kind = 'participant'",
+            (session_id, user_id),
+        )
+
+    def insert_entries(self, rows: list[tuple[Any, ...]]) -> Step:
+        cols = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
+        types = ("varchar", "bigint", "varchar", "varchar", "varchar", "text", *("varchar",) * 3)
+        arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=1))
+        return Step(
+            "fetch",
+            f"INSERT INTO session_log_entries ({cols}) SELECT * FROM unnest({arrays})",
+            tuple(list(col) for col in zip(*rows, strict=True)),
+        )
+
+    def update_heads(self, rows: list[tuple[Any, ...]]) -> Step:
+        types = ("bigint", "varchar", "text", "varchar", "bigint", "varchar", "bigint", "bigint")
+        types_id = (*types, "varchar")
+        arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types_id, start=1))
+        sets = ", ".join(f"{c} = v.{c}" for c in HEAD_COLUMNS)
+        names = ", ".join((*HEAD_COLUMNS, "id"))
+        return Step(
+            "fetch",
+            f"UPDATE courtroom_sessions AS s SET {sets}"
+            f" FROM unnest({arrays}) AS v({names}) WHERE s.id = v.id",
+            tuple(list(col) for col in zip(*rows, strict=True)),
+        )
+
+
+def script(jobs: Sequence[Job], d: Dialect) -> Script:
+    """The batch's statements in order; returns one outcome per job."""
+    # Presence first, so the live counts read below include this batch's rows.
+    connects: list[Op] = [
+        Insert.row("live_connections", j.row) for j in jobs if isinstance(j, Connect)
+    ]
+    yield from _ops(connects, d)
+    gone = [j.connection_id for j in jobs if isinstance(j, Disconnect)]
+    removed = {str(r[0]) for r in (yield d.take_connections(gone))} if gone else set()
+
+    ids = sorted({j.session_id for j in jobs if isinstance(j, Command | Create)})
+    rows: dict[str, Row] = {}
+    if ids:
+        for r in (yield d.lock_sessions(ids)):
+            rows[str(r[0])] = Row(int(r[1]), r[2], r[3], r[4], int(r[5]), r[6])
+    live: dict[tuple[str, str], int] = {}
+    for j in jobs:
+        if isinstance(j, Command) and j.live_user is not None:
+            key = (j.session_id, j.live_user)
+            if key not in live:
+                live[key] = int((yield d.count_live(*key))[0][0])
+
+    p = plan(jobs, rows, live, removed)
+    yield from _ops(p.new_sessions, d)
+    if p.entries:
+        yield d.insert_entries(p.entries)
+    yield from _ops(p.ops, d)
+    if p.heads:
+        yield d.update_heads(p.heads)
+    return p.outcomes
+
+
+def _ops(ops: Sequence[Op], d: Dialect) -> Generator[Step, Any, None]:
+    for sql, rows in grouped(ops, d.style):
+        yield Step("many", sql, rows)
