@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 
 from store._ops import Insert, Op, Style, grouped
@@ -73,6 +74,11 @@ class Dialect:
         sets = ", ".join(f"{c} = ?" for c in HEAD_COLUMNS)
         return Step("many", f"UPDATE courtroom_sessions SET {sets} WHERE id = ?", rows)
 
+    def write_log(self, entries: list[tuple[Any, ...]], heads: list[tuple[Any, ...]]) -> list[Step]:
+        """The entries and the new heads (sqlite3: two executemany, no round trips)."""
+        steps = [self.insert_entries(entries)] if entries else []
+        return steps + ([self.update_heads(heads)] if heads else [])
+
 
 class PgDialect(Dialect):
     style: Style = "dollar"
@@ -103,27 +109,44 @@ class PgDialect(Dialect):
         )
 
     def insert_entries(self, rows: list[tuple[Any, ...]]) -> Step:
-        cols = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
-        types = ("varchar", "bigint", "varchar", "varchar", "varchar", "text", *("varchar",) * 3)
-        arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=1))
-        return Step(
-            "fetch",
-            f"INSERT INTO session_log_entries ({cols}) SELECT * FROM unnest({arrays})",
-            tuple(list(col) for col in zip(*rows, strict=True)),
-        )
+        return Step("fetch", _insert_entries(1), _columns(rows))
 
     def update_heads(self, rows: list[tuple[Any, ...]]) -> Step:
-        types = ("bigint", "varchar", "text", "varchar", "bigint", "varchar", "bigint", "bigint")
-        types_id = (*types, "varchar")
-        arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types_id, start=1))
-        sets = ", ".join(f"{c} = v.{c}" for c in HEAD_COLUMNS)
-        names = ", ".join((*HEAD_COLUMNS, "id"))
-        return Step(
-            "fetch",
-            f"UPDATE courtroom_sessions AS s SET {sets}"
-            f" FROM unnest({arrays}) AS v({names}) WHERE s.id = v.id",
-            tuple(list(col) for col in zip(*rows, strict=True)),
-        )
+        return Step("fetch", _update_heads(1), _columns(rows))
+
+    def write_log(self, entries: list[tuple[Any, ...]], heads: list[tuple[Any, ...]]) -> list[Step]:
+        """Entries and heads in one statement (a data-modifying CTE): one round trip."""
+        if not (entries and heads):
+            return super().write_log(entries, heads)
+        sql = f"WITH appended AS ({_insert_entries(1)}) {_update_heads(len(ENTRY_COLUMNS) + 1)}"
+        return [Step("fetch", sql, _columns(entries) + _columns(heads))]
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> tuple[list[Any], ...]:
+    """Rows as one array per column, for ``unnest``."""
+    return tuple(list(col) for col in zip(*rows, strict=True))
+
+
+def _unnest(types: tuple[str, ...], first: int) -> str:
+    return ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=first))
+
+
+@cache
+def _insert_entries(first: int) -> str:
+    types = ("varchar", "bigint", "varchar", "varchar", "varchar", "text", *("varchar",) * 3)
+    cols = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
+    return f"INSERT INTO session_log_entries ({cols}) SELECT * FROM unnest({_unnest(types, first)})"
+
+
+@cache
+def _update_heads(first: int) -> str:
+    types = ("bigint", "varchar", "text", "varchar", "bigint", "varchar", "bigint", "bigint")
+    sets = ", ".join(f"{c} = v.{c}" for c in HEAD_COLUMNS)
+    names = ", ".join((*HEAD_COLUMNS, "id"))
+    return (
+        f"UPDATE courtroom_sessions AS s SET {sets}"
+        f" FROM unnest({_unnest((*types, 'varchar'), first)}) AS v({names}) WHERE s.id = v.id"
+    )
 
 
 def script(jobs: Sequence[Job], d: Dialect) -> Script:
@@ -150,11 +173,10 @@ def script(jobs: Sequence[Job], d: Dialect) -> Script:
 
     p = plan(jobs, rows, live, removed)
     yield from _ops(p.new_sessions, d)
-    if p.entries:
-        yield d.insert_entries(p.entries)
+    # Not ``yield from`` a list: the driver sends each step's rows back in.
+    for step in d.write_log(p.entries, p.heads):  # noqa: UP028
+        yield step
     yield from _ops(p.ops, d)
-    if p.heads:
-        yield d.update_heads(p.heads)
     return p.outcomes
 
 
