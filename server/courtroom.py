@@ -13,6 +13,7 @@ sequence order (see ``_publish``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 import weakref
@@ -144,13 +145,13 @@ class Courtroom:
                 lease_ms=self.lease_ms,
             )
         except Exception:
-            METRICS.commands.labels(kind, "refused").inc()
+            _command_counter(kind, "refused").inc()
             raise
         if committed.entries:
             METRICS.append_seconds.observe(time.perf_counter() - started)
             METRICS.events_appended.inc(len(committed.entries))
             await self._publish(session_id, committed)
-        METRICS.commands.labels(kind, "ok").inc()
+        _command_counter(kind, "ok").inc()
         if committed.entries:
             _count_round_metrics(committed)
             for hook in self._hooks:
@@ -167,6 +168,12 @@ class Courtroom:
         """
         async with self._lock(session_id):
             await self.broker.publish(session_id, committed.entries)
+
+
+@functools.cache
+def _command_counter(kind: str, outcome: str) -> Any:
+    """The labelled counter child, looked up once per (kind, outcome): not per command."""
+    return METRICS.commands.labels(kind, outcome)
 
 
 def _decision(session_id: str, state: SessionState, events: list[Any], at: int) -> Decision:

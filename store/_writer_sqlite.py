@@ -8,14 +8,21 @@ connections go on reading the last commit meanwhile.
 Durability: ``synchronous=NORMAL`` in WAL mode, so a commit survives the
 process being killed; a power cut may lose the last commits before the next
 checkpoint. ``COURTROOM_SQLITE_SYNCHRONOUS=FULL`` fsyncs every batch as well.
+
+Checkpoints (copying the WAL back into the database file) are taken off the
+commit path: the writer's connection never checkpoints by itself; every
+``CHECKPOINT_ROWS`` written rows a second thread runs a passive checkpoint on
+its own connection (sqlite3 releases the GIL while SQLite works), so a commit
+never waits for one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from protocol.errors import Conflict, StoreError, Unavailable
@@ -23,6 +30,8 @@ from store._batch import Dialect, Script, script
 from store._plan import Job
 
 _DIALECT = Dialect()
+log = logging.getLogger("courtroom.writer")
+CHECKPOINT_ROWS = 2000
 
 
 class SqliteBackend:
@@ -33,6 +42,8 @@ class SqliteBackend:
         self._sync = synchronous.upper()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="courtroom-writer")
         self._conn: sqlite3.Connection | None = None
+        self._checkpoints = Checkpointer(path)
+        self._since_checkpoint = 0
 
     async def run(self, jobs: Sequence[Job]) -> list[Any]:
         loop = asyncio.get_running_loop()
@@ -42,6 +53,7 @@ class SqliteBackend:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._pool, self._disconnect)
         self._pool.shutdown(wait=True)
+        self._checkpoints.close()
 
     # --- on the writer thread ------------------------------------------------
 
@@ -52,6 +64,7 @@ class SqliteBackend:
             conn.execute(f"PRAGMA synchronous={self._sync}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's job
             self._conn = conn
         return self._conn
 
@@ -63,10 +76,15 @@ class SqliteBackend:
     def _run(self, jobs: Sequence[Job]) -> list[Any]:
         try:
             conn = self._connect()
+            before = conn.total_changes
             conn.execute("BEGIN IMMEDIATE")
             try:
                 outcomes = _drive(conn, script(jobs, _DIALECT))
                 conn.execute("COMMIT")
+                self._since_checkpoint += conn.total_changes - before
+                if self._since_checkpoint >= CHECKPOINT_ROWS:
+                    self._since_checkpoint = 0
+                    self._checkpoints.request()
                 return outcomes
             except BaseException:
                 if conn.in_transaction:
@@ -94,3 +112,39 @@ def _drive(conn: sqlite3.Connection, steps: Script) -> list[Any]:
     except StopIteration as done:
         outcomes: list[Any] = done.value
         return outcomes
+
+
+class Checkpointer:
+    """Passive WAL checkpoints on a thread and connection of their own, one at a time."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="courtroom-checkpoint")
+        self._running: Future[None] | None = None
+        self._conn: sqlite3.Connection | None = None
+        self.done = 0  # checkpoints run, for the tests
+
+    def request(self) -> None:
+        """Start a checkpoint unless one is running (called on the writer thread)."""
+        if self._running is None or self._running.done():
+            self._running = self._pool.submit(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        try:
+            if self._conn is None:
+                self._conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
+            # PASSIVE: copy what no reader still needs; never blocks the writer.
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self.done += 1
+        except sqlite3.Error as exc:
+            log.warning("WAL checkpoint failed: %s", exc)
+
+    def close(self) -> None:
+        def finish() -> None:
+            self._checkpoint()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        self._pool.submit(finish).result()
+        self._pool.shutdown(wait=True)

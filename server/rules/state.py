@@ -180,16 +180,16 @@ class SessionState:
 
 
 def _fields(obj: Any) -> dict[str, Any]:
-    """A slotted dataclass's fields as a dict; list values copied (one level is all they nest)."""
-    return {
-        f: list(v) if isinstance(v, list) else v
-        for f in obj.__slots__
-        if not f.startswith("_")
-        for v in (getattr(obj, f),)
-    }
+    """A slotted dataclass's fields as a dict (the caller copies the lists in it)."""
+    return {f: getattr(obj, f) for f in obj.__slots__}
 
 
 def _round_dict(r: RoundState) -> dict[str, Any]:
     d = _fields(r)
-    d["turns"] = [_fields(t) for t in r.turns]
+    d["turns"] = turns = []
+    for t in r.turns:
+        td = _fields(t)
+        td["warnings_ms"] = list(t.warnings_ms)
+        td["warnings_fired"] = list(t.warnings_fired)
+        turns.append(td)
     return d

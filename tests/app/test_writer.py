@@ -153,3 +153,31 @@ async def test_close_writes_what_is_queued(db_url: str) -> None:
         assert len(await reopened.entries(sid)) == 21
     finally:
         await reopened.close()
+
+
+async def test_sqlite_checkpoints_happen_off_the_writer(sqlite_url: str) -> None:
+    from store._writer_sqlite import CHECKPOINT_ROWS, SqliteBackend
+
+    ct = await court(sqlite_url)
+    store = ct.store
+    try:
+        sid = (await ct.create_session(JUDGE)).entries[0].session_id
+        backend = store.writer._backend
+        assert isinstance(backend, SqliteBackend)
+        for chunk in range(3):
+            await asyncio.gather(
+                *(
+                    ct.execute(sid, c.LogCustom("NOTE", {"i": i}), JUDGE)
+                    for i in range(chunk * 500, chunk * 500 + 500)
+                )
+            )
+        # Each command writes a few rows (entry, head); the writer never checkpoints
+        # itself, so the thread of its own must have.
+        for _ in range(100):
+            if backend._checkpoints.done >= 1:
+                break
+            await asyncio.sleep(0.05)
+        assert backend._checkpoints.done >= 1, CHECKPOINT_ROWS
+        assert (await store.verify(sid)).entries == 1501
+    finally:
+        await store.close()
