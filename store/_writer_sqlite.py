@@ -11,7 +11,7 @@ checkpoint. ``COURTROOM_SQLITE_SYNCHRONOUS=FULL`` fsyncs every batch as well.
 
 Checkpoints (copying the WAL back into the database file) are taken off the
 commit path: the writer's connection never checkpoints by itself; every
-``CHECKPOINT_ROWS`` written rows a second thread runs a passive checkpoint on
+``CHECKPOINT_ROWS`` written rows (a commit counting for a few) a second thread runs a passive checkpoint on
 its own connection (sqlite3 releases the GIL while SQLite works), so a commit
 never waits for one.
 """
@@ -31,7 +31,10 @@ from store._plan import Job
 
 _DIALECT = Dialect()
 log = logging.getLogger("courtroom.writer")
-CHECKPOINT_ROWS = 2000
+# About SQLite's own autocheckpoint (1,000 WAL pages): a commit writes a few
+# pages of its own (head row, index roots) besides its rows.
+CHECKPOINT_ROWS = 1000
+PAGES_PER_COMMIT = 4
 
 
 class SqliteBackend:
@@ -81,7 +84,7 @@ class SqliteBackend:
             try:
                 outcomes = _drive(conn, script(jobs, _DIALECT))
                 conn.execute("COMMIT")
-                self._since_checkpoint += conn.total_changes - before
+                self._since_checkpoint += conn.total_changes - before + PAGES_PER_COMMIT
                 if self._since_checkpoint >= CHECKPOINT_ROWS:
                     self._since_checkpoint = 0
                     self._checkpoints.request()
