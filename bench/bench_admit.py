@@ -25,12 +25,14 @@ import argparse
 import asyncio
 import json
 import shutil
+import signal
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from _common import (
+    BENCH,
     Api,
     Baseline,
     ClientProc,
@@ -67,7 +69,11 @@ async def main(args: argparse.Namespace) -> None:
     extra = {"DATABASE_URL": args.database_url} if args.database_url else {}
     env = server_env(tmp / "data", **extra)
     create_users(env, [("judge", "JUDGE")])
-    node = Node("courtroom", env, tmp)
+    wrapper: list[str] = []
+    if args.profile_server:
+        wrapper = [str(BENCH / "_uvicorn_profiled.py"), args.profile_server]
+        wrapper += ["serve", "--host", "127.0.0.1"]
+    node = Node("courtroom", env, tmp, wrapper)
     node.start()
     base = Baseline("bench_fanout.py")
     api: Api | None = None
@@ -84,7 +90,12 @@ async def main(args: argparse.Namespace) -> None:
                 (await api.call("POST", "/api/session/create", json={"title": "admit"}))["id"]
             )
             sessions.append(sid)
+            if args.profile_server:
+                node.signal(signal.SIGUSR1)
+                await asyncio.sleep(0.2)
             court = await admit(node.ws_url(sid), args.observers, args.loop)
+            if args.profile_server:
+                node.signal(signal.SIGUSR2)
             baseline = await admit(base.url, args.observers, args.loop)
             pairs.append((court, baseline))
             print(
@@ -140,11 +151,14 @@ if __name__ == "__main__":
     ap.add_argument("--observers", type=int, default=None, help="observers per round (2000)")
     ap.add_argument("--rounds", type=int, default=None, help="rounds per server (3)")
     ap.add_argument("--database-url", default=None, help="PostgreSQL instead of SQLite")
+    ap.add_argument("--profile-server", metavar="OUT.prof", help="cProfile the courtroom rounds")
     ap.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     add_quiet_option(ap)
     args = ap.parse_args()
     args.observers = args.observers or (500 if args.quick else 2000)
     args.rounds = args.rounds or (1 if args.quick else 3)
+    if args.profile_server:
+        args.profile_server = str(Path(args.profile_server).resolve())
     install_loop(args.loop)
     wait_for_quiet(args.wait_quiet)
     asyncio.run(main(args))

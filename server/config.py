@@ -78,6 +78,8 @@ class Settings:
     # The batch writer (store/_writer.py): the most jobs per transaction, and
     # SQLite's fsync policy for its commits (NORMAL: survives a killed process).
     write_batch_max: int = 1024
+    # How long observer changes gather into one entry after each (server/observers.py).
+    observer_window_ms: int = 250
     sqlite_synchronous: str = "NORMAL"
 
     @classmethod
@@ -112,6 +114,7 @@ class Settings:
             reconnect_grace_ms=_int(e, "COURTROOM_RECONNECT_GRACE_MS", 15_000),
             gc_freeze=_flag(e, "COURTROOM_GC_FREEZE", True),
             write_batch_max=_int(e, "COURTROOM_WRITE_BATCH_MAX", 1024),
+            observer_window_ms=_int(e, "COURTROOM_OBSERVER_WINDOW_MS", 250),
             sqlite_synchronous=_sqlite_sync(e.get("COURTROOM_SQLITE_SYNCHRONOUS", "NORMAL")),
         )
 

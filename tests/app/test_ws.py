@@ -188,8 +188,10 @@ def test_a_dead_nodes_connections_are_swept(court_factory: Callable[..., Court])
 
     aio.run(ghost())
     with court.client.websocket_connect(ws_url(sid)) as judge:
-        court.hello(judge, user="judge")
-        swept = {e["event_type"] for e in events(judge, 2)}
+        court.hello(judge, user="judge", arrived=False)
+        swept: set[str] = set()
+        while len(swept) < 2:  # the judge's own arrival may come in between
+            swept |= {e["event_type"] for e in events(judge, 1)} - {"OBSERVER_JOINED"}
     assert swept == {"PARTICIPANT_DISCONNECTED", "OBSERVER_LEFT"}
     body = court.get(f"/api/session/{sid}/participants").json()
     assert body["participants"][0]["status"] == "disconnected"
@@ -417,16 +419,22 @@ def test_resume_replays_exactly_the_missed_entries(court: Court) -> None:
         head = w["head"]["sequence_number"]
         replayed = events(ws, head - last)
         assert [e["sequence_number"] for e in replayed] == list(range(last + 1, head + 1))
-        # The departure is logged as the socket closes, racing the writes.
-        types = [e["event_type"] for e in replayed]
-        assert sorted(types) == ["MISSED", "MISSED", "MISSED", "OBSERVER_LEFT"]
-        # This connection's own arrival follows the replay, live.
-        (arrival,) = events(ws, 1)
-        assert arrival["sequence_number"] == head + 1
-        assert arrival["event_type"] == "OBSERVER_JOINED"
+        # Then live, up to this connection's own arrival. The earlier departure is
+        # logged as the socket closes, racing the writes (and may share the
+        # observer window with this arrival): replayed or live, it comes once.
+        got = list(replayed)
+        while got[-1]["event_type"] != "OBSERVER_JOINED":
+            got += events(ws, 1)
+        assert [e["sequence_number"] for e in got] == list(range(last + 1, last + 1 + len(got)))
+        types = sorted(e["event_type"] for e in got)
+        assert types == ["MISSED", "MISSED", "MISSED", "OBSERVER_JOINED", "OBSERVER_LEFT"] or (
+            types == ["MISSED", "MISSED", "MISSED", "OBSERVER_JOINED"]
+            and events(ws, 1)[0]["event_type"] == "OBSERVER_LEFT"
+        )
         court.post(f"/api/session/{sid}/log", json={"event_type": "LIVE"})
         live = events(ws, 1)[0]
-        assert live["sequence_number"] == head + 2 and live["event_type"] == "LIVE"
+        assert live["event_type"] == "LIVE"
+        assert live["sequence_number"] == last + 6
 
 
 def test_resume_from_the_future_is_not_recovered(court: Court) -> None:
