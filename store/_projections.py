@@ -75,19 +75,20 @@ def _gone(sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int) -> 
 
 
 def _observed(sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int) -> list[Op]:
+    users = d["users"]
     return [
         Insert.row(
             "session_observations",
             {
-                "id": o["observation_id"],
+                "id": oid,
                 "session_id": sid,
-                "user_id": None if o["user_id"] is None else int(o["user_id"]),
+                "user_id": int(users[oid]) if oid in users else None,
                 "observed_at": ts,
                 "client_info": None,
                 "created_at": ts,
             },
         )
-        for o in d["observations"]
+        for oid in d["observation_ids"]
     ]
 
 

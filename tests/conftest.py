@@ -217,9 +217,10 @@ def own_arrival(ws: Any, observation_id: str) -> dict[str, Any]:
         raw = ws.receive()
         msg: dict[str, Any] = json.loads(raw["text"]) if raw.get("text") else {}
         if msg.get("type") == "event":
-            if msg["event_type"] == "OBSERVER_JOINED" and observation_id in [
-                o["observation_id"] for o in msg["details"]["observations"]
-            ]:
+            if (
+                msg["event_type"] == "OBSERVER_JOINED"
+                and observation_id in msg["details"]["observation_ids"]
+            ):
                 break
             continue
         kept.append(raw)

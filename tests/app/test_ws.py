@@ -63,9 +63,8 @@ def test_welcome_snapshot_and_head(court: Court) -> None:
         assert isinstance(w["server_time_ms"], int)
         (joined,) = events(ws, 1)
         assert joined["sequence_number"] == 3 and joined["event_type"] == "OBSERVER_JOINED"
-        assert joined["details"]["observations"] == [
-            {"observation_id": w["you"]["observation_id"], "user_id": None}
-        ]
+        assert joined["details"]["observation_ids"] == [w["you"]["observation_id"]]
+        assert joined["details"]["users"] == {}
 
 
 def test_events_reach_every_subscriber_in_order(court: Court) -> None:

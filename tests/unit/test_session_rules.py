@@ -137,16 +137,8 @@ def test_observers_count_and_batches() -> None:
     court.do(c.Unobserve(("a", "x")))
     assert (court.state.observers_now, court.state.observers_total) == (2, 4)
     assert court.details("OBSERVER_JOINED") == [
-        {"count": 1, "anonymous": 1, "observations": [{"observation_id": "a", "user_id": None}]},
-        {
-            "count": 3,
-            "anonymous": 2,
-            "observations": [
-                {"observation_id": "b", "user_id": "11"},
-                {"observation_id": "x", "user_id": None},
-                {"observation_id": "y", "user_id": None},
-            ],
-        },
+        {"count": 1, "anonymous": 1, "observation_ids": ["a"], "users": {}},
+        {"count": 3, "anonymous": 2, "observation_ids": ["b", "x", "y"], "users": {"b": "11"}},
     ]
     assert court.details("OBSERVER_LEFT") == [{"count": 2, "observation_ids": ["a", "x"]}]
     assert court.do(c.Observe(())) == [] and court.do(c.Unobserve(())) == []
