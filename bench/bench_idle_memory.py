@@ -1,7 +1,7 @@
 """Resident memory per idle observer connection, beside a bare ``websockets`` server.
 
-    .venv/bin/python bench/bench_idle_memory.py [--sizes 1000,5000,10000,20000]
-        [--client-procs 4] [--settle 3]
+    .venv/bin/python bench/bench_idle_memory.py [--quick] [--sizes 1000,5000,10000,20000]
+        [--client-procs 4] [--settle 2]
 
 About 2-3 minutes with the defaults on 2 cores.
 
@@ -334,7 +334,8 @@ async def driver_main(args: argparse.Namespace) -> None:
         # The courtroom server.
         env = server_env(tmp / "data", COURTROOM_LOG_LEVEL="warning")
         create_users(env, [("judge", "JUDGE")])
-        node = Node("courtroom", env, tmp)
+        wrapper = ["-m", "server.cli", "serve", "--app", args.app, "--host", "127.0.0.1"]
+        node = Node("courtroom", env, tmp, wrapper if args.app else ())
         node.start()
         clients = [await ClientProc.spawn("bench_idle_memory.py") for _ in range(args.client_procs)]
         try:
@@ -352,6 +353,8 @@ async def driver_main(args: argparse.Namespace) -> None:
         tail = node.tail()
         limit_lines = [ln for ln in tail.splitlines() if "open files" in ln or "resource" in ln]
 
+        if args.no_baseline:
+            return
         # The baseline, with fresh client processes.
         base = Baseline("bench_idle_memory.py")
         clients = [await ClientProc.spawn("bench_idle_memory.py") for _ in range(args.client_procs)]
@@ -402,9 +405,15 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,5000,10000,20000")
     ap.add_argument("--client-procs", type=int, default=4)
     ap.add_argument("--settle", type=float, default=2.0, help="seconds between RSS reads")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 500 and 2,000, 2 clients")
     ap.add_argument("--role", default="driver", help=argparse.SUPPRESS)
+    # What-if: serve another ASGI app (module:attribute) in place of server.main:app.
+    ap.add_argument("--app", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--no-baseline", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.quick:
+        args.sizes, args.client_procs = "500,2000", 2
     if args.role == "clients":
         asyncio.run(client_main())
     elif args.role == "baseline-server":
