@@ -68,6 +68,20 @@ class _Bucket:
 class Connection:
     """One client socket; implements the hub's ``Subscriber``."""
 
+    # Slotted: thousands of idle observers each hold one (bench/bench_idle_memory.py).
+    __slots__ = (
+        "ws",
+        "services",
+        "syncing",
+        "backlog",
+        "is_observer",
+        "slow",
+        "closed",
+        "wire",
+        "outbound",
+        "__weakref__",
+    )
+
     def __init__(self, ws: WebSocket, services: Services) -> None:
         self.ws = ws
         self.services = services
@@ -76,7 +90,6 @@ class Connection:
         self.is_observer = True
         self.slow = False
         self.closed = False
-        self.writer: asyncio.Task[None] | None = None
         # The direct path when the server offers it (server/wire.py), else ASGI.
         self.wire = wire_of(ws.scope)
         self.outbound = Outbound(
@@ -106,8 +119,7 @@ class Connection:
             return  # the replay notices and closes with 4001 itself
         # The writer may be stuck in a send to a socket that is not read; stop it
         # and close: the close frame follows whatever the transport still holds.
-        if self.writer is not None:
-            self.writer.cancel()
+        self.outbound.cancel()
         task = asyncio.get_running_loop().create_task(
             self.close(CloseCode.TOO_SLOW, "too slow: resume from the log")
         )
@@ -195,6 +207,7 @@ async def _serve(conn: Connection, session_id: str) -> None:
             raise Unauthorized("participants need a token")
         if not s.settings.flags.moot_operations:
             raise FeatureDisabled("live sessions are disabled (FEATURE_MOOT_OPERATIONS)")
+        # Only these two facts are kept: the whole state would live as long as the socket.
         status, anonymous_ok = await _admission_facts(s, session_id)
     except CourtroomError as exc:
         await conn.send_now(p.error_frame(None, exc.code, exc.message))
@@ -222,12 +235,10 @@ async def _serve(conn: Connection, session_id: str) -> None:
             exc.message,
         )
         return
-    writer: asyncio.Task[None] | None = None
     try:
         ch = await s.hub.attach(conn, session_id)
         try:
-            writer = await _welcome_and_replay(conn, ch, hello, member)
-            if writer is None:
+            if not await _welcome_and_replay(conn, ch, hello, member):
                 return
             await _command_loop(conn, session_id, actor, member)
         finally:
@@ -240,9 +251,7 @@ async def _serve(conn: Connection, session_id: str) -> None:
         log.exception("connection to %s failed", session_id)
         await conn.close(CloseCode.INTERNAL, "internal error")
     finally:
-        conn.outbound.stop()
-        if writer is not None:
-            writer.cancel()
+        conn.outbound.cancel()
         # The departure is part of the record: log it even if this handler is
         # being cancelled (server shutdown, an ASGI server that cancels on close).
         departure = asyncio.create_task(member.exit())
@@ -283,6 +292,19 @@ async def _hello(conn: Connection) -> p.Hello | None:
 
 class _Membership:
     """The join/observe this connection logged, and its undoing on close."""
+
+    __slots__ = (
+        "conn",
+        "session_id",
+        "actor",
+        "hello",
+        "principal",
+        "connection_id",
+        "observation_id",
+        "kind",
+        "registered",
+        "left",
+    )
 
     def __init__(
         self,
@@ -400,8 +422,8 @@ class _Membership:
 
 async def _welcome_and_replay(
     conn: Connection, ch: Any, hello: p.Hello, member: _Membership
-) -> asyncio.Task[None] | None:
-    """Welcome, the missed entries, the backlog, then go live. Returns the writer task."""
+) -> bool:
+    """Welcome, the missed entries, the backlog, then go live. False if it closed instead."""
     s = conn.services
     # No await between attach and here: the snapshot is exactly at ``head``.
     snapshot = s.hub.snapshot(ch)
@@ -433,10 +455,10 @@ async def _welcome_and_replay(
                 break
             await conn.send_now(e.frame())
         if conn.closed:
-            return None
+            return False
     if conn.slow:
         await conn.close(CloseCode.TOO_SLOW, "too slow: resume from the log")
-        return None
+        return False
     for seq, frame in conn.backlog:
         if seq > last:
             conn.outbound.push(frame)
@@ -446,8 +468,7 @@ async def _welcome_and_replay(
     tick = s.hub.tick_for(ch, _now(s))
     if tick is not None:
         conn.outbound.push_tick(tick)
-    conn.writer = asyncio.create_task(conn.outbound.run(), name="ws-writer")
-    return conn.writer
+    return True
 
 
 async def _command_loop(
