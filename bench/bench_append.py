@@ -1,29 +1,36 @@
-"""Log appends per second through the real command path, with baselines.
+"""Log appends per second through the real command path (the batch writer), with baselines.
 
-    .venv/bin/python bench/bench_append.py [--quick] [--n N] [--backend sqlite|postgres|both]
+    .venv/bin/python bench/bench_append.py [--quick] [--sessions 64] [--backend sqlite|postgres|both]
 
 What runs, for SQLite (a file in a temp dir) and PostgreSQL (a scratch
 ``bench_<random>`` database, migrated, dropped at the end):
 
-* ``Courtroom.execute(LogCustom("NOTE", {"i": n}))`` by a judge: the whole
-  path (per-session asyncio lock, one transaction with the row lock, rules,
-  chain hash, insert, session-row update, commit, publish to the in-memory
-  broker) on one session sequentially, from C concurrent tasks on one
-  session, and on 8 sessions concurrently;
-* baseline: the same rows as raw ``INSERT``s through the same engine, one
-  transaction per row (sequentially, and from 8 tasks), so the cost of the
-  rules, state and chain is visible; and the same rows 100 per transaction,
-  the ceiling a group commit could approach;
+* ``Courtroom.execute(LogCustom("NOTE", {"i": n}))`` by a judge, the whole
+  path (rules, chain hash, batch writer transaction, commit, publish to the
+  in-memory broker):
+  - on ``--sessions`` sessions at once, one client per session sending its
+    commands one after another (each waits for its reply): appends/s;
+  - on one session from one client (latency bound): appends/s;
+  - one command at a time on an idle server with a pause between commands:
+    the latency of a lone command, p50/p99;
+* baselines, the same rows written with the bare driver (stdlib ``sqlite3``
+  on a thread; asyncpg): INSERT batches of ``--sessions`` rows per
+  transaction (what the writer's transactions hold when every session has one
+  command waiting), and one row per transaction sequentially;
 * the chain hash alone: ``entry_hash_canonical`` entries/s (and with
   ``canonical_details``, as the append path calls it).
 
-Not a test: it prints figures, asserts nothing about speed.
+Ends with one JSON line per case (``{"bench": "append", ...}``). Not a test:
+it prints figures and asserts nothing about speed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import sqlite3
+import statistics
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -41,7 +48,6 @@ from _common import (
     scratch_pg,
     wait_for_quiet,
 )
-from sqlalchemy import insert
 
 from protocol import GENESIS_HASH, canonical_details, entry_hash_canonical, format_timestamp
 from server.broker import MemoryBroker
@@ -50,23 +56,20 @@ from server.rules.commands import LogCustom
 from server.rules.session import RulesConfig
 from server.rules.state import Actor
 from store import SessionStore, migrate
-from store._schema import session_log_entries as L
+from store._plan import ENTRY_COLUMNS
 from timers import system_clock
 
 JUDGE = Actor(user_id="1", account_role="JUDGE", name="Bench Judge")
-SESSIONS = 8
+_COLS = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
 
 
 async def _new_sessions(court: Courtroom, k: int) -> list[str]:
-    out = []
-    for _ in range(k):
-        c = await court.create_session(JUDGE, title="bench")
-        out.append(c.entries[0].session_id)
-    return out
+    created = await asyncio.gather(*(court.create_session(JUDGE, title="bench") for _ in range(k)))
+    return [c.entries[0].session_id for c in created]
 
 
-def _rows(session_id: str, first_seq: int, n: int) -> list[dict[str, Any]]:
-    """``n`` correctly chained NOTE rows, as ``SessionStore`` writes them."""
+def _rows(session_id: str, first_seq: int, n: int) -> list[tuple[Any, ...]]:
+    """``n`` correctly chained NOTE rows, as the writer stores them."""
     ts = format_timestamp(datetime.now(UTC))
     prev = GENESIS_HASH
     rows = []
@@ -74,136 +77,143 @@ def _rows(session_id: str, first_seq: int, n: int) -> list[dict[str, Any]]:
         seq = first_seq + i
         details = canonical_details({"i": i})
         h = entry_hash_canonical(session_id, seq, ts, "NOTE", JUDGE.user_id, details, prev)
-        rows.append(
-            {
-                "session_id": session_id,
-                "sequence_number": seq,
-                "timestamp": ts,
-                "event_type": "NOTE",
-                "actor_id": JUDGE.user_id,
-                "details": details,
-                "previous_hash": prev,
-                "hash_chain": h,
-                "created_at": ts,
-            }
-        )
+        rows.append((session_id, seq, ts, "NOTE", JUDGE.user_id, details, prev, h, ts))
         prev = h
     return rows
 
 
-async def bench_backend(label: str, url: str, n: int, tasks: int, repeat: int) -> list[Row]:
+def _interleave(per_session: list[list[tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
+    """One row of each session in turn: how the writer's batches hold them."""
+    return [row for group in zip(*per_session, strict=True) for row in group]
+
+
+class RawWriter:
+    """The bare-driver baseline: INSERT batches of rows, one transaction each."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.sqlite = url.startswith("sqlite")
+
+    async def write(self, rows: list[tuple[Any, ...]], per_txn: int) -> None:
+        if self.sqlite:
+            await asyncio.to_thread(self._sqlite, rows, per_txn)
+        else:
+            await self._pg(rows, per_txn)
+
+    def _sqlite(self, rows: list[tuple[Any, ...]], per_txn: int) -> None:
+        path = self.url.split("///", 1)[1]
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        sql = f"INSERT INTO session_log_entries ({_COLS}) VALUES ({', '.join('?' * 9)})"
+        try:
+            for i in range(0, len(rows), per_txn):
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(sql, rows[i : i + per_txn])
+                conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    async def _pg(self, rows: list[tuple[Any, ...]], per_txn: int) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.url.replace("postgresql+asyncpg://", "postgresql://"))
+        marks = ", ".join(f"${i}" for i in range(1, 10))
+        sql = f"INSERT INTO session_log_entries ({_COLS}) VALUES ({marks})"
+        try:
+            for i in range(0, len(rows), per_txn):
+                async with conn.transaction():
+                    await conn.executemany(sql, rows[i : i + per_txn])
+        finally:
+            await conn.close()
+
+
+async def bench_backend(
+    label: str, url: str, args: argparse.Namespace
+) -> tuple[list[Row], dict[str, float]]:
     await migrate(url)
     store = SessionStore(url)
     court = Courtroom(store, MemoryBroker(), system_clock, RulesConfig())
-    eng = store.write_engine
-    per = n // SESSIONS
-    each = n // tasks
-    seq_base = f"{label}: raw INSERT, 1 row/txn, sequential"
-    par_base = f"{label}: raw INSERT, 1 row/txn, {SESSIONS} tasks"
+    raw = RawWriter(store.write_engine.url.render_as_string(hide_password=False))
+    k, per, seq_n = args.sessions, args.per_session, args.sequential
+    batch_base = f"{label}: raw INSERT, {k} rows/txn (bare driver)"
+    one_base = f"{label}: raw INSERT, 1 row/txn, sequential (bare driver)"
 
-    # --- baselines: raw INSERTs of the same rows through the same engine -------
+    async def raw_batches() -> tuple[int, float]:
+        sids = await _new_sessions(court, k)
+        rows = _interleave([_rows(s, 2, per) for s in sids])
+        t0 = time.perf_counter()
+        await raw.write(rows, k)
+        return len(rows), time.perf_counter() - t0
 
-    async def raw_sequential() -> tuple[int, float]:
+    async def raw_one() -> tuple[int, float]:
         (sid,) = await _new_sessions(court, 1)
-        data = _rows(sid, 2, n)
+        rows = _rows(sid, 2, seq_n)
         t0 = time.perf_counter()
-        for r in data:
-            async with eng.begin() as c:
-                await c.execute(insert(L), r)
-        return n, time.perf_counter() - t0
+        await raw.write(rows, 1)
+        return seq_n, time.perf_counter() - t0
 
-    async def raw_tasks() -> tuple[int, float]:
-        chunks = [_rows(sid, 2, per) for sid in await _new_sessions(court, SESSIONS)]
+    async def sessions() -> tuple[int, float]:
+        sids = await _new_sessions(court, k)
 
-        async def worker(chunk: list[dict[str, Any]]) -> None:
-            for r in chunk:
-                async with eng.begin() as c:
-                    await c.execute(insert(L), r)
+        async def client(s: str) -> None:
+            for i in range(per):
+                await court.execute(s, LogCustom("NOTE", {"i": i}), JUDGE)
 
+        batches = store.writer.batches
         t0 = time.perf_counter()
-        await asyncio.gather(*(worker(ch) for ch in chunks))
-        return per * SESSIONS, time.perf_counter() - t0
-
-    async def raw_batched() -> tuple[int, float]:
-        (sid,) = await _new_sessions(court, 1)
-        data = _rows(sid, 2, n)
-        t0 = time.perf_counter()
-        for i in range(0, n, 100):
-            async with eng.begin() as c:
-                await c.execute(insert(L), data[i : i + 100])
-        return n, time.perf_counter() - t0
-
-    # --- the real path -----------------------------------------------------------
+        await asyncio.gather(*(client(s) for s in sids))
+        dt = time.perf_counter() - t0
+        made = store.writer.batches - batches
+        print(f"  {label}: {k * per} commands in {made} transactions ({k * per / made:.1f} each)")
+        for s in sids:
+            await _check(store, label, s, per + 1)
+        return k * per, dt
 
     async def sequential() -> tuple[int, float]:
         (sid,) = await _new_sessions(court, 1)
         t0 = time.perf_counter()
-        for i in range(n):
+        for i in range(seq_n):
             await court.execute(sid, LogCustom("NOTE", {"i": i}), JUDGE)
         dt = time.perf_counter() - t0
-        await _check(store, label, sid, n + 1)
-        return n, dt
+        await _check(store, label, sid, seq_n + 1)
+        return seq_n, dt
 
-    async def one_session_tasks() -> tuple[int, float]:
+    async def lone_latency() -> dict[str, float]:
         (sid,) = await _new_sessions(court, 1)
-
-        async def worker(w: int) -> None:
-            for i in range(each):
-                await court.execute(sid, LogCustom("NOTE", {"i": i, "w": w}), JUDGE)
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(w) for w in range(tasks)))
-        dt = time.perf_counter() - t0
-        await _check(store, label, sid, each * tasks + 1)
-        return each * tasks, dt
-
-    async def sessions() -> tuple[int, float]:
-        sids = await _new_sessions(court, SESSIONS)
-
-        async def worker(s: str) -> None:
-            for i in range(per):
-                await court.execute(s, LogCustom("NOTE", {"i": i}), JUDGE)
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(s) for s in sids))
-        dt = time.perf_counter() - t0
-        for s in sids:
-            await _check(store, label, s, per + 1)
-        return per * SESSIONS, dt
+        lat = []
+        for i in range(args.lone):
+            await asyncio.sleep(0.002)  # idle: nothing else queued
+            t0 = time.perf_counter()
+            await court.execute(sid, LogCustom("NOTE", {"i": i}), JUDGE)
+            lat.append((time.perf_counter() - t0) * 1000)
+        q = statistics.quantiles(lat, n=100)
+        return {"p50_ms": statistics.median(lat), "p99_ms": q[98], "max_ms": max(lat)}
 
     try:
-        # Warm up: connections, statement caches.
-        (warm,) = await _new_sessions(court, 1)
+        (warm,) = await _new_sessions(court, 1)  # connections, statement caches
         for i in range(50):
             await court.execute(warm, LogCustom("NOTE", {"i": i}), JUDGE)
-        return [
-            await clean_case(seq_base, raw_sequential, repeat=repeat),
-            await clean_case(par_base, raw_tasks, repeat=repeat),
+        r = args.repeat
+        rows = [
+            await clean_case(batch_base, raw_batches, repeat=r, retries=args.retries),
             await clean_case(
-                f"{label}: raw INSERT, 100 rows/txn",
-                raw_batched,
-                note="group-commit ceiling",
-                repeat=repeat,
-            ),
-            await clean_case(
-                f"{label}: Courtroom.execute, 1 session, sequential",
-                sequential,
-                baseline=seq_base,
-                repeat=repeat,
-            ),
-            await clean_case(
-                f"{label}: Courtroom.execute, 1 session, {tasks} tasks",
-                one_session_tasks,
-                baseline=seq_base,
-                repeat=repeat,
-            ),
-            await clean_case(
-                f"{label}: Courtroom.execute, {SESSIONS} sessions concurrently",
+                f"{label}: Courtroom.execute, {k} sessions concurrently",
                 sessions,
-                baseline=par_base,
-                repeat=repeat,
+                baseline=batch_base,
+                repeat=r,
+                retries=args.retries,
+            ),
+            await clean_case(one_base, raw_one, repeat=r, retries=args.retries),
+            await clean_case(
+                f"{label}: Courtroom.execute, 1 session, 1 client sequentially",
+                sequential,
+                baseline=one_base,
+                repeat=r,
+                retries=args.retries,
             ),
         ]
+        return rows, await lone_latency()
     finally:
         await store.close()
 
@@ -248,37 +258,73 @@ async def bench_hash(n: int) -> list[Row]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    rows: list[Row] = []
+    results: list[tuple[str, list[Row], dict[str, float]]] = []
     others = Neighbours()
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory(prefix="bench-append-") as tmp:
             url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-            rows += await bench_backend("sqlite", url, args.n, args.tasks, args.repeat)
+            results.append(("sqlite", *await bench_backend("sqlite", url, args)))
     if args.backend in ("postgres", "both"):
         async with scratch_pg() as pg_url:
             if pg_url is not None:
-                rows += await bench_backend("postgres", pg_url, args.n, args.tasks, args.repeat)
-    print_table(
-        f"log appends ({args.n} commands per run, 1 entry each; median of {args.repeat} runs)",
-        rows,
-    )
+                results.append(("postgres", *await bench_backend("postgres", pg_url, args)))
+    rows = [r for _, rs, _ in results for r in rs]
+    print_table(f"log appends (1 entry per command; median of {args.repeat} runs)", rows)
+    print("\nlone command on an idle server (latency, ms)")
+    for backend, _, lat in results:
+        print(
+            f"  {backend}: p50 {lat['p50_ms']:.2f}  p99 {lat['p99_ms']:.2f}  max {lat['max_ms']:.2f}"
+        )
     print_table("chain hash alone", await bench_hash(args.hash_n))
     print(f"whole run (repeated cases included): {others.line()}")
+    for backend, (batch_base, many, one_base, one), lat in ((b, rs, lt) for b, rs, lt in results):
+        common = {"bench": "append", "backend": backend}
+        print(
+            json.dumps(
+                {
+                    **common,
+                    "case": "sessions",
+                    "sessions": args.sessions,
+                    "per_s": round(many.rate),
+                    "baseline_per_s": round(batch_base.rate),
+                }
+            )
+        )
+        print(
+            json.dumps(
+                {
+                    **common,
+                    "case": "sequential",
+                    "sessions": 1,
+                    "per_s": round(one.rate),
+                    "baseline_per_s": round(one_base.rate),
+                }
+            )
+        )
+        print(
+            json.dumps(
+                {**common, "case": "lone_latency", **{k: round(v, 3) for k, v in lat.items()}}
+            )
+        )
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer appends (a smoke run)")
-    ap.add_argument("--n", type=int, default=None, help="appends per case (default 1536)")
+    ap.add_argument("--sessions", type=int, default=64, help="sessions written at once (64)")
+    ap.add_argument("--per-session", type=int, default=None, help="commands per session (100)")
+    ap.add_argument("--sequential", type=int, default=None, help="commands, 1 session (2000)")
+    ap.add_argument("--lone", type=int, default=None, help="lone commands timed (1000)")
     ap.add_argument("--repeat", type=int, default=None, help="runs per case, median kept (3)")
-    ap.add_argument("--tasks", type=int, default=8, help="concurrent tasks on one session")
+    ap.add_argument("--retries", type=int, default=4, help="reruns of a case disturbed by others")
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     ap.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     add_quiet_option(ap)
     args = ap.parse_args()
-    args.n = args.n or (384 if args.quick else 1536)
+    args.per_session = args.per_session or (20 if args.quick else 100)
+    args.sequential = args.sequential or (300 if args.quick else 2000)
+    args.lone = args.lone or (200 if args.quick else 1000)
     args.repeat = args.repeat or (1 if args.quick else 3)
-    args.n -= args.n % (SESSIONS * args.tasks)
     args.hash_n = 20_000 if args.quick else 200_000
     loop = install_loop(args.loop)
     wait_for_quiet(args.wait_quiet)

@@ -19,7 +19,7 @@ import orjson
 from clients._connection import CourtroomClient
 from clients._errors import ClientError, CommandError, UnreadableExport
 from clients._http import HttpApi
-from clients._messages import Event, Tick
+from clients._messages import Event, Tick, Welcome
 from clients._script import ScriptError, Send, Step, Wait, parse_script
 from clients._status import ConnectionStatus
 from clients._verify import verify_export
@@ -51,6 +51,7 @@ def _run(coro: Awaitable[T]) -> T:
     except TimeoutError:
         _fail("timed out waiting for the server")
     except KeyboardInterrupt:
+        click.echo("-- stopped (Ctrl-C)", err=True)
         sys.exit(130)
 
 
@@ -71,10 +72,43 @@ def _why(status: ConnectionStatus) -> str:
     return " ".join(p for p in parts if p) or "no reason given"
 
 
-def format_event(event: Event) -> str:
-    """One line for an event: ``#seq time TYPE by actor {details}``."""
+class Names:
+    """Display names of a session's users, learnt from what the watch receives.
+
+    The welcome's snapshot names every participant, and a participant's
+    arrival (``PARTICIPANT_JOINED`` / ``RECONNECTED``) carries the name. Anyone
+    else (an organiser acting over HTTP, a signed-in observer) stays ``user ID``.
+    """
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}
+
+    def learn_welcome(self, welcome: Welcome) -> None:
+        participants = welcome.session.get("participants")
+        if isinstance(participants, dict):
+            for user_id, p in participants.items():
+                if isinstance(p, dict):
+                    self._set(user_id, p.get("name"))
+
+    def learn(self, event: Event) -> None:
+        if event.event_type in ("PARTICIPANT_JOINED", "PARTICIPANT_RECONNECTED"):
+            self._set(event.actor_id, event.details.get("name"))
+
+    def _set(self, user_id: object, name: object) -> None:
+        if isinstance(user_id, str) and isinstance(name, str) and name.strip():
+            self._names[user_id] = name.strip()
+
+    def of(self, user_id: str) -> str:
+        return self._names.get(user_id) or f"user {user_id}"
+
+
+def format_event(event: Event, names: Names | None = None) -> str:
+    """One line for an event: ``#seq time TYPE by NAME {details}``."""
     clock = event.timestamp[11:23]  # HH:MM:SS.fff of the fixed-width timestamp
-    actor = f" by {event.actor_id}" if event.actor_id is not None else ""
+    if event.actor_id is None:
+        actor = ""
+    else:
+        actor = f" by {(names or Names()).of(event.actor_id)}"
     details = orjson.dumps(event.details, option=orjson.OPT_SORT_KEYS).decode()
     return f"#{event.sequence_number:<5} {clock} {event.event_type}{actor} {details}"
 
@@ -177,13 +211,21 @@ def watch(
 ) -> None:
     """Follow a session live: one line per event, the clock as it ticks.
 
-    Reconnects by itself (resuming where it was), verifies the chain as it
-    goes, and says on stderr when it reconnects. Exits 3 if what it received
-    did not verify.
+    Actors are shown by name where the session names them (participants).
+    Runs until Ctrl-C (or --count / --until). Reconnects by itself (resuming
+    where it was), verifies the chain as it goes, and says on stderr when it
+    reconnects. Exits 3 if what it received did not verify.
     """
     _check_auth(token, username)
     if as_ == "participant" and role is None:
         raise click.UsageError("--as participant needs --role")
+
+    names = Names()
+
+    def on_status(status: ConnectionStatus) -> None:
+        if status.welcome is not None:
+            names.learn_welcome(status.welcome)
+        _status_line(status)
 
     async def go() -> bool:
         bearer = await _token(url, token, username, password_stdin)
@@ -195,8 +237,10 @@ def watch(
             role=role,
             speaker=speaker,
             resume_from=None if live else start,
-            on_status=_status_line,
+            on_status=on_status,
         )
+        stop = "after --count/--until or " if count is not None or until else ""
+        click.echo(f"-- watching {session_id}; stops {stop}on Ctrl-C", err=True)
         seen = 0
         async with client:
             async for msg in client:
@@ -204,10 +248,11 @@ def watch(
                     if ticks and not as_json:
                         click.echo(format_tick(msg))
                     continue
+                names.learn(msg)
                 if as_json:
                     click.echo(orjson.dumps(msg.as_entry()).decode())
                 else:
-                    click.echo(format_event(msg))
+                    click.echo(format_event(msg, names))
                 seen += 1
                 if (count is not None and seen >= count) or msg.event_type == until:
                     break
@@ -300,9 +345,13 @@ def judge(
 
 
 async def _print_events(client: CourtroomClient) -> None:
+    names = Names()
+    if client.welcome is not None:
+        names.learn_welcome(client.welcome)
     async for msg in client:
         if isinstance(msg, Event):
-            click.echo(format_event(msg))
+            names.learn(msg)
+            click.echo(format_event(msg, names))
 
 
 async def run_script(

@@ -39,6 +39,8 @@ MAX_TEXT_CHARS = 50_000  # a transcript; anything longer is not a speech
 MAX_SHORT_CHARS = 500  # reasons, event types, ids
 
 _INT_MAX = 2**53  # what a JavaScript client can represent exactly
+# ASCII only: str.isupper() and str.isdigit() also accept "Ä" and "²".
+_EVENT_TYPE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
 def _field(obj: Mapping[str, Any], name: str, kind: str, *, required: bool = True) -> Any:
@@ -68,11 +70,7 @@ def _id(obj: Mapping[str, Any]) -> int | None:
 
 def _event_type(obj: Mapping[str, Any]) -> str:
     value: str = _field(obj, "event_type", "str")
-    if (
-        not value
-        or len(value) > 50
-        or not all(c.isupper() or c.isdigit() or c == "_" for c in value)
-    ):
+    if not value or len(value) > 50 or not all(c in _EVENT_TYPE_CHARS for c in value):
         raise ProtocolError("event_type must be 1-50 characters of A-Z, 0-9 and _")
     return value
 
@@ -171,7 +169,9 @@ def decode(frame: str | bytes, *, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> C
         FrameTooLarge: the frame is over ``max_bytes``.
         ProtocolError: anything else wrong with it.
     """
-    size = len(frame.encode() if isinstance(frame, str) else frame)
+    # surrogatepass: text with a lone surrogate (no UTF-8 decoder lets one through,
+    # but a caller might) is measured, then refused by the parser, never a UnicodeError.
+    size = len(frame.encode("utf-8", "surrogatepass") if isinstance(frame, str) else frame)
     if size > max_bytes:
         raise FrameTooLarge(f"frame of {size} bytes is over the limit of {max_bytes}")
     try:

@@ -78,7 +78,11 @@ def create_app(
         settings.ensure_data_dir()
         if settings.auto_migrate:
             await migrate(settings.database_url)
-        store = SessionStore(settings.database_url)
+        store = SessionStore(
+            settings.database_url,
+            max_batch=settings.write_batch_max,
+            sqlite_synchronous=settings.sqlite_synchronous,
+        )
         broker = create_broker(settings.redis_url, prefix=settings.redis_prefix)
         courtroom = Courtroom(
             store,
@@ -99,7 +103,7 @@ def create_app(
             reconcile_ms=1000 if settings.redis_url else None,
             after_tick=heap.after_tick if heap is not None else None,
         )
-        observers = ObserverGate(courtroom)
+        observers = ObserverGate(courtroom, window_ms=settings.observer_window_ms)
         clockwork = Clockwork(
             courtroom, max_sleep_ms=timer_max_sleep_ms, single_node=settings.redis_url is None
         )
@@ -173,7 +177,8 @@ def create_app(
     for router in (health.router, auth.router, sessions.router, rounds.router):
         app.include_router(router)
     schedule.install(app)
-    app.router.routes.append(WebSocketRoute("/ws/sessions/{session_id}", session_socket))
+    # First in the table: a crowd's handshakes should not be matched against every HTTP route.
+    app.router.routes.insert(0, WebSocketRoute("/ws/sessions/{session_id}", session_socket))
     # The browser client (plain ES modules, docs/browser.md) at /app/; / leads there.
     app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="app")
     app.router.routes.append(Route("/", _to_app, include_in_schema=False))

@@ -13,6 +13,7 @@ from server.config import ConfigError, Settings, describe
 from server.rules.state import ACCOUNT_ROLES
 
 DEMO_PASSWORD = "courtroom-demo"
+DEMO_TITLE = "Demo moot: Acme v. Zenith"
 DEMO_USERS: tuple[tuple[str, str, str], ...] = (
     ("admin", "ADMIN", "Ada Admin"),
     ("judge", "JUDGE", "Judge Judy Hale"),
@@ -177,16 +178,19 @@ async def _demo(settings: Settings) -> None:
                 user = await users.create(username, hash_password(DEMO_PASSWORD), role, name)
             ids[username] = user
         existing = await store.list_sessions(["pending", "active", "paused"])
-        if any(s["title"] == "Demo moot: Acme v. Zenith" for s in existing):
-            click.echo("demo session exists already")
-            return
-        court = Courtroom(store, MemoryBroker(), system_clock, RulesConfig())
-        from server.auth import Principal
+        demo = [s for s in existing if s["title"] == DEMO_TITLE]
+        if demo:
+            # A second `make run`: say again what to sign in with and where to go.
+            sid = str(demo[0]["id"])
+            click.echo(f"demo session {sid} (from an earlier run)")
+        else:
+            court = Courtroom(store, MemoryBroker(), system_clock, RulesConfig())
+            from server.auth import Principal
 
-        judge = Principal(ids["judge"]["id"], "judge", "JUDGE", ids["judge"]["display_name"])
-        committed = await court.create_session(judge.actor(), title="Demo moot: Acme v. Zenith")
-        sid = committed.entries[0].session_id
-        click.echo(f"demo session {sid}")
+            judge = Principal(ids["judge"]["id"], "judge", "JUDGE", ids["judge"]["display_name"])
+            committed = await court.create_session(judge.actor(), title=DEMO_TITLE)
+            sid = committed.entries[0].session_id
+            click.echo(f"demo session {sid}")
         click.echo(
             f"demo accounts: {', '.join(u for u, _, _ in DEMO_USERS)}; password {DEMO_PASSWORD}"
         )

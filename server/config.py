@@ -109,6 +109,14 @@ class Settings(BaseSettings):
     reconnect_grace_ms: int = _var(15_000, "COURTROOM_RECONNECT_GRACE_MS", "an integer of milliseconds, 0-3600000", ge=0, le=3_600_000)  # fmt: skip
     # Freeze the heap after startup and join bursts (server/heap.py).
     gc_freeze: bool = _var(True, "COURTROOM_GC_FREEZE", _BOOL)
+    # The batch writer (store/_writer.py): the most jobs per transaction, and
+    # SQLite's fsync policy for its commits (NORMAL: survives a killed process).
+    write_batch_max: int = _var(1024, "COURTROOM_WRITE_BATCH_MAX", "an integer of commands, 1-100000", ge=1, le=100_000)  # fmt: skip
+    sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = _var(
+        "NORMAL", "COURTROOM_SQLITE_SYNCHRONOUS", "NORMAL, FULL or EXTRA"
+    )
+    # How long observer changes gather into one entry after each (server/observers.py).
+    observer_window_ms: int = _var(250, "COURTROOM_OBSERVER_WINDOW_MS", "an integer of milliseconds, 0-60000", ge=0, le=60_000)  # fmt: skip
 
     # -- security -----------------------------------------------------------------
     secret_key: SecretStr = _var(
@@ -191,6 +199,11 @@ class Settings(BaseSettings):
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
                 raise ValueError(f"{o!r} is not an origin")
         return origins
+
+    @field_validator("sqlite_synchronous", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.strip().upper() if isinstance(v, str) else v
 
     @field_validator("database_url")
     @classmethod

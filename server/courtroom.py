@@ -3,14 +3,17 @@
     command → rules (under the session's lock, inside the store's transaction)
             → append + projections → commit → publish → hooks (timer runner)
 
-Per session, a node serialises its own commands with an asyncio lock held
-through commit *and* publish, so its entries reach the broker in sequence
-order; the database lock serialises nodes.
+Commands are not serialised here: every command is a job of the store's batch
+writer, which commits them in queue order, many sessions to a transaction,
+under the database's row locks (which also serialise nodes). What this module
+keeps in order is the publish: per session, entries reach the broker in
+sequence order (see ``_publish``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 import weakref
@@ -121,40 +124,56 @@ class Courtroom:
             live_user: count this user's live connections inside the transaction.
         """
         kind = getattr(cmd, "__name__", type(cmd).__name__)
-        lock = self._lock(session_id)
-        async with lock:
-            now = self.clock()
-            started = time.perf_counter()
+        now = self.clock()
+        started = time.perf_counter()
+        rules = self.rules
 
-            def decide(state_dict: dict[str, Any], head: Head, at: int, info: TxInfo) -> Decision:
-                command = cmd(info) if callable(cmd) else cmd
-                state = SessionState.from_dict(state_dict)
-                events = handle(state, command, actor, at, self.rules)
-                return _decision(session_id, state, events, at)
+        def decide(state_dict: dict[str, Any], head: Head, at: int, info: TxInfo) -> Decision:
+            command = cmd(info) if callable(cmd) else cmd
+            state = SessionState.from_dict(state_dict)
+            events = handle(state, command, actor, at, rules)
+            return _decision(session_id, state, events, at)
 
-            try:
-                committed = await self.store.execute(
-                    session_id,
-                    decide,
-                    now=now,
-                    node=self.node_id,
-                    fence=fence,
-                    live_user=live_user,
-                    lease_ms=self.lease_ms,
-                )
-            except Exception:
-                METRICS.commands.labels(kind, "refused").inc()
-                raise
-            if committed.entries:
-                METRICS.append_seconds.observe(time.perf_counter() - started)
-                METRICS.events_appended.inc(len(committed.entries))
-                await self.broker.publish(session_id, committed.entries)
-        METRICS.commands.labels(kind, "ok").inc()
+        try:
+            committed = await self.store.execute(
+                session_id,
+                decide,
+                now=now,
+                node=self.node_id,
+                fence=fence,
+                live_user=live_user,
+                lease_ms=self.lease_ms,
+            )
+        except Exception:
+            _command_counter(kind, "refused").inc()
+            raise
+        if committed.entries:
+            METRICS.append_seconds.observe(time.perf_counter() - started)
+            METRICS.events_appended.inc(len(committed.entries))
+            await self._publish(session_id, committed)
+        _command_counter(kind, "ok").inc()
         if committed.entries:
             _count_round_metrics(committed)
             for hook in self._hooks:
                 hook(session_id, committed)
         return committed
+
+    async def _publish(self, session_id: str, committed: Committed) -> None:
+        """Hand committed entries to the broker, per session in sequence order.
+
+        The writer resolves its jobs' futures in commit order, and each waiter
+        reaches this lock with no await in between; ``asyncio.Lock`` is FIFO, so
+        publishes of one session leave in the order their entries were chained
+        even when the broker awaits (Redis).
+        """
+        async with self._lock(session_id):
+            await self.broker.publish(session_id, committed.entries)
+
+
+@functools.cache
+def _command_counter(kind: str, outcome: str) -> Any:
+    """The labelled counter child, looked up once per (kind, outcome): not per command."""
+    return METRICS.commands.labels(kind, outcome)
 
 
 def _decision(session_id: str, state: SessionState, events: list[Any], at: int) -> Decision:

@@ -337,10 +337,16 @@ class Hub:
                 sub.outbound.push_tick(frame)
 
     def tick_all(self, now: int) -> int:
-        """Send the tick of every channel whose clock runs; returns how many ticked."""
+        """Send the tick of every channel whose clock runs; returns how many ticked.
+
+        A paused session's turn keeps status "running" with its clock frozen
+        (no deadline): it got its one tick with SESSION_PAUSED and gets no more
+        until a clock event (docs/protocol.md, "tick").
+        """
         n = 0
         for ch in list(self._channels.values()):
-            if ch.state is not None and ch.state.running_turn() is not None and ch.subs:
+            t = ch.state.running_turn() if ch.state is not None else None
+            if t is not None and t.deadline_ms is not None and ch.subs:
                 self._tick_channel(ch, now)
                 n += 1
         return n

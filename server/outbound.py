@@ -3,8 +3,8 @@
 Fan-out calls :meth:`Outbound.push` with an already encoded frame and never
 waits. When nothing is queued or being sent and the socket can take bytes
 now, the frame is written at once (``direct``): no queue, no task wake-up.
-Otherwise it is queued for the connection's writer task (``run``), which
-keeps the order. A slow socket only fills its own queue; when the queue
+Otherwise it is queued for a writer task, started then and ending once the
+queue is empty, which keeps the order. A slow socket only fills its own queue; when the queue
 overflows, ``on_overflow`` fires once (the connection then stops its writer
 and closes with 4001, and the client resumes from the log), and nothing more
 is queued. Ticks do not queue: a newer tick replaces an unsent one.
@@ -29,6 +29,9 @@ STATS = WriteStats()
 
 
 class Outbound:
+    # Idle, a connection holds no queue, no event and no writer task (see
+    # ``bench/bench_idle_memory.py``): the queue is made when a frame first has
+    # to wait, and a writer task runs only while something waits.
     __slots__ = (
         "_send",
         "_direct",
@@ -36,7 +39,7 @@ class Outbound:
         "_max",
         "_frames",
         "_tick",
-        "_wake",
+        "_writer",
         "_busy",
         "_overflowed",
         "_done",
@@ -53,9 +56,9 @@ class Outbound:
         self._direct = direct
         self._on_overflow = on_overflow
         self._max = max_frames
-        self._frames: deque[OutFrame] = deque()
+        self._frames: deque[OutFrame] | None = None
         self._tick: OutFrame | None = None
-        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
         # True from the moment anything is queued until the writer has sent it
         # all: while it is, a direct write would overtake what waits.
         self._busy = False
@@ -67,7 +70,7 @@ class Outbound:
         return self._overflowed
 
     def __len__(self) -> int:
-        return len(self._frames)
+        return len(self._frames) if self._frames is not None else 0
 
     def push(self, frame: OutFrame, tick: OutFrame | None = None) -> bool:
         """Send or queue a frame (then ``tick``, if given); False if too slow or stopped."""
@@ -78,18 +81,19 @@ class Outbound:
             if direct(frame.wire if tick is None else frame.wire_then(tick)):
                 STATS.direct += 1
                 return True
-        if len(self._frames) >= self._max:
+        frames = self._frames
+        if frames is None:
+            frames = self._frames = deque()
+        if len(frames) >= self._max:
             self._overflowed = True
-            self._frames.clear()
+            frames.clear()
             self._tick = None
-            self._wake.set()
             self._on_overflow()
             return False
-        self._frames.append(frame)
+        frames.append(frame)
         if tick is not None:
             self._tick = tick
-        self._busy = True
-        self._wake.set()
+        self._wake()
         return True
 
     def push_tick(self, frame: OutFrame) -> None:
@@ -100,27 +104,44 @@ class Outbound:
             STATS.direct += 1
             return
         self._tick = frame
+        self._wake()
+
+    def _wake(self) -> None:
         self._busy = True
-        self._wake.set()
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._run(), name="ws-writer")
 
     def stop(self) -> None:
+        """Take no more frames; a writer still running drains what is queued, then ends."""
         self._done = True
-        self._wake.set()
 
-    async def run(self) -> None:
-        """The writer: drain frames in order, then the latest tick, until stopped."""
-        frames = self._frames
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while frames and not self._overflowed:
-                await self._send(frames.popleft())
-            if self._overflowed:
-                return
-            tick, self._tick = self._tick, None
-            if tick is not None:
-                await self._send(tick)
-            if not frames and self._tick is None:
-                self._busy = False  # no await since the check: nothing waits
-            if self._done and not frames:
-                return
+    def cancel(self) -> None:
+        """Stop now, dropping what is queued (a writer stuck on a socket nobody reads)."""
+        self._done = True
+        if self._writer is not None:
+            self._writer.cancel()
+
+    async def wait_drained(self) -> None:
+        """Return once no writer runs (everything queued was sent, or dropped)."""
+        while (writer := self._writer) is not None:
+            await asyncio.wait([writer])
+
+    async def _run(self) -> None:
+        """The writer: drain frames in order, then the latest tick; end when nothing waits."""
+        try:
+            while not self._overflowed:
+                frames = self._frames
+                while frames and not self._overflowed:
+                    await self._send(frames.popleft())
+                if self._overflowed:
+                    return
+                tick, self._tick = self._tick, None
+                if tick is not None:
+                    await self._send(tick)
+                if not self._frames and self._tick is None:
+                    # No await since the check: nothing waits. A burst's queue goes too.
+                    self._busy = False
+                    self._frames = None
+                    return
+        finally:
+            self._writer = None

@@ -68,7 +68,9 @@ class PresenceTracker:
         kind: str,
         user_id: str | None,
         observation_id: str | None,
+        wait: bool = True,
     ) -> None:
+        """Register one socket; ``wait=False`` queues the row without waiting for its commit."""
         await self._cluster.add_connection(
             connection_id=connection_id,
             session_id=session_id,
@@ -77,6 +79,7 @@ class PresenceTracker:
             user_id=user_id,
             observation_id=observation_id,
             now=self._court.clock(),
+            wait=wait,
         )
 
     async def disconnected(

@@ -8,6 +8,8 @@ resume_from"), so this server first closes the app's own connections with
 
 from __future__ import annotations
 
+import logging
+import resource
 import socket
 from typing import Any
 
@@ -19,6 +21,26 @@ from server.wire import CourtroomWebSocketProtocol
 
 # The Services of every app running in this process (set by the lifespan).
 RUNNING: list[Services] = []
+log = logging.getLogger("courtroom.serve")
+
+
+def raise_open_files_limit() -> int:
+    """Raise the soft open-files limit to the hard one; returns the limit in force.
+
+    Every WebSocket is a file descriptor, and distributions often start
+    processes with a soft limit of 1,024. At the limit, accept() fails with
+    EMFILE: asyncio logs "socket.accept() out of system resource" and stops
+    accepting for a second, and new clients wait in the listen backlog (their
+    handshakes time out) until descriptors are free again; connections already
+    open are not affected (docs/deployment.md).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:  # a container may forbid it
+            log.warning("could not raise the open files limit from %d: %s", soft, exc)
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 async def close_all(code: int = CloseCode.GOING_AWAY, reason: str = "server shutting down") -> None:
@@ -43,6 +65,8 @@ def run(
     root_path: str = "",
     log_config: dict[str, Any] | None = None,
 ) -> None:
+    limit = raise_open_files_limit()
+    log.info("open files limit %d: at most that many connections, less a few", limit)
     config = uvicorn.Config(
         app,
         host=host,

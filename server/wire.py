@@ -68,6 +68,21 @@ class CourtroomWebSocketProtocol(WebSocketsSansIOProtocol):
         await self.writable.wait()
         return self.try_write(frame)
 
+    def send_receive_event_to_app(self) -> None:
+        # uvicorn logs a text message that is not UTF-8 with a traceback at ERROR
+        # level: any client could fill the log with them. It is the client's
+        # fault, so close with 1007 as uvicorn does, and note it in one line.
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            try:
+                b"".join(self.frames).decode()
+            except UnicodeDecodeError:
+                self.frames = []
+                self.logger.info("closing a WebSocket with 1007: the client sent invalid UTF-8")
+                self.conn.send_close(1007)
+                self.handle_parser_exception()
+                return
+        super().send_receive_event_to_app()
+
 
 def wire_of(scope: Any) -> Wire | None:
     """The connection's direct path, if the server offers it."""

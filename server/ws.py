@@ -28,6 +28,7 @@ from protocol.errors import (
     CourtroomError,
     FeatureDisabled,
     FrameTooLarge,
+    PermissionDenied,
     ProtocolError,
     RateLimited,
     Unauthorized,
@@ -67,6 +68,20 @@ class _Bucket:
 class Connection:
     """One client socket; implements the hub's ``Subscriber``."""
 
+    # Slotted: thousands of idle observers each hold one (bench/bench_idle_memory.py).
+    __slots__ = (
+        "ws",
+        "services",
+        "syncing",
+        "backlog",
+        "is_observer",
+        "slow",
+        "closed",
+        "wire",
+        "outbound",
+        "__weakref__",
+    )
+
     def __init__(self, ws: WebSocket, services: Services) -> None:
         self.ws = ws
         self.services = services
@@ -75,7 +90,6 @@ class Connection:
         self.is_observer = True
         self.slow = False
         self.closed = False
-        self.writer: asyncio.Task[None] | None = None
         # The direct path when the server offers it (server/wire.py), else ASGI.
         self.wire = wire_of(ws.scope)
         self.outbound = Outbound(
@@ -105,8 +119,7 @@ class Connection:
             return  # the replay notices and closes with 4001 itself
         # The writer may be stuck in a send to a socket that is not read; stop it
         # and close: the close frame follows whatever the transport still holds.
-        if self.writer is not None:
-            self.writer.cancel()
+        self.outbound.cancel()
         task = asyncio.get_running_loop().create_task(
             self.close(CloseCode.TOO_SLOW, "too slow: resume from the log")
         )
@@ -202,7 +215,8 @@ async def _serve(conn: Connection, session_id: str) -> None:
             raise Unauthorized("participants need a token")
         if not s.settings.flags.moot_operations:
             raise FeatureDisabled("live sessions are disabled (FEATURE_MOOT_OPERATIONS)")
-        state_dict, _ = await s.store.load(session_id)
+        # Only these two facts are kept: the whole state would live as long as the socket.
+        status, anonymous_ok = await _admission_facts(s, session_id)
     except CourtroomError as exc:
         await conn.send_now(p.error_frame(None, exc.code, exc.message))
         await conn.close(close_code_for(exc), exc.message)
@@ -217,11 +231,11 @@ async def _serve(conn: Connection, session_id: str) -> None:
         return
 
     actor = principal.actor() if principal else Actor(user_id=None)
-    completed = state_dict["status"] == Status.COMPLETED.value
+    completed = status == Status.COMPLETED.value
     member = _Membership(conn, session_id, actor, hello, principal)
     try:
         if not completed:
-            await member.enter()
+            await member.enter(anonymous_ok)
     except CourtroomError as exc:
         await conn.send_now(p.error_frame(hello.id, exc.code, exc.message))
         await conn.close(
@@ -229,12 +243,10 @@ async def _serve(conn: Connection, session_id: str) -> None:
             exc.message,
         )
         return
-    writer: asyncio.Task[None] | None = None
     try:
         ch = await s.hub.attach(conn, session_id)
         try:
-            writer = await _welcome_and_replay(conn, ch, hello, member)
-            if writer is None:
+            if not await _welcome_and_replay(conn, ch, hello, member):
                 return
             await _command_loop(conn, session_id, actor, member)
         finally:
@@ -247,9 +259,7 @@ async def _serve(conn: Connection, session_id: str) -> None:
         log.exception("connection to %s failed", session_id)
         await conn.close(CloseCode.INTERNAL, "internal error")
     finally:
-        conn.outbound.stop()
-        if writer is not None:
-            writer.cancel()
+        conn.outbound.cancel()
         # The departure is part of the record: log it even if this handler is
         # being cancelled (server shutdown, an ASGI server that cancels on close).
         departure = asyncio.create_task(member.exit())
@@ -262,6 +272,19 @@ async def drain_departures() -> None:
     """Wait for departures still being logged (called before the store closes)."""
     if _background:
         await asyncio.gather(*list(_background), return_exceptions=True)
+
+
+async def _admission_facts(s: Services, session_id: str) -> tuple[str, bool]:
+    """The session's status and whether it admits anonymous observers.
+
+    From this node's mirror of the session when it has one (a crowd arriving
+    reads nothing from the database), else from the store (404 if unknown).
+    """
+    ch = s.hub.channel(session_id)
+    if ch is not None and ch.state is not None:
+        return ch.state.status.value, ch.state.allow_anonymous_observers
+    state, _ = await s.store.load(session_id)
+    return str(state["status"]), bool(state.get("allow_anonymous_observers", True))
 
 
 async def _hello(conn: Connection) -> p.Hello | None:
@@ -277,6 +300,19 @@ async def _hello(conn: Connection) -> p.Hello | None:
 
 class _Membership:
     """The join/observe this connection logged, and its undoing on close."""
+
+    __slots__ = (
+        "conn",
+        "session_id",
+        "actor",
+        "hello",
+        "principal",
+        "connection_id",
+        "observation_id",
+        "kind",
+        "registered",
+        "left",
+    )
 
     def __init__(
         self,
@@ -298,30 +334,69 @@ class _Membership:
         self.left = False
         conn.is_observer = self.kind == "observer"
 
-    async def enter(self) -> None:
-        """Register the socket (presence across nodes), then log the arrival."""
+    async def enter(self, anonymous_ok: bool) -> None:
+        """Register the socket (presence across nodes), then log the arrival.
+
+        A participant's join is a command that may be refused, so it is
+        committed before the welcome. An observer's arrival is not waited for:
+        its presence row and its ``OBSERVER_JOINED`` share the writer's next
+        batches, so a crowd is admitted at the speed of the sockets.
+        """
         s = self.conn.services
         if self.kind == "observer":
+            if self.actor.user_id is None and not anonymous_ok:
+                raise PermissionDenied("this session does not admit anonymous observers")
             self.observation_id = str(uuid.uuid4())
+            await s.presence.connected(
+                self.connection_id,
+                self.session_id,
+                kind=self.kind,
+                user_id=self.actor.user_id,
+                observation_id=self.observation_id,
+                wait=False,
+            )
+            self.registered = True
+            return  # the arrival is logged by ``announce``, once the welcome is fixed
         await s.presence.connected(
             self.connection_id,
             self.session_id,
             kind=self.kind,
             user_id=self.actor.user_id,
-            observation_id=self.observation_id,
+            observation_id=None,
         )
         self.registered = True
         try:
-            if self.kind == "participant":
-                assert self.hello.role is not None
-                cmd = c.Join(role=self.hello.role, speaker=self.hello.speaker)
-                await s.courtroom.execute(self.session_id, cmd, self.actor)
-            else:
-                assert self.observation_id is not None
-                await s.observers.join(self.session_id, self.observation_id, self.actor.user_id)
+            assert self.hello.role is not None
+            cmd = c.Join(role=self.hello.role, speaker=self.hello.speaker)
+            await s.courtroom.execute(self.session_id, cmd, self.actor)
         except BaseException:
             await self._unregister(log_departure=False)
             raise
+
+    def announce(self) -> None:
+        """Queue an observer's arrival for the log (after the welcome's snapshot is taken).
+
+        So the observer's own ``OBSERVER_JOINED`` always reaches it as a live
+        event after ``welcome``, never inside the snapshot.
+        """
+        if self.kind != "observer" or not self.registered or self.observation_id is None:
+            return
+        s = self.conn.services
+        arrival = s.observers.join_nowait(self.session_id, self.observation_id, self.actor.user_id)
+        arrival.add_done_callback(self._arrival_logged)
+
+    def _arrival_logged(self, fut: asyncio.Future[None]) -> None:
+        if fut.cancelled() or (exc := fut.exception()) is None:
+            return
+        # The session changed between the admission check and the commit (it
+        # completed, or stopped admitting anonymous observers): the arrival is
+        # not on the record, so neither may the watching go on.
+        log.info("observer arrival in %s not logged: %s", self.session_id, exc)
+        self.left = True  # nothing to log on the way out
+        code = close_code_for(exc) if isinstance(exc, CourtroomError) else CloseCode.INTERNAL
+        task = asyncio.get_running_loop().create_task(self.conn.close(code, "not admitted"))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
 
     async def leave(self) -> None:
         """The client said ``leave``: log it now; nothing more to do on close."""
@@ -355,12 +430,13 @@ class _Membership:
 
 async def _welcome_and_replay(
     conn: Connection, ch: Any, hello: p.Hello, member: _Membership
-) -> asyncio.Task[None] | None:
-    """Welcome, the missed entries, the backlog, then go live. Returns the writer task."""
+) -> bool:
+    """Welcome, the missed entries, the backlog, then go live. False if it closed instead."""
     s = conn.services
     # No await between attach and here: the snapshot is exactly at ``head``.
     snapshot = s.hub.snapshot(ch)
     head = ch.head
+    member.announce()
     resume = hello.resume_from
     recovered = None if resume is None else resume <= head.sequence_number
     you = {
@@ -387,10 +463,10 @@ async def _welcome_and_replay(
                 break
             await conn.send_now(e.frame())
         if conn.closed:
-            return None
+            return False
     if conn.slow:
         await conn.close(CloseCode.TOO_SLOW, "too slow: resume from the log")
-        return None
+        return False
     for seq, frame in conn.backlog:
         if seq > last:
             conn.outbound.push(frame)
@@ -400,8 +476,7 @@ async def _welcome_and_replay(
     tick = s.hub.tick_for(ch, _now(s))
     if tick is not None:
         conn.outbound.push_tick(tick)
-    conn.writer = asyncio.create_task(conn.outbound.run(), name="ws-writer")
-    return conn.writer
+    return True
 
 
 async def _command_loop(

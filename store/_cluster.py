@@ -42,25 +42,28 @@ class ClusterStore:
         user_id: str | None,
         observation_id: str | None,
         now: int,
+        wait: bool = True,
     ) -> None:
-        async with _mapped(), self._s.write_engine.begin() as c:
-            await c.execute(
-                insert(LC).values(
-                    id=connection_id,
-                    session_id=session_id,
-                    node_id=node,
-                    kind=kind,
-                    user_id=user_id,
-                    observation_id=observation_id,
-                    connected_at_ms=now,
-                )
-            )
+        """Register a live connection (a writer job: a crowd arriving is a few batches).
+
+        ``wait=False`` queues the row and returns at once; a failure is logged.
+        """
+        row = {
+            "id": connection_id,
+            "session_id": session_id,
+            "node_id": node,
+            "kind": kind,
+            "user_id": user_id,
+            "observation_id": observation_id,
+            "connected_at_ms": now,
+        }
+        fut = self._s.add_connection(row, wait=wait)
+        if wait:
+            await fut
 
     async def remove_connection(self, connection_id: str) -> bool:
         """Delete one connection's row; False if another node already cleaned it up."""
-        async with _mapped(), self._s.write_engine.begin() as c:
-            result = await c.execute(delete(LC).where(LC.c.id == connection_id))
-            return bool(result.rowcount)
+        return await self._s.remove_connection(connection_id)
 
     async def take_node_connections(self, node: str) -> list[dict[str, Any]]:
         """Remove and return a dead node's connections (each row goes to one cleaner only)."""

@@ -1,29 +1,24 @@
 """Keep the seeds' tables in step with the log, inside the append's transaction.
 
 The log is the truth; these rows are projections of it that the HTTP routes
-read. Each handler gets one event (type, details, actor, timestamp) and the
-connection of the transaction that appends it.
+read. Each handler is pure: it gets one event (details, actor, timestamp,
+sequence number) and returns the row writes (``store/_ops.py``) that the batch
+writer runs in the same transaction as the entry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol import event_types as ev
-from store._schema import (
-    classroom_rounds,
-    classroom_turn_audit,
-    classroom_turns,
-    session_observations,
-    session_participations,
-)
+from store._ops import Insert, Op, Update
 
-Handler = Callable[[AsyncConnection, str, dict[str, Any], str | None, str, int], Awaitable[None]]
+Handler = Callable[[str, dict[str, Any], str | None, str, int], list[Op]]
+P = "session_participations"
 
 
 def _ms_iso(ms: int | None) -> str | None:
@@ -40,112 +35,89 @@ def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-async def _joined(
-    c: AsyncConnection, sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int
-) -> None:
-    assert actor is not None
-    await c.execute(
-        insert(session_participations).values(
-            id=_participation_id(sid, actor),
-            session_id=sid,
-            user_id=int(actor),
-            role=d["role"],
-            speaker=d.get("speaker"),
-            status="connected",
-            joined_at=ts,
-            connection_count=1,
-            client_info=_json(d.get("client_info")),
-            created_at=ts,
-        )
-    )
-
-
-def _participation_id(sid: str, user_id: str) -> str:
-    import uuid
-
+def participation_id(sid: str, user_id: str) -> str:
     return str(uuid.uuid5(uuid.UUID(sid), f"participant-{user_id}"))
 
 
-async def _reconnected(
-    c: AsyncConnection, sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int
-) -> None:
+def _joined(sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int) -> list[Op]:
     assert actor is not None
-    await c.execute(
-        update(session_participations)
-        .where(session_participations.c.id == _participation_id(sid, actor))
-        .values(status="connected", left_at=None, connection_count=d["connection_count"])
-    )
+    row = {
+        "id": participation_id(sid, actor),
+        "session_id": sid,
+        "user_id": int(actor),
+        "role": d["role"],
+        "speaker": d.get("speaker"),
+        "status": "connected",
+        "joined_at": ts,
+        "connection_count": 1,
+        "client_info": _json(d.get("client_info")),
+        "created_at": ts,
+    }
+    return [Insert.row(P, row)]
 
 
-async def _reconnecting(
-    c: AsyncConnection, sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int
-) -> None:
+def _participation(sid: str, actor: str | None, values: dict[str, Any]) -> list[Op]:
     assert actor is not None
-    await c.execute(
-        update(session_participations)
-        .where(session_participations.c.id == _participation_id(sid, actor))
-        .values(status="reconnecting")
-    )
+    return [Update.by(P, "id", participation_id(sid, actor), values)]
 
 
-async def _gone(
-    c: AsyncConnection, sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int
-) -> None:
-    assert actor is not None
-    await c.execute(
-        update(session_participations)
-        .where(session_participations.c.id == _participation_id(sid, actor))
-        .values(status="disconnected", left_at=ts)
-    )
+def _reconnected(sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int) -> list[Op]:
+    values = {"status": "connected", "left_at": None, "connection_count": d["connection_count"]}
+    return _participation(sid, actor, values)
 
 
-async def _observed(
-    c: AsyncConnection, sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int
-) -> None:
-    await c.execute(
-        insert(session_observations),
-        [
+def _reconnecting(sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int) -> list[Op]:
+    return _participation(sid, actor, {"status": "reconnecting"})
+
+
+def _gone(sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int) -> list[Op]:
+    return _participation(sid, actor, {"status": "disconnected", "left_at": ts})
+
+
+def _observed(sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int) -> list[Op]:
+    users = d["users"]
+    return [
+        Insert.row(
+            "session_observations",
             {
-                "id": o["observation_id"],
+                "id": oid,
                 "session_id": sid,
-                "user_id": None if o["user_id"] is None else int(o["user_id"]),
+                "user_id": int(users[oid]) if oid in users else None,
                 "observed_at": ts,
                 "client_info": None,
                 "created_at": ts,
-            }
-            for o in d["observations"]
-        ],
-    )
-
-
-async def _unobserved(
-    c: AsyncConnection, sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int
-) -> None:
-    await c.execute(
-        update(session_observations)
-        .where(session_observations.c.id.in_(d["observation_ids"]))
-        .values(left_at=ts)
-    )
-
-
-async def _round_created(
-    c: AsyncConnection, sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int
-) -> None:
-    await c.execute(
-        insert(classroom_rounds).values(
-            id=d["round_id"],
-            session_id=sid,
-            round_index=d["round_index"],
-            round_type=d["round_type"],
-            format=d["format"],
-            status="PENDING",
-            created_at=ts,
-            updated_at=ts,
+            },
         )
-    )
-    await c.execute(
-        insert(classroom_turns),
-        [
+        for oid in d["observation_ids"]
+    ]
+
+
+def _unobserved(sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int) -> list[Op]:
+    return [
+        Update.by("session_observations", "id", oid, {"left_at": ts})
+        for oid in d["observation_ids"]
+    ]
+
+
+def _round_created(sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int) -> list[Op]:
+    ops: list[Op] = [
+        Insert.row(
+            "classroom_rounds",
+            {
+                "id": d["round_id"],
+                "session_id": sid,
+                "round_index": d["round_index"],
+                "round_type": d["round_type"],
+                "format": d["format"],
+                "status": "PENDING",
+                "created_at": ts,
+                "updated_at": ts,
+            },
+        )
+    ]
+    ops += [
+        Insert.row(
+            "classroom_turns",
             {
                 "id": t["turn_id"],
                 "round_id": d["round_id"],
@@ -156,19 +128,20 @@ async def _round_created(
                 "turn_order": t["order"],
                 "allowed_seconds": t["allowed_ms"] // 1000,
                 "status": "pending",
+                "is_submitted": False,
+                "is_late": False,
                 "created_at": ts,
                 "updated_at": ts,
-            }
-            for t in d["turns"]
-        ],
-    )
+            },
+        )
+        for t in d["turns"]
+    ]
+    return ops
 
 
-async def _round_moved(
-    c: AsyncConnection, sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int
-) -> None:
+def _round_moved(sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int) -> list[Op]:
     # Status and the current speaker come from the decision's round rows (see
-    # ``_sessions``); here only the timestamps the event carries.
+    # ``_plan``); here only the timestamps the event carries.
     values: dict[str, Any] = {"updated_at": ts}
     if "started_at_ms" in d:
         values["started_at"] = _ms_iso(d["started_at_ms"])
@@ -176,9 +149,7 @@ async def _round_moved(
         values["ended_at"] = _ms_iso(d["ended_at_ms"])
     if "reason" in d:
         values["abort_reason"] = d["reason"][:500]
-    await c.execute(
-        update(classroom_rounds).where(classroom_rounds.c.id == d["round_id"]).values(**values)
-    )
+    return [Update.by("classroom_rounds", "id", d["round_id"], values)]
 
 
 _AUDIT = {
@@ -188,18 +159,15 @@ _AUDIT = {
     ev.TURN_TIME_EXPIRED: "TIME_EXPIRED",
     ev.TURN_FORCE_SUBMITTED: "OVERRIDE",
 }
-
-
-async def _turn_event(
-    c: AsyncConnection, sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int
-) -> None:
-    raise AssertionError("replaced per event type below")
+_ENDED = {
+    ev.TURN_SUBMITTED: "submitted",
+    ev.TURN_AUTO_SUBMITTED: "auto_submitted",
+    ev.TURN_FORCE_SUBMITTED: "force_submitted",
+}
 
 
 def _turn_handler(event_type: str) -> Handler:
-    async def handle(
-        c: AsyncConnection, sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int
-    ) -> None:
+    def handle(sid: str, d: dict[str, Any], actor: str | None, ts: str, seq: int) -> list[Op]:
         values: dict[str, Any] = {"updated_at": ts}
         if event_type == ev.TURN_STARTED:
             values.update(status="running", started_at=_ms_iso(d["started_at_ms"]))
@@ -207,31 +175,26 @@ def _turn_handler(event_type: str) -> Handler:
             values.update(status="expired")
         else:
             values.update(
-                status={
-                    ev.TURN_SUBMITTED: "submitted",
-                    ev.TURN_AUTO_SUBMITTED: "auto_submitted",
-                    ev.TURN_FORCE_SUBMITTED: "force_submitted",
-                }[event_type],
+                status=_ENDED[event_type],
                 submitted_at=_ms_iso(d["submitted_at_ms"]),
                 transcript=d.get("transcript"),
                 word_count=d.get("word_count"),
                 is_submitted=True,
                 is_late=bool(d.get("late", False)),
             )
-        await c.execute(
-            update(classroom_turns).where(classroom_turns.c.id == d["turn_id"]).values(**values)
-        )
         payload = {k: v for k, v in d.items() if k not in ("transcript",)}
-        await c.execute(
-            insert(classroom_turn_audit).values(
-                turn_id=d["turn_id"],
-                action=_AUDIT[event_type],
-                actor_user_id=actor,
-                payload_json=orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode(),
-                sequence_number=seq,
-                created_at=ts,
-            )
-        )
+        audit = {
+            "turn_id": d["turn_id"],
+            "action": _AUDIT[event_type],
+            "actor_user_id": actor,
+            "payload_json": orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode(),
+            "sequence_number": seq,
+            "created_at": ts,
+        }
+        return [
+            Update.by("classroom_turns", "id", d["turn_id"], values),
+            Insert.row("classroom_turn_audit", audit),
+        ]
 
     return handle
 
@@ -251,4 +214,10 @@ HANDLERS: dict[str, Handler] = {
     ev.ROUND_ABORTED: _round_moved,
     **{t: _turn_handler(t) for t in _AUDIT},
 }
-del _turn_event
+
+
+def projections(
+    sid: str, event_type: str, d: dict[str, Any], actor: str | None, ts: str, seq: int
+) -> list[Op]:
+    handler = HANDLERS.get(event_type)
+    return [] if handler is None else handler(sid, d, actor, ts, seq)

@@ -1,113 +1,69 @@
 """The log append and the session reads: the only place sessions are written.
 
-Every write is one transaction that holds the session's lock (``SELECT ...
-FOR UPDATE`` on PostgreSQL; ``BEGIN IMMEDIATE`` on SQLite), reads the chain
-head and the state, asks the caller's pure ``decide`` function what happens,
-appends the entries with consecutive sequence numbers, updates the projection
-tables and the session row, and commits. Sequence numbers are therefore gap-free
-under any concurrency, on one node or many.
+Writes go through the database's batch writer (``store/_writer.py``): each
+command is a job that runs under its session's lock (``SELECT ... FOR
+UPDATE`` on PostgreSQL; ``BEGIN IMMEDIATE`` on SQLite) inside a transaction
+shared with whatever else was waiting, reads the chain head and the state,
+asks the caller's pure ``decide`` function what happens, and appends the
+entries with consecutive sequence numbers. Sequence numbers are therefore
+gap-free under any concurrency, on one node or many, and a command returns
+only once its batch has committed.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from protocol import (
-    GENESIS_HASH,
-    ChainVerifier,
-    VerifyResult,
-    canonical_details,
-    entry_hash_canonical,
-    format_timestamp,
-)
+from protocol import VerifyResult
 from protocol.errors import Conflict, NotFound, StoreError, Unavailable
 from store._engine import create_engine, is_sqlite
 from store._entries import LogEntry
-from store._projections import HANDLERS
+from store._plan import (
+    Command,
+    Committed,
+    Connect,
+    Create,
+    Decide,
+    Decision,
+    Disconnect,
+    Head,
+    PendingEvent,
+    TxInfo,
+)
 from store._schema import (
     classroom_rounds,
     classroom_turn_audit,
     classroom_turns,
     courtroom_sessions as S,
-    live_connections as LC,
     session_log_entries as L,
     session_observations,
     session_participations,
 )
+from store._time import ms_to_iso, now_ms
+from store._verify import verify_pg, verify_sqlite
+from store._writer import Backend, Writer, silence
 
-
-class PendingEvent(Protocol):
-    """What a decision appends: the rules' ``NewEvent`` has this shape."""
-
-    @property
-    def event_type(self) -> str: ...
-    @property
-    def details(self) -> dict[str, Any]: ...
-    @property
-    def actor_id(self) -> str | None: ...
-
-
-@dataclass(slots=True)
-class Decision:
-    """The outcome of a command, computed under the lock by the caller's pure code."""
-
-    events: Sequence[PendingEvent]
-    state: dict[str, Any]
-    status: str
-    next_action_ms: int | None
-    session_columns: dict[str, Any] = field(default_factory=dict)
-    rounds: list[dict[str, Any]] = field(default_factory=list)
-    result: Any = None
-    # Columns that depend on the new chain head (the integrity hash on completion).
-    after_chain: Callable[[Head], dict[str, Any]] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Head:
-    sequence_number: int
-    hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class TxInfo:
-    """What the transaction read besides the state, for the caller's ``decide``."""
-
-    live_connections: int | None  # of ``live_user`` across all nodes, when asked
-    timer_owner: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Committed:
-    entries: list[LogEntry]
-    state: dict[str, Any]
-    head: Head
-    result: Any
-    timer_owner: str | None = None
-    timer_fence: int = 0
-    fenced: bool = False  # a timer presented a stale fencing token: nothing was done
-
-
-Decide = Callable[[dict[str, Any], Head, int, TxInfo], Decision]
-
-
-def now_ms() -> int:
-    from time import time_ns
-
-    return time_ns() // 1_000_000
-
-
-def ms_to_iso(ms: int) -> str:
-    return format_timestamp(datetime.fromtimestamp(ms / 1000, tz=UTC))
+__all__ = [
+    "Committed",
+    "Decide",
+    "Decision",
+    "Head",
+    "PendingEvent",
+    "SessionStore",
+    "TxInfo",
+    "ms_to_iso",
+    "now_ms",
+]
 
 
 @asynccontextmanager
@@ -125,15 +81,36 @@ async def _mapped() -> AsyncIterator[None]:
         raise StoreError(f"database error: {exc}") from exc
 
 
+def _backend(url: str, sqlite: bool, sqlite_synchronous: str) -> Backend:
+    u = make_url(url)
+    if sqlite:
+        from store._writer_sqlite import SqliteBackend
+
+        return SqliteBackend(u.database or ":memory:", synchronous=sqlite_synchronous)
+    from store._writer_pg import PgBackend
+
+    return PgBackend(_dsn(url))
+
+
+def _dsn(url: str) -> str:
+    """The libpq form of a SQLAlchemy PostgreSQL URL, for asyncpg itself."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 class SessionStore:
     """Sessions and their logs over one database.
 
     Args:
         url: a SQLAlchemy URL; ``sqlite:///...`` or ``postgresql://...`` are
             normalised to their async drivers.
+        max_batch: the most jobs one write transaction takes.
+        sqlite_synchronous: SQLite's ``synchronous`` pragma for the writer
+            (``NORMAL``: survives a killed process; ``FULL``: a power cut too).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str, *, max_batch: int = 1024, sqlite_synchronous: str = "NORMAL"
+    ) -> None:
         self.write_engine: AsyncEngine = create_engine(url)
         # SQLite: a second engine without BEGIN IMMEDIATE, so readers never wait
         # for the write lock (WAL lets them read the last commit).
@@ -143,8 +120,23 @@ class SessionStore:
             else self.write_engine
         )
         self._sqlite = is_sqlite(self.write_engine)
+        self._url = self.write_engine.url.render_as_string(hide_password=False)
+        self._max_batch = max_batch
+        self._sqlite_sync = sqlite_synchronous
+        self._writer: Writer | None = None
+
+    @property
+    def writer(self) -> Writer:
+        """The batch writer, started on first use (it needs the running loop)."""
+        if self._writer is None:
+            backend = _backend(self._url, self._sqlite, self._sqlite_sync)
+            self._writer = Writer(backend, max_batch=self._max_batch)
+        return self._writer
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
@@ -167,26 +159,16 @@ class SessionStore:
         metadata: dict[str, Any] | None,
         created_by: str | None,
     ) -> Committed:
-        ts = ms_to_iso(now)
-        entry = _chain(session_id, 1, ts, first, GENESIS_HASH)
-        async with _mapped(), self.write_engine.begin() as c:
-            await c.execute(
-                insert(S).values(
-                    id=session_id,
-                    assignment_id=assignment_id,
-                    status=state["status"],
-                    title=title,
-                    metadata=None if metadata is None else orjson.dumps(metadata).decode(),
-                    created_at=ts,
-                    created_by=created_by,
-                    head_seq=1,
-                    head_hash=entry.hash,
-                    state=orjson.dumps(state).decode(),
-                    next_action_ms=None,
-                )
-            )
-            await _insert_entries(c, [entry], ts)
-        return Committed([entry], state, Head(1, entry.hash), None)
+        columns = {
+            "assignment_id": assignment_id,
+            "title": title,
+            "metadata": None if metadata is None else orjson.dumps(metadata).decode(),
+            "created_by": created_by,
+        }
+        committed: Committed = await self.writer.submit(
+            Create(session_id, first, state, now, columns)
+        )
+        return committed
 
     async def execute(
         self,
@@ -201,9 +183,9 @@ class SessionStore:
     ) -> Committed:
         """Run ``decide`` under the session's lock and commit what it returns.
 
-        ``decide(state, head, now, info)`` must be pure: it raises a
-        CourtroomError to refuse (the transaction is then rolled back and
-        nothing is written).
+        ``decide(state, head, now, info)`` must be pure (it may run twice if
+        its batch is retried): it raises a CourtroomError to refuse, and then
+        nothing of it is written.
 
         Args:
             node: this node's id. When the decision leaves a deadline, this node
@@ -215,90 +197,23 @@ class SessionStore:
             live_user: count this user's live participant connections (all
                 nodes) inside the transaction, for ``info.live_connections``.
         """
-        async with _mapped(), self.write_engine.begin() as c:
-            q = select(
-                S.c.head_seq,
-                S.c.head_hash,
-                S.c.state,
-                S.c.timer_owner,
-                S.c.timer_fence,
-            ).where(S.c.id == session_id)
-            if not self._sqlite:
-                q = q.with_for_update()
-            row = (await c.execute(q)).first()
-            if row is None:
-                raise NotFound("session not found")
-            head = Head(row.head_seq, row.head_hash)
-            if fence is not None and (row.timer_owner != node or row.timer_fence != fence):
-                return Committed(
-                    [], orjson.loads(row.state), head, None, row.timer_owner, row.timer_fence, True
-                )
-            live = None
-            if live_user is not None:
-                live = int(
-                    await c.scalar(
-                        select(func.count()).where(
-                            LC.c.session_id == session_id,
-                            LC.c.user_id == live_user,
-                            LC.c.kind == "participant",
-                        )
-                    )
-                    or 0
-                )
-            decision = decide(orjson.loads(row.state), head, now, TxInfo(live, row.timer_owner))
-            if not decision.events:
-                return Committed(
-                    [], decision.state, head, decision.result, row.timer_owner, row.timer_fence
-                )
-            ts = ms_to_iso(now)
-            entries: list[LogEntry] = []
-            prev = head.hash
-            for i, e in enumerate(decision.events, start=head.sequence_number + 1):
-                entry = _chain(session_id, i, ts, e, prev)
-                entries.append(entry)
-                prev = entry.hash
-            await _insert_entries(c, entries, ts)
-            for entry, e in zip(entries, decision.events, strict=True):
-                handler = HANDLERS.get(e.event_type)
-                if handler is not None:
-                    await handler(c, session_id, e.details, e.actor_id, ts, entry.sequence_number)
-            for r in decision.rounds:
-                await c.execute(
-                    update(classroom_rounds)
-                    .where(classroom_rounds.c.id == r["id"])
-                    .values({k: v for k, v in r.items() if k != "id"})
-                )
-            new_head = Head(entries[-1].sequence_number, entries[-1].hash)
-            sealed = decision.after_chain(new_head) if decision.after_chain else {}
-            owner, fence_now = row.timer_owner, row.timer_fence
-            timer: dict[str, Any] = {}
-            if decision.next_action_ms is None:
-                owner = None
-                timer = {"timer_owner": None, "timer_lease_until": None}
-            elif node is not None:
-                # The node that last set a session's clock drives it.
-                if owner != node:
-                    owner, fence_now = node, fence_now + 1
-                timer = {
-                    "timer_owner": owner,
-                    "timer_fence": fence_now,
-                    "timer_lease_until": now + lease_ms,
-                }
-            await c.execute(
-                update(S)
-                .where(S.c.id == session_id)
-                .values(
-                    head_seq=new_head.sequence_number,
-                    head_hash=new_head.hash,
-                    state=orjson.dumps(decision.state).decode(),
-                    status=decision.status,
-                    next_action_ms=decision.next_action_ms,
-                    **decision.session_columns,
-                    **sealed,
-                    **timer,
-                )
-            )
-        return Committed(entries, decision.state, new_head, decision.result, owner, fence_now)
+        job = Command(session_id, decide, now, node, fence, live_user, lease_ms)
+        committed: Committed = await self.writer.submit(job)
+        return committed
+
+    # --- presence rows (through the writer: a crowd arriving is a few batches) ---
+
+    def add_connection(self, row: dict[str, Any], *, wait: bool = True) -> Any:
+        """Register a live connection; awaitable, or fire-and-forget with ``wait=False``."""
+        fut = self.writer.submit_nowait(Connect(row))
+        if not wait:
+            silence(fut)
+        return fut
+
+    async def remove_connection(self, connection_id: str) -> bool:
+        """Delete one connection's row; False if another node already cleaned it up."""
+        removed: bool = await self.writer.submit(Disconnect(connection_id))
+        return removed
 
     # --- timer leases -------------------------------------------------------
 
@@ -433,42 +348,13 @@ class SessionStore:
                 return
             nxt = page[-1].sequence_number + 1
 
-    async def verify(self, session_id: str, *, page: int = 20_000) -> VerifyResult:
-        """Recompute the chain from the stored rows.
-
-        Reads only the hashed columns, as plain tuples, a page at a time on one
-        connection: the read, not the hash, is what limits verification.
-        """
+    async def verify(self, session_id: str) -> VerifyResult:
+        """Recompute the chain from the stored rows (``store/_verify.py``)."""
         await self.row(session_id)  # 404 for an unknown session
-        verifier = ChainVerifier(session_id)
-        feed = verifier.feed_canonical
-        cols = (
-            L.c.session_id,
-            L.c.sequence_number,
-            L.c.timestamp,
-            L.c.event_type,
-            L.c.actor_id,
-            L.c.details,
-            L.c.previous_hash,
-            L.c.hash_chain,
-        )
-        nxt = 1
-        async with _mapped(), self.read_engine.connect() as c:
-            while True:
-                rows = (
-                    await c.execute(
-                        select(*cols)
-                        .where(L.c.session_id == session_id, L.c.sequence_number >= nxt)
-                        .order_by(L.c.sequence_number)
-                        .limit(page)
-                    )
-                ).all()
-                for r in rows:
-                    if not feed(*r):
-                        return verifier.result()
-                if len(rows) < page:
-                    return verifier.result()
-                nxt = rows[-1][1] + 1
+        u = make_url(self._url)
+        if self._sqlite:
+            return await asyncio.to_thread(verify_sqlite, u.database or "", session_id)
+        return await verify_pg(_dsn(self._url), session_id)
 
     async def participations(self, session_id: str) -> list[dict[str, Any]]:
         P = session_participations
@@ -548,42 +434,6 @@ class SessionStore:
         if sid is None:
             raise NotFound("Round not found")
         return str(sid)
-
-
-def _chain(session_id: str, seq: int, ts: str, e: PendingEvent, prev: str) -> LogEntry:
-    details_json = canonical_details(e.details)
-    return LogEntry(
-        session_id=session_id,
-        sequence_number=seq,
-        timestamp=ts,
-        event_type=e.event_type,
-        actor_id=e.actor_id,
-        details_json=details_json,
-        previous_hash=prev,
-        hash=entry_hash_canonical(
-            session_id, seq, ts, e.event_type, e.actor_id, details_json, prev
-        ),
-    )
-
-
-async def _insert_entries(c: AsyncConnection, entries: list[LogEntry], ts: str) -> None:
-    await c.execute(
-        insert(L),
-        [
-            {
-                "session_id": e.session_id,
-                "sequence_number": e.sequence_number,
-                "timestamp": e.timestamp,
-                "event_type": e.event_type,
-                "actor_id": e.actor_id,
-                "details": e.details_json,
-                "previous_hash": e.previous_hash,
-                "hash_chain": e.hash,
-                "created_at": ts,
-            }
-            for e in entries
-        ],
-    )
 
 
 def _entry(r: Any) -> LogEntry:

@@ -171,8 +171,21 @@ class Court:
         return str(r.json()["id"])
 
     def hello(
-        self, ws: Any, *, user: str | None = None, as_: str = "observer", **extra: Any
+        self,
+        ws: Any,
+        *,
+        user: str | None = None,
+        as_: str = "observer",
+        arrived: bool = True,
+        **extra: Any,
     ) -> dict[str, Any]:
+        """Send hello and return the welcome.
+
+        An observer's welcome does not wait for its arrival to be logged; with
+        ``arrived`` (the default) this also reads up to the observer's own
+        ``OBSERVER_JOINED``, so a test starts from a settled log (not with
+        ``resume_from``: the events after the welcome are the test's to read).
+        """
         msg = {
             "type": "hello",
             "v": 1,
@@ -183,7 +196,44 @@ class Court:
         ws.send_json(msg)
         welcome: dict[str, Any] = ws.receive_json()
         assert welcome["type"] == "welcome", welcome
+        # A resuming client reads its replay itself: nothing may be skipped.
+        arrived = arrived and "resume_from" not in extra
+        if arrived and as_ == "observer" and welcome["session"]["status"] != "completed":
+            own_arrival(ws, welcome["you"]["observation_id"])
         return welcome
+
+
+def own_arrival(ws: Any, observation_id: str) -> dict[str, Any]:
+    """Read up to the ``OBSERVER_JOINED`` entry that names ``observation_id``.
+
+    Events before it are dropped (they are what a welcome that waited for the
+    arrival would have had in its snapshot); other frames (ticks, replies) are
+    handed back to the test's next ``receive``.
+    """
+    import json
+
+    kept: list[Any] = []
+    for _ in range(1000):
+        raw = ws.receive()
+        msg: dict[str, Any] = json.loads(raw["text"]) if raw.get("text") else {}
+        if msg.get("type") == "event":
+            if (
+                msg["event_type"] == "OBSERVER_JOINED"
+                and observation_id in msg["details"]["observation_ids"]
+            ):
+                break
+            continue
+        kept.append(raw)
+    else:
+        raise AssertionError("the observer's arrival was never logged")
+    if kept:
+        original = ws.receive
+
+        def receive() -> Any:
+            return kept.pop(0) if kept else original()
+
+        ws.receive = receive
+    return msg
 
 
 @pytest.fixture

@@ -53,6 +53,8 @@ def _scenario(http: httpx.Client, node: ServerProcess, pg: PrivatePostgres) -> N
     with connect(f"{node.ws_base}/ws/sessions/{sid}") as ws:
         ws.send(json.dumps({"type": "hello", "v": 1, "token": tok, "as": "observer"}))
         assert json.loads(ws.recv())["type"] == "welcome"
+        while json.loads(ws.recv(timeout=30)).get("event_type") != "OBSERVER_JOINED":
+            pass  # the welcome does not wait for the arrival to be logged
         before = http.get(f"/api/session/{sid}", headers=h).json()["head"]
 
         pg.stop()

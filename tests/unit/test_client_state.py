@@ -33,7 +33,7 @@ from clients import (
     reconnect_after,
     ws_url,
 )
-from clients.cli import format_event, format_tick
+from clients.cli import Names, format_event, format_tick
 from protocol import GENESIS_HASH, ChainVerifier, entry_hash
 from protocol.errors import ProtocolError
 
@@ -474,7 +474,32 @@ def test_bad_url() -> None:
 
 def test_formatting() -> None:
     e = chain(1)[0]
-    assert format_event(e) == '#1     10:00:01.000 NOTE by 7 {"i":1}'
+    assert format_event(e) == '#1     10:00:01.000 NOTE by user 7 {"i":1}'
+    names = Names()
+    names.learn_welcome(
+        Welcome(
+            session={"participants": {"7": {"name": "Priya Petitioner"}, "8": {"name": ""}}},
+            head_sequence=0,
+            head_hash="",
+            recovered=None,
+            server_time_ms=0,
+            you={},
+        )
+    )
+    assert format_event(e, names) == '#1     10:00:01.000 NOTE by Priya Petitioner {"i":1}'
+    joined = Event.from_entry(
+        {
+            **e.as_entry(),
+            "event_type": "PARTICIPANT_JOINED",
+            "actor_id": "8",
+            "details": {"name": "Rosa Respondent", "role": "respondent"},
+        }
+    )
+    assert format_event(joined, names).endswith(
+        "by user 8 " + '{"name":"Rosa Respondent","role":"respondent"}'
+    )
+    names.learn(joined)
+    assert names.of("8") == "Rosa Respondent" and names.of("9") == "user 9"
     assert format_tick(Tick("t1", 65_400, True, 3, 0)) == "clock  01:05.4 running turn t1 (#3)"
     assert format_tick(Tick("t1", -1500, False, 3, 0)).startswith("clock -00:00.0 paused")
 

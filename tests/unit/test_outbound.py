@@ -36,7 +36,6 @@ class Recorder:
 async def test_frames_in_order_then_latest_tick() -> None:
     rec = Recorder()
     out = Outbound(rec.send, lambda: None, 10)
-    writer = asyncio.create_task(out.run())
     out.push(f("a"))
     out.push(f("b"))
     out.push_tick(f("t1"))
@@ -44,7 +43,7 @@ async def test_frames_in_order_then_latest_tick() -> None:
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     out.stop()
-    await asyncio.wait_for(writer, 1)
+    await asyncio.wait_for(out.wait_drained(), 1)
     assert rec.seen == ["q:a", "q:b", "q:t2"]
 
 
@@ -53,7 +52,6 @@ async def test_overflow_marks_too_slow_once_and_never_blocks() -> None:
     rec.gate.clear()  # a socket nobody reads
     overflows: list[int] = []
     out = Outbound(rec.send, lambda: overflows.append(1), 3)
-    writer = asyncio.create_task(out.run())
     await asyncio.sleep(0)
     results = [out.push(f(str(i))) for i in range(10)]  # returns at once: fan-out never waits
     assert results[:3] == [True, True, True]  # the writer has not run yet: three queued
@@ -61,7 +59,9 @@ async def test_overflow_marks_too_slow_once_and_never_blocks() -> None:
     assert overflows == [1] and out.overflowed and len(out) == 0
     out.push_tick(f("ignored"))
     rec.gate.set()
-    await asyncio.wait_for(writer, 1)  # the writer stops: the connection closes with 4001
+    await asyncio.wait_for(
+        out.wait_drained(), 1
+    )  # the writer stops: the connection closes with 4001
 
 
 async def test_stop_drains_what_is_queued() -> None:
@@ -70,7 +70,7 @@ async def test_stop_drains_what_is_queued() -> None:
     out.push(f("x"))
     out.stop()
     assert out.push(f("late")) is False
-    await asyncio.wait_for(out.run(), 1)
+    await asyncio.wait_for(out.wait_drained(), 1)
     assert rec.seen == ["q:x"]
 
 
@@ -89,7 +89,6 @@ async def test_idle_writable_socket_takes_the_direct_path() -> None:
 async def test_nothing_overtakes_a_queued_or_in_flight_frame() -> None:
     rec = Recorder()
     out = Outbound(rec.send, lambda: None, 10, direct=rec.direct)
-    writer = asyncio.create_task(out.run())
     rec.writable = False  # the transport is above its high-water mark
     out.push(f("1"))  # queued
     rec.writable = True
@@ -105,7 +104,7 @@ async def test_nothing_overtakes_a_queued_or_in_flight_frame() -> None:
     out.push(f("3"))  # idle again: direct
     assert rec.seen[-1] == "d:\x81\x013"
     out.stop()
-    await asyncio.wait_for(writer, 1)
+    await asyncio.wait_for(out.wait_drained(), 1)
 
 
 async def test_overflow_while_not_writable_still_closes_as_too_slow() -> None:
@@ -116,3 +115,34 @@ async def test_overflow_while_not_writable_still_closes_as_too_slow() -> None:
     out = Outbound(rec.send, lambda: overflows.append(1), 2, direct=rec.direct)
     assert [out.push(f(str(i))) for i in range(4)] == [True, True, False, False]
     assert overflows == [1] and rec.seen == []
+
+
+async def test_an_idle_connection_holds_no_writer_task_and_no_queue() -> None:
+    def writers() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if t.get_name() == "ws-writer"]
+
+    rec = Recorder()
+    rec.writable = False
+    out = Outbound(rec.send, lambda: None, 10, direct=rec.direct)
+    assert writers() == [] and len(out) == 0
+    out.push(f("1"))  # must wait: a writer starts
+    out.push_tick(f("t"))
+    assert len(writers()) == 1 and len(out) == 1
+    await asyncio.wait_for(out.wait_drained(), 1)
+    # Drained: the writer has ended and the queue is gone.
+    assert rec.seen == ["q:1", "q:t"] and writers() == [] and len(out) == 0
+    rec.writable = True
+    assert out.push(f("2")) and writers() == []  # idle and writable: direct, no task
+    assert rec.seen[-1] == "d:\x81\x012"
+
+
+async def test_cancel_drops_what_waits_and_ends_the_writer() -> None:
+    rec = Recorder()
+    rec.gate.clear()  # a socket nobody reads
+    out = Outbound(rec.send, lambda: None, 10)
+    out.push(f("1"))
+    out.push(f("2"))
+    await asyncio.sleep(0)  # the writer is stuck sending "1"
+    out.cancel()
+    await asyncio.wait_for(out.wait_drained(), 1)
+    assert rec.seen == [] and out.push(f("3")) is False

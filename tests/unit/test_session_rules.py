@@ -137,16 +137,8 @@ def test_observers_count_and_batches() -> None:
     court.do(c.Unobserve(("a", "x")))
     assert (court.state.observers_now, court.state.observers_total) == (2, 4)
     assert court.details("OBSERVER_JOINED") == [
-        {"count": 1, "anonymous": 1, "observations": [{"observation_id": "a", "user_id": None}]},
-        {
-            "count": 3,
-            "anonymous": 2,
-            "observations": [
-                {"observation_id": "b", "user_id": "11"},
-                {"observation_id": "x", "user_id": None},
-                {"observation_id": "y", "user_id": None},
-            ],
-        },
+        {"count": 1, "anonymous": 1, "observation_ids": ["a"], "users": {}},
+        {"count": 3, "anonymous": 2, "observation_ids": ["b", "x", "y"], "users": {"b": "11"}},
     ]
     assert court.details("OBSERVER_LEFT") == [{"count": 2, "observation_ids": ["a", "x"]}]
     assert court.do(c.Observe(())) == [] and court.do(c.Unobserve(())) == []
@@ -214,3 +206,30 @@ def test_reconnect_within_grace_cancels_it() -> None:
     court.advance(10_000)
     assert court.do(c.TimerDue()) == []
     assert court.state.participants["11"].status is Presence.CONNECTED
+
+
+def test_to_dict_is_the_plain_form_of_the_state() -> None:
+    """The hand-written ``to_dict`` equals ``dataclasses.asdict`` and shares no lists."""
+    from dataclasses import asdict
+
+    from server.rules.state import (
+        Participant,
+        Presence,
+        RoundState,
+        SessionState,
+        TurnState,
+    )
+
+    turn = TurnState("t", 0, "11", "petitioner", 1, "main", 60_000, [30_000], warnings_fired=[1])
+    state = SessionState(
+        "s",
+        participants={"11": Participant("11", "petitioner", 1, "P", Presence.CONNECTED, 1, 5)},
+        rounds={"r": RoundState("r", 0, "PETITIONER_MAIN", "seed", turns=[turn])},
+        expected=[{"user_id": "11"}],
+    )
+    d = state.to_dict()
+    assert d == asdict(state)
+    d["rounds"]["r"]["turns"][0]["warnings_fired"].append(2)
+    d["expected"][0]["user_id"] = "x"
+    assert turn.warnings_fired == [1] and state.expected == [{"user_id": "11"}]
+    assert SessionState.from_dict(d).participants == state.participants

@@ -1,0 +1,185 @@
+"""One batch's transaction as a sans-I/O script, and the SQL of each database.
+
+``script`` is a generator: it yields the statements of the batch in order, as
+``Step``s, and is sent each one's rows back. The SQLite backend drives it with
+stdlib ``sqlite3`` on its writer thread (the whole batch in one thread hop);
+the PostgreSQL backend drives it with asyncpg. The two differ only in their
+``Dialect``: how a list of ids is matched, and how many rows go in as one
+statement (asyncpg: ``unnest`` arrays, one round trip; sqlite3: executemany).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal
+
+from store._ops import Insert, Op, Style, grouped
+from store._plan import (
+    ENTRY_COLUMNS,
+    HEAD_COLUMNS,
+    SESSION_COLUMNS,
+    Command,
+    Connect,
+    Create,
+    Disconnect,
+    Job,
+    Row,
+    plan,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """``fetch``: run once, send back the rows; ``many``: executemany, send back None."""
+
+    kind: Literal["fetch", "many"]
+    sql: str
+    args: Any
+
+
+Script = Generator[Step, Any, list[Any]]
+
+
+class Dialect:
+    style: Style = "qmark"
+
+    def lock_sessions(self, ids: Sequence[str]) -> Step:
+        cols = ", ".join(SESSION_COLUMNS)
+        marks = ", ".join("?" for _ in ids)
+        # SQLite: the whole database is locked by BEGIN IMMEDIATE already.
+        return Step("fetch", f"SELECT {cols} FROM courtroom_sessions WHERE id IN ({marks})", ids)
+
+    def take_connections(self, ids: Sequence[str]) -> Step:
+        marks = ", ".join("?" for _ in ids)
+        return Step(
+            "fetch", f"DELETE FROM live_connections WHERE id IN ({marks}) RETURNING id", ids
+        )
+
+    def count_live(self, session_id: str, user_id: str) -> Step:
+        return Step(
+            "fetch",
+            "SELECT count(*) FROM live_connections"
+            " WHERE session_id = ? AND user_id = ? AND kind = 'participant'",
+            (session_id, user_id),
+        )
+
+    def insert_entries(self, rows: list[tuple[Any, ...]]) -> Step:
+        cols = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
+        marks = ", ".join("?" for _ in ENTRY_COLUMNS)
+        return Step("many", f"INSERT INTO session_log_entries ({cols}) VALUES ({marks})", rows)
+
+    def update_heads(self, rows: list[tuple[Any, ...]]) -> Step:
+        sets = ", ".join(f"{c} = ?" for c in HEAD_COLUMNS)
+        return Step("many", f"UPDATE courtroom_sessions SET {sets} WHERE id = ?", rows)
+
+    def write_log(self, entries: list[tuple[Any, ...]], heads: list[tuple[Any, ...]]) -> list[Step]:
+        """The entries and the new heads (sqlite3: two executemany, no round trips)."""
+        steps = [self.insert_entries(entries)] if entries else []
+        return steps + ([self.update_heads(heads)] if heads else [])
+
+
+class PgDialect(Dialect):
+    style: Style = "dollar"
+
+    def lock_sessions(self, ids: Sequence[str]) -> Step:
+        cols = ", ".join(SESSION_COLUMNS)
+        # In id order, so that two nodes' batches can never deadlock on their rows.
+        return Step(
+            "fetch",
+            f"SELECT {cols} FROM courtroom_sessions WHERE id = ANY($1::varchar[])"
+            " ORDER BY id FOR UPDATE",
+            (list(ids),),
+        )
+
+    def take_connections(self, ids: Sequence[str]) -> Step:
+        return Step(
+            "fetch",
+            "DELETE FROM live_connections WHERE id = ANY($1::varchar[]) RETURNING id",
+            (list(ids),),
+        )
+
+    def count_live(self, session_id: str, user_id: str) -> Step:
+        return Step(
+            "fetch",
+            "SELECT count(*) FROM live_connections"
+            " WHERE session_id = $1 AND user_id = $2 AND kind = 'participant'",
+            (session_id, user_id),
+        )
+
+    def insert_entries(self, rows: list[tuple[Any, ...]]) -> Step:
+        return Step("fetch", _insert_entries(1), _columns(rows))
+
+    def update_heads(self, rows: list[tuple[Any, ...]]) -> Step:
+        return Step("fetch", _update_heads(1), _columns(rows))
+
+    def write_log(self, entries: list[tuple[Any, ...]], heads: list[tuple[Any, ...]]) -> list[Step]:
+        """Entries and heads in one statement (a data-modifying CTE): one round trip."""
+        if not (entries and heads):
+            return super().write_log(entries, heads)
+        sql = f"WITH appended AS ({_insert_entries(1)}) {_update_heads(len(ENTRY_COLUMNS) + 1)}"
+        return [Step("fetch", sql, _columns(entries) + _columns(heads))]
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> tuple[list[Any], ...]:
+    """Rows as one array per column, for ``unnest``."""
+    return tuple(list(col) for col in zip(*rows, strict=True))
+
+
+def _unnest(types: tuple[str, ...], first: int) -> str:
+    return ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=first))
+
+
+@cache
+def _insert_entries(first: int) -> str:
+    types = ("varchar", "bigint", "varchar", "varchar", "varchar", "text", *("varchar",) * 3)
+    cols = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
+    return f"INSERT INTO session_log_entries ({cols}) SELECT * FROM unnest({_unnest(types, first)})"
+
+
+@cache
+def _update_heads(first: int) -> str:
+    types = ("bigint", "varchar", "text", "varchar", "bigint", "varchar", "bigint", "bigint")
+    sets = ", ".join(f"{c} = v.{c}" for c in HEAD_COLUMNS)
+    names = ", ".join((*HEAD_COLUMNS, "id"))
+    return (
+        f"UPDATE courtroom_sessions AS s SET {sets}"
+        f" FROM unnest({_unnest((*types, 'varchar'), first)}) AS v({names}) WHERE s.id = v.id"
+    )
+
+
+def script(jobs: Sequence[Job], d: Dialect) -> Script:
+    """The batch's statements in order; returns one outcome per job."""
+    # Presence first, so the live counts read below include this batch's rows.
+    connects: list[Op] = [
+        Insert.row("live_connections", j.row) for j in jobs if isinstance(j, Connect)
+    ]
+    yield from _ops(connects, d)
+    gone = [j.connection_id for j in jobs if isinstance(j, Disconnect)]
+    removed = {str(r[0]) for r in (yield d.take_connections(gone))} if gone else set()
+
+    ids = sorted({j.session_id for j in jobs if isinstance(j, Command | Create)})
+    rows: dict[str, Row] = {}
+    if ids:
+        for r in (yield d.lock_sessions(ids)):
+            rows[str(r[0])] = Row(int(r[1]), r[2], r[3], r[4], int(r[5]), r[6])
+    live: dict[tuple[str, str], int] = {}
+    for j in jobs:
+        if isinstance(j, Command) and j.live_user is not None:
+            key = (j.session_id, j.live_user)
+            if key not in live:
+                live[key] = int((yield d.count_live(*key))[0][0])
+
+    p = plan(jobs, rows, live, removed)
+    yield from _ops(p.new_sessions, d)
+    # Not ``yield from`` a list: the driver sends each step's rows back in.
+    for step in d.write_log(p.entries, p.heads):  # noqa: UP028
+        yield step
+    yield from _ops(p.ops, d)
+    return p.outcomes
+
+
+def _ops(ops: Sequence[Op], d: Dialect) -> Generator[Step, Any, None]:
+    for sql, rows in grouped(ops, d.style):
+        yield Step("many", sql, rows)

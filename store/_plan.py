@@ -1,0 +1,339 @@
+"""Plan a batch of jobs in memory: the pure core of the batch writer.
+
+The writer reads the batch's session rows under their locks (``Row``), then
+this module runs every job in queue order against them, as if each were its
+own transaction: a job's ``decide`` sees the state and chain head that the
+jobs before it left, and a job that raises leaves nothing behind (decide
+before write: a refused command never touches the database). What comes out
+is the batch's writes (new sessions, entries, projection rows, the final row
+of each session) and one outcome per job. No I/O here; the backends in
+``store/_writer_sqlite.py`` and ``store/_writer_pg.py`` do the reading and
+writing, in one transaction per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from protocol import GENESIS_HASH, canonical_details, entry_hash_canonical
+from store._entries import LogEntry
+from store._ops import Insert, Op, Update
+from store._projections import projections
+from store._time import ms_to_iso
+
+
+class PendingEvent(Protocol):
+    """What a decision appends: the rules' ``NewEvent`` has this shape."""
+
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def details(self) -> dict[str, Any]: ...
+    @property
+    def actor_id(self) -> str | None: ...
+
+
+@dataclass(slots=True)
+class Decision:
+    """The outcome of a command, computed under the lock by the caller's pure code."""
+
+    events: Sequence[PendingEvent]
+    state: dict[str, Any]
+    status: str
+    next_action_ms: int | None
+    session_columns: dict[str, Any] = field(default_factory=dict)
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    result: Any = None
+    # Columns that depend on the new chain head (the integrity hash on completion).
+    after_chain: Callable[[Head], dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    sequence_number: int
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class TxInfo:
+    """What the transaction read besides the state, for the caller's ``decide``."""
+
+    live_connections: int | None  # of ``live_user`` across all nodes, when asked
+    timer_owner: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    entries: list[LogEntry]
+    state: dict[str, Any]
+    head: Head
+    result: Any
+    timer_owner: str | None = None
+    timer_fence: int = 0
+    fenced: bool = False  # a timer presented a stale fencing token: nothing was done
+
+
+Decide = Callable[[dict[str, Any], Head, int, TxInfo], Decision]
+
+
+# --- jobs -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Command:
+    """Run ``decide`` on one session under its lock; outcome: ``Committed``."""
+
+    session_id: str
+    decide: Decide
+    now: int
+    node: str | None = None
+    fence: int | None = None
+    live_user: str | None = None
+    lease_ms: int = 5000
+
+
+@dataclass(slots=True)
+class Create:
+    """A new session with its first entry; outcome: ``Committed``."""
+
+    session_id: str
+    first: PendingEvent
+    state: dict[str, Any]
+    now: int
+    columns: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Connect:
+    """A live connection's presence row (``live_connections``); outcome: None."""
+
+    row: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Disconnect:
+    """Forget a connection; outcome: whether this call removed the row."""
+
+    connection_id: str
+
+
+Job = Command | Create | Connect | Disconnect
+
+
+# --- what the backends read and write ----------------------------------------
+
+SESSION_COLUMNS = (
+    "id",
+    "head_seq",
+    "head_hash",
+    "state",
+    "timer_owner",
+    "timer_fence",
+    "timer_lease_until",
+)
+ENTRY_COLUMNS = (
+    "session_id",
+    "sequence_number",
+    "timestamp",
+    "event_type",
+    "actor_id",
+    "details",
+    "previous_hash",
+    "hash_chain",
+    "created_at",
+)
+# The columns every command may change; written for each touched session.
+HEAD_COLUMNS = (
+    "head_seq",
+    "head_hash",
+    "state",
+    "status",
+    "next_action_ms",
+    "timer_owner",
+    "timer_fence",
+    "timer_lease_until",
+)
+
+
+@dataclass(slots=True)
+class Row:
+    """A session row as the batch sees it; updated in place as jobs run."""
+
+    head_seq: int
+    head_hash: str
+    state: str
+    timer_owner: str | None
+    timer_fence: int
+    timer_lease_until: int | None
+    status: str = ""
+    next_action_ms: int | None = None
+    dirty: bool = False
+
+    def head_values(self, session_id: str) -> tuple[Any, ...]:
+        return (
+            self.head_seq,
+            self.head_hash,
+            self.state,
+            self.status,
+            self.next_action_ms,
+            self.timer_owner,
+            self.timer_fence,
+            self.timer_lease_until,
+            session_id,
+        )
+
+
+@dataclass(slots=True)
+class Plan:
+    new_sessions: list[Op] = field(default_factory=list)
+    entries: list[tuple[Any, ...]] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
+    heads: list[tuple[Any, ...]] = field(default_factory=list)
+    outcomes: list[Any] = field(default_factory=list)  # per job: a value or an exception
+
+
+def plan(
+    jobs: Sequence[Job],
+    rows: dict[str, Row],
+    live: dict[tuple[str, str], int],
+    removed: set[str],
+) -> Plan:
+    """Run the batch's jobs in order against the locked ``rows``.
+
+    Args:
+        rows: the batch's sessions, as read under their locks.
+        live: ``(session_id, user_id)`` → live participant connections, for the
+            commands that ask (read after this batch's presence writes).
+        removed: the connection ids whose rows this batch's ``Disconnect``s
+            actually deleted.
+    """
+    out = Plan()
+    for job in jobs:
+        try:
+            if isinstance(job, Command):
+                out.outcomes.append(_command(job, rows, live, out))
+            elif isinstance(job, Create):
+                out.outcomes.append(_create(job, rows, out))
+            elif isinstance(job, Connect):
+                out.outcomes.append(None)
+            else:
+                out.outcomes.append(job.connection_id in removed)
+        except Exception as exc:  # the job's own refusal or bug: it fails alone
+            out.outcomes.append(exc)
+    out.heads = [r.head_values(sid) for sid, r in rows.items() if r.dirty]
+    return out
+
+
+def _command(
+    job: Command, rows: dict[str, Row], live: dict[tuple[str, str], int], out: Plan
+) -> Committed:
+    from protocol.errors import NotFound
+
+    row = rows.get(job.session_id)
+    if row is None:
+        raise NotFound("session not found")
+    head = Head(row.head_seq, row.head_hash)
+    if job.fence is not None and (row.timer_owner != job.node or row.timer_fence != job.fence):
+        return Committed(
+            [], orjson.loads(row.state), head, None, row.timer_owner, row.timer_fence, True
+        )
+    count = None if job.live_user is None else live.get((job.session_id, job.live_user), 0)
+    decision = job.decide(orjson.loads(row.state), head, job.now, TxInfo(count, row.timer_owner))
+    if not decision.events:
+        return Committed(
+            [], decision.state, head, decision.result, row.timer_owner, row.timer_fence
+        )
+    ts = ms_to_iso(job.now)
+    entries: list[LogEntry] = []
+    ops: list[Op] = []
+    prev = head.hash
+    for seq, e in enumerate(decision.events, start=head.sequence_number + 1):
+        entry = chain(job.session_id, seq, ts, e, prev)
+        entries.append(entry)
+        ops += projections(job.session_id, e.event_type, e.details, e.actor_id, ts, seq)
+        prev = entry.hash
+    for r in decision.rounds:
+        ops.append(
+            Update.by("classroom_rounds", "id", r["id"], {k: v for k, v in r.items() if k != "id"})
+        )
+    new_head = Head(entries[-1].sequence_number, entries[-1].hash)
+    sealed = decision.after_chain(new_head) if decision.after_chain else {}
+    extra = {**decision.session_columns, **sealed}
+    if extra:
+        ops.append(Update.by("courtroom_sessions", "id", job.session_id, extra))
+    owner, fence, lease = row.timer_owner, row.timer_fence, row.timer_lease_until
+    if decision.next_action_ms is None:
+        owner, lease = None, None
+    elif job.node is not None:
+        # The node that last set a session's clock drives it.
+        if owner != job.node:
+            owner, fence = job.node, fence + 1
+        lease = job.now + job.lease_ms
+    # Nothing can fail past this point: only now does the job touch the batch.
+    row.head_seq, row.head_hash = new_head.sequence_number, new_head.hash
+    row.state = orjson.dumps(decision.state).decode()
+    row.status, row.next_action_ms = decision.status, decision.next_action_ms
+    row.timer_owner, row.timer_fence, row.timer_lease_until = owner, fence, lease
+    row.dirty = True
+    out.entries += [entry_values(e, ts) for e in entries]
+    out.ops += ops
+    return Committed(entries, decision.state, new_head, decision.result, owner, fence)
+
+
+def _create(job: Create, rows: dict[str, Row], out: Plan) -> Committed:
+    from protocol.errors import Conflict
+
+    if job.session_id in rows:
+        raise Conflict("a session with this id exists already")
+    ts = ms_to_iso(job.now)
+    entry = chain(job.session_id, 1, ts, job.first, GENESIS_HASH)
+    state_text = orjson.dumps(job.state).decode()
+    row = {
+        **job.columns,
+        "id": job.session_id,
+        "status": job.state["status"],
+        "created_at": ts,
+        "head_seq": 1,
+        "head_hash": entry.hash,
+        "state": state_text,
+        "next_action_ms": None,
+        "timer_fence": 0,
+    }
+    out.new_sessions.append(Insert.row("courtroom_sessions", row))
+    out.entries.append(entry_values(entry, ts))
+    rows[job.session_id] = Row(1, entry.hash, state_text, None, 0, None, job.state["status"])
+    return Committed([entry], job.state, Head(1, entry.hash), None)
+
+
+def chain(session_id: str, seq: int, ts: str, e: PendingEvent, prev: str) -> LogEntry:
+    details_json = canonical_details(e.details)
+    return LogEntry(
+        session_id=session_id,
+        sequence_number=seq,
+        timestamp=ts,
+        event_type=e.event_type,
+        actor_id=e.actor_id,
+        details_json=details_json,
+        previous_hash=prev,
+        hash=entry_hash_canonical(
+            session_id, seq, ts, e.event_type, e.actor_id, details_json, prev
+        ),
+    )
+
+
+def entry_values(e: LogEntry, created_at: str) -> tuple[Any, ...]:
+    return (
+        e.session_id,
+        e.sequence_number,
+        e.timestamp,
+        e.event_type,
+        e.actor_id,
+        e.details_json,
+        e.previous_hash,
+        e.hash,
+        created_at,
+    )

@@ -1,0 +1,163 @@
+"""The batch planner, the writer's pure core: jobs in order, each as if alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pytest
+
+from protocol import GENESIS_HASH, ChainVerifier
+from protocol.errors import Conflict, InvalidTransition, NotFound
+from store._plan import (
+    Command,
+    Connect,
+    Create,
+    Decision,
+    Disconnect,
+    Head,
+    Job,
+    Row,
+    TxInfo,
+    plan,
+)
+
+SID = "00000000-0000-4000-8000-000000000001"
+OTHER = "00000000-0000-4000-8000-000000000002"
+
+
+@dataclass(frozen=True)
+class Ev:
+    event_type: str
+    details: dict[str, Any]
+    actor_id: str | None = "1"
+
+
+def note(i: int, *, deadline: int | None = None) -> Any:
+    def decide(state: dict[str, Any], head: Head, now: int, info: TxInfo) -> Decision:
+        state["notes"] = state.get("notes", 0) + 1
+        return Decision([Ev("NOTE", {"i": i})], state, "active", deadline)
+
+    return decide
+
+
+def refuse(state: dict[str, Any], head: Head, now: int, info: TxInfo) -> Decision:
+    state["notes"] = -1  # a refusal must not leak what it changed
+    raise InvalidTransition("not now")
+
+
+def crash(state: dict[str, Any], head: Head, now: int, info: TxInfo) -> Decision:
+    raise ZeroDivisionError("a bug in the rules")
+
+
+def fresh_row(seq: int = 0, state: dict[str, Any] | None = None) -> Row:
+    return Row(seq, GENESIS_HASH, orjson.dumps(state or {}).decode(), None, 0, None)
+
+
+def test_jobs_of_one_session_chain_in_queue_order() -> None:
+    rows = {SID: fresh_row()}
+    jobs = [Command(SID, note(i), now=1_000 + i) for i in range(5)]
+    p = plan(jobs, rows, {}, set())
+    assert [o.head.sequence_number for o in p.outcomes] == [1, 2, 3, 4, 5]
+    assert [e[1] for e in p.entries] == [1, 2, 3, 4, 5]
+    v = ChainVerifier(SID)
+    assert all(v.feed_canonical(*e[:8]) for e in p.entries)
+    # One head update per session, carrying the last state.
+    ((seq, hash_, state, status, *_rest, sid),) = p.heads
+    assert (seq, sid, status) == (5, SID, "active") and hash_ == p.entries[-1][7]
+    assert orjson.loads(state) == {"notes": 5}
+
+
+def test_a_refused_or_crashing_job_fails_alone_and_leaves_nothing() -> None:
+    rows = {SID: fresh_row()}
+    jobs = [
+        Command(SID, note(0), now=1),
+        Command(SID, refuse, now=2),
+        Command(SID, crash, now=3),
+        Command(SID, note(1), now=4),
+    ]
+    p = plan(jobs, rows, {}, set())
+    ok1, refused, crashed, ok2 = p.outcomes
+    assert isinstance(refused, InvalidTransition) and isinstance(crashed, ZeroDivisionError)
+    assert (ok1.head.sequence_number, ok2.head.sequence_number) == (1, 2)
+    assert ok2.entries[0].previous_hash == ok1.entries[0].hash
+    assert orjson.loads(p.heads[0][2]) == {"notes": 2}
+    assert len(p.entries) == 2
+
+
+def test_unknown_session_and_stale_fence() -> None:
+    rows = {SID: Row(3, "ab" * 32, "{}", "node-b", 7, 99)}
+    p = plan(
+        [
+            Command(OTHER, note(0), now=1),
+            Command(SID, note(1), now=2, node="node-a", fence=6),
+        ],
+        rows,
+        {},
+        set(),
+    )
+    missing, fenced = p.outcomes
+    assert isinstance(missing, NotFound)
+    assert fenced.fenced and fenced.timer_owner == "node-b" and fenced.timer_fence == 7
+    assert p.entries == [] and p.heads == []
+
+
+def test_a_deadline_makes_this_node_the_timer_owner_with_a_new_fence() -> None:
+    rows = {SID: Row(1, GENESIS_HASH, "{}", "node-b", 4, 10)}
+    p = plan(
+        [Command(SID, note(0, deadline=5_000), now=100, node="node-a", lease_ms=50)],
+        rows,
+        {},
+        set(),
+    )
+    (done,) = p.outcomes
+    assert (done.timer_owner, done.timer_fence) == ("node-a", 5)
+    head = p.heads[0]
+    assert head[4:8] == (5_000, "node-a", 5, 150)  # next_action, owner, fence, lease
+    # No deadline: nobody drives the session's clock.
+    p2 = plan([Command(SID, note(1), now=200, node="node-a")], rows, {}, set())
+    assert p2.heads[0][4:8] == (None, None, 5, None)
+
+
+def test_live_counts_and_presence_outcomes_reach_the_jobs() -> None:
+    seen: list[int | None] = []
+
+    def count(state: dict[str, Any], head: Head, now: int, info: TxInfo) -> Decision:
+        seen.append(info.live_connections)
+        return Decision([], state, "active", None)
+
+    rows = {SID: fresh_row(1)}
+    jobs: list[Job] = [
+        Connect({"id": "c1"}),
+        Disconnect("c1"),
+        Disconnect("c2"),
+        Command(SID, count, now=1, live_user="7"),
+        Command(SID, count, now=1),
+    ]
+    p = plan(jobs, rows, {(SID, "7"): 2}, {"c1"})
+    assert p.outcomes[:3] == [None, True, False]
+    assert seen == [2, None]
+    assert p.heads == []  # nothing to write for decisions without events
+
+
+def test_create_then_conflict_on_the_same_id() -> None:
+    rows: dict[str, Row] = {}
+    first = Ev("SESSION_CREATED", {"title": "t"})
+    jobs: list[Job] = [
+        Create(SID, first, {"status": "pending"}, 1_000, {"title": "t"}),
+        Create(SID, first, {"status": "pending"}, 1_000, {"title": "t"}),
+        Command(SID, note(0), now=2_000),
+    ]
+    p = plan(jobs, rows, {}, set())
+    created, dup, noted = p.outcomes
+    assert created.head.sequence_number == 1 and isinstance(dup, Conflict)
+    assert noted.head.sequence_number == 2
+    assert len(p.new_sessions) == 1 and [e[1] for e in p.entries] == [1, 2]
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_outcomes_line_up_with_jobs(n: int) -> None:
+    rows = {SID: fresh_row()}
+    jobs: list[Any] = [Command(SID, refuse, now=1) for _ in range(n)]
+    assert len(plan(jobs, rows, {}, set()).outcomes) == n
