@@ -66,7 +66,6 @@ def run(
     log_config: dict[str, Any] | None = None,
 ) -> None:
     limit = raise_open_files_limit()
-    log.info("open files limit %d: at most that many connections, less a few", limit)
     config = uvicorn.Config(
         app,
         host=host,
@@ -88,4 +87,6 @@ def run(
         root_path=root_path,
         log_config=log_config if log_config is not None else uvicorn.config.LOGGING_CONFIG,
     )
+    # After uvicorn.Config: it configures logging, and only then has the line a handler.
+    log.info("open files limit %d: at most that many connections, less a few", limit)
     CourtroomServer(config).run()
