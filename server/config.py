@@ -137,7 +137,7 @@ class Settings(BaseSettings):
     max_frame_bytes: int = _var(64 * 1024, "COURTROOM_MAX_FRAME_BYTES", "an integer of bytes, 1024-16777216", ge=1024, le=16 * 1024 * 1024)  # fmt: skip
     outbound_queue_frames: int = _var(1024, "COURTROOM_OUTBOUND_QUEUE", "an integer of frames, 1-1000000", ge=1, le=1_000_000)  # fmt: skip
     hello_timeout_seconds: float = _var(10.0, "COURTROOM_HELLO_TIMEOUT", "a number of seconds, above 0 and at most 300", gt=0, le=300)  # fmt: skip
-    tick_interval_ms: int = _var(1000, "COURTROOM_TICK_MS", "an integer of milliseconds, 10-60000", ge=10, le=60_000)  # fmt: skip
+    tick_interval_ms: int = _var(1000, "COURTROOM_TICK_MS", "an integer of milliseconds, 10-86400000", ge=10, le=86_400_000)  # fmt: skip
     ws_rate: float = _var(20.0, "COURTROOM_WS_RATE", "a number of messages a second, above 0", gt=0, le=100_000)  # fmt: skip
     ws_burst: int = _var(60, "COURTROOM_WS_BURST", "an integer of messages, 1-100000", ge=1, le=100_000)  # fmt: skip
     max_connections: int = _var(20_000, "COURTROOM_MAX_CONNECTIONS", "an integer, 0 (no limit) to 1000000", ge=0, le=1_000_000)  # fmt: skip

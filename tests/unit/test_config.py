@@ -49,8 +49,8 @@ def test_the_environment_is_not_read_when_a_mapping_is_given(
 @pytest.mark.parametrize(
     "name,value,says",
     [
-        ("COURTROOM_TICK_MS", "fast", "an integer of milliseconds, 10-60000"),
-        ("COURTROOM_TICK_MS", "1", "an integer of milliseconds, 10-60000"),
+        ("COURTROOM_TICK_MS", "fast", "an integer of milliseconds, 10-86400000"),
+        ("COURTROOM_TICK_MS", "1", "an integer of milliseconds, 10-86400000"),
         ("FEATURE_SCHEDULING", "maybe", "true or false"),
         ("COURTROOM_LOG_LEVEL", "loud", "one of critical, error, warning, info, debug, trace"),
         ("COURTROOM_LOG_FORMAT", "xml", "text or json"),
@@ -146,5 +146,5 @@ def test_serve_stops_on_a_bad_value_with_one_line(tmp_path: Path) -> None:
     err = done.stderr.strip().splitlines()
     assert err == [
         "Error: configuration: COURTROOM_TICK_MS='fast' is not valid: "
-        "expected an integer of milliseconds, 10-60000"
+        "expected an integer of milliseconds, 10-86400000"
     ]
