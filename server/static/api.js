@@ -1,6 +1,8 @@
-// HTTP: sign-in and the JSON routes. The token lives in sessionStorage, so
-// each browser tab signs in on its own (a judge's tab and a speaker's tab can
-// sit side by side on one laptop).
+// HTTP: sign-in and the JSON routes. The token lives in localStorage, so a
+// sign-in holds in every tab of the browser (a replay or observer link opened
+// in a new tab is signed in too); signing out in one tab ends it in all of
+// them through the `storage` event (app.js). Two people on one laptop use two
+// browser profiles or a private window.
 
 const KEY = "courtroom.auth";
 
@@ -9,18 +11,19 @@ export const CONTROL_ROLES = new Set(["SUPER_ADMIN", "ADMIN", "JUDGE", "FACULTY"
 export const auth = {
   get() {
     try {
-      const raw = sessionStorage.getItem(KEY);
+      const raw = localStorage.getItem(KEY);
       return raw ? JSON.parse(raw) : null;
     } catch {
       return null;
     }
   },
   set(value) {
-    sessionStorage.setItem(KEY, JSON.stringify(value));
+    localStorage.setItem(KEY, JSON.stringify(value));
   },
   clear() {
-    sessionStorage.removeItem(KEY);
+    localStorage.removeItem(KEY);
   },
+  key: KEY,
   get token() {
     const a = this.get();
     return a ? a.token : null;

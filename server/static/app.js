@@ -72,6 +72,7 @@ function renderNav() {
 
 async function route() {
   const gen = ++generation;
+  lastToken = auth.token;
   const { path, query } = parseHash();
   if (current) {
     try {
@@ -109,6 +110,20 @@ async function route() {
 }
 
 window.addEventListener("hashchange", route);
+// Signing in or out in another tab of this browser (localStorage changed
+// there): signed out, every tab leaves its signed-in views; signed in (or as
+// someone else), the views are drawn again for the new identity, and a tab
+// waiting on the sign-in page goes where it was going.
+let lastToken = auth.token;
+window.addEventListener("storage", (ev) => {
+  if (ev.key !== auth.key && ev.key !== null) return;
+  const token = auth.token;
+  if (token === lastToken) return;
+  lastToken = token;
+  const { path, query } = parseHash();
+  if (token && path === "/login") go(query.get("next") || "/sessions");
+  else route();
+});
 window.addEventListener("courtroom:signed-out", () => {
   const { path } = parseHash();
   if (!path.startsWith("/watch/") && path !== "/login") go(`/login?next=${encodeURIComponent(path)}`);

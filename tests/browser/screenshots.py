@@ -33,11 +33,21 @@ from tests.integration.procs import ServerProcess
 MAX_BYTES = 300 * 1024
 
 
-def shot(page: Page, out: Path, name: str, *, full_page: bool = False) -> Path:
+ONLY: set[str] = set()  # --only: the screenshots to write (all when empty)
+
+
+def shot(
+    page: Page, out: Path, name: str, *, full_page: bool = False, element: str | None = None
+) -> Path:
     path = out / f"{name}.png"
+    if ONLY and name not in ONLY:
+        return path
     page.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
     page.wait_for_timeout(150)
-    page.screenshot(path=str(path), full_page=full_page, animations="disabled", caret="hide")
+    if element is not None:
+        page.locator(element).screenshot(path=str(path), animations="disabled", caret="hide")
+    else:
+        page.screenshot(path=str(path), full_page=full_page, animations="disabled", caret="hide")
     size = path.stat().st_size
     print(f"{path} {size // 1024} KB")
     if size > MAX_BYTES:
@@ -82,7 +92,9 @@ def practice_session(http: Http) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    ap.add_argument("--only", nargs="*", default=[], help="write only these (names without .png)")
     args = ap.parse_args()
+    ONLY.update(args.only)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -165,6 +177,21 @@ def run(pages: Pages, http: Http, out: Path) -> None:
         resumed["details"],
     )
     shot(replay, out, "replay")
+
+    # Refusals: a session that does not exist, one for signed-in observers only.
+    pages.expect_console_error(r"status of 404")
+    missing = pages.open("/judge/00000000-0000-4000-8000-000000000000", user="judge")
+    missing.wait_for_selector('#refusal[data-kind="missing"]')
+    shot(missing, out, "no-such-session")
+    closed = http.new_session("In camera", allow_anonymous_observers=False)
+    private = pages.open(f"/watch/{closed}", viewport=PHONE)
+    private.wait_for_selector('#refusal[data-kind="sign-in"]')
+    shot(private, out, "sign-in-to-watch")
+
+    # Completing while a turn runs: the question names the round and the speaker.
+    judge.click("#btn-complete")
+    judge.wait_for_selector("#complete-confirm:not([hidden])")
+    shot(judge, out, "complete-confirm", element="#controls-h >> xpath=..")
 
 
 if __name__ == "__main__":
