@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from protocol import CloseCode
 from protocol.errors import CourtroomError
 from server.auth import TokenSigner
+from server.board import tournament_socket
 from server.broker import create_broker
 from server.clockwork import Clockwork
 from server.config import Settings
@@ -154,6 +155,7 @@ def create_app(
         app.include_router(router)
     schedule.install(app)
     app.router.routes.append(WebSocketRoute("/ws/sessions/{session_id}", session_socket))
+    app.router.routes.append(WebSocketRoute("/ws/tournaments/{tournament_id}", tournament_socket))
     # The browser client (plain ES modules, docs/browser.md) at /app/; / leads there.
     app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="app")
     app.router.routes.append(Route("/", _to_app, include_in_schema=False))
