@@ -7,6 +7,7 @@
 const KEY = "courtroom.auth";
 
 export const CONTROL_ROLES = new Set(["SUPER_ADMIN", "ADMIN", "JUDGE", "FACULTY"]);
+export const ORGANISER_ROLES = new Set(["SUPER_ADMIN", "ADMIN", "FACULTY"]);
 
 export const auth = {
   get() {
@@ -32,6 +33,16 @@ export const auth = {
     const a = this.get();
     return !!a && CONTROL_ROLES.has(a.role);
   },
+  /** The organiser roles of the seeds: the live board of any tournament. */
+  get mayOrganise() {
+    const a = this.get();
+    return !!a && ORGANISER_ROLES.has(a.role);
+  },
+  /** Who edits schedules (the scheduling routes' editors). */
+  get maySchedule() {
+    const a = this.get();
+    return !!a && (a.role === "ADMIN" || a.role === "SUPER_ADMIN");
+  },
 };
 
 export class ApiError extends Error {
@@ -40,6 +51,7 @@ export class ApiError extends Error {
     this.status = status;
     this.code = code;
     this.detail = detail;
+    this.body = null; // the whole error body (scheduling refusals carry `violations`)
   }
 }
 
@@ -75,7 +87,9 @@ export async function api(method, path, { json, form, signedIn = true, raw = fal
       window.dispatchEvent(new CustomEvent("courtroom:signed-out"));
     }
     const detail = data && typeof data === "object" && "detail" in data ? data.detail : data;
-    throw new ApiError(res.status, data && data.code, detail || res.statusText);
+    const error = new ApiError(res.status, data && data.code, detail || res.statusText);
+    error.body = data;
+    throw error;
   }
   return data;
 }

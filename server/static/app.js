@@ -6,6 +6,8 @@
 //   #/speak/<id>         speaker view
 //   #/watch/<id>         observer view (no account needed where the session allows)
 //   #/replay/<id>        replay a session's log with its clock
+//   #/board/<tournament> live board of a tournament's day (organisers; anyone where public)
+//   #/tournament/<id>    scheduling: versions, auto-assign, the courts × slots grid
 //
 // window.__courtroom is a small hook for tests and the curious: the live
 // session (clock, socket, verifier), its received sequence numbers, and the
@@ -29,6 +31,8 @@ const ROUTES = [
   { re: /^\/speak\/([\w-]+)$/, view: () => import("./views/speaker.js") },
   { re: /^\/watch\/([\w-]+)$/, view: () => import("./views/observer.js"), open: true },
   { re: /^\/replay\/([\w-]+)$/, view: () => import("./views/replay.js") },
+  { re: /^\/board\/(\d+)$/, view: () => import("./views/board.js"), open: true },
+  { re: /^\/tournament\/(\d+)$/, view: () => import("./views/tournament.js") },
 ];
 
 let current = null; // {dispose}

@@ -55,8 +55,14 @@ function scheduleSection() {
   const select = h("select", { id: "tournament" });
   const date = h("input", { id: "schedule-date", type: "date", value: today() });
   const out = h("div", { id: "schedule", "aria-live": "polite" });
+  const tlinks = h("p", { class: "links", id: "tournament-links" });
   const load = async () => {
     if (!select.value) return;
+    fill(
+      tlinks,
+      h("a", { href: `#/board/${select.value}?date=${date.value}`, id: "open-board" }, "Live board of the day"),
+      auth.mayOrganise ? [" · ", h("a", { href: `#/tournament/${select.value}`, id: "open-scheduling" }, "Scheduling")] : null,
+    );
     fill(out, h("p", { class: "muted" }, "Loading…"));
     try {
       const day = await api("GET", `/api/tournaments/${select.value}/schedule/day?date=${date.value}`);
@@ -99,6 +105,7 @@ function scheduleSection() {
     { class: "panel", "aria-labelledby": "schedule-title" },
     h("h2", { id: "schedule-title" }, "Schedule of the day"),
     h("div", { class: "row" }, h("div", { class: "field" }, h("label", { for: "tournament" }, "Tournament"), select), h("div", { class: "field" }, h("label", { for: "schedule-date" }, "Day"), date)),
+    tlinks,
     out,
   );
   (async () => {
