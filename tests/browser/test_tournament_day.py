@@ -1,0 +1,231 @@
+"""Issue 12 in the browser: an organiser runs a tournament day without curl.
+
+Scheduling (a version, auto-assign, a move by drag-and-drop and one by keyboard, a refused
+move explained, the conflict report, finalize), opening the sessions of a slot, and the live
+board updating while a judge in another page starts, pauses and completes a session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from tests.browser.helpers import Http, Pages, text, wait_live
+
+pytestmark = pytest.mark.browser
+
+
+def minute(t: dt.datetime) -> str:
+    return t.replace(second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M:00Z")
+
+
+def unscheduled_tournament(http: Http, name: str, *, public: bool = False) -> dict[str, Any]:
+    """Two courts, three 60-minute slots each (the first began 30 minutes ago), and three
+    matches: m1 = A v B and m2 = C v D (stage 1), m3 = A v C (stage 2). No version yet."""
+    now = dt.datetime.now(dt.UTC)
+    day = now.date().isoformat()
+
+    def post(path: str, body: Any) -> Any:
+        return http.post(path, body, user="admin")
+
+    t = post("/api/tournaments", {"name": name, "public_schedule": public})
+    base = f"/api/tournaments/{t['id']}"
+    event = post(base + "/events", {"name": "Moot court"})["id"]
+    stages = [
+        post(base + "/stages", {"event_id": event, "name": n, "order": o})["id"]
+        for n, o in (("Preliminary", 1), ("Semi-final", 2))
+    ]
+    teams = {
+        n: post(base + "/teams", {"name": n, "member_user_ids": m})["id"]
+        for n, m in (
+            ("Acme Law", [int(http.user_id("pet1"))]),
+            ("Zenith Chambers", [int(http.user_id("res1"))]),
+            ("Northbridge", []),
+            ("Southgate", []),
+        )
+    }
+    j1 = post(base + "/judges", {"name": "Judge Hale", "user_id": int(http.user_id("judge"))})
+    j2 = post(base + "/judges", {"name": "Hon. Okafor"})
+    courts = [post(base + "/courts", {"label": f"Court {n}", "number": n})["id"] for n in (1, 2)]
+    starts = [now - dt.timedelta(minutes=30), now + dt.timedelta(minutes=60)]
+    starts.append(now + dt.timedelta(minutes=150))
+    post(
+        base + "/slots",
+        {
+            "slots": [
+                {"court_id": c, "start": minute(s), "duration_minutes": 60, "day_date": day}
+                for s in starts
+                for c in courts
+            ]
+        },
+    )
+    matches = {}
+    for key, stage, pet, res, judge in (
+        ("m1", stages[0], "Acme Law", "Zenith Chambers", j1["id"]),
+        ("m2", stages[0], "Northbridge", "Southgate", j2["id"]),
+        ("m3", stages[1], "Acme Law", "Northbridge", j2["id"]),
+    ):
+        body = {
+            "stage_id": stage,
+            "petitioner_team_id": teams[pet],
+            "respondent_team_id": teams[res],
+            "judge_ids": [judge],
+            "duration_minutes": 60,
+        }
+        matches[key] = post(base + "/matches", body)["id"]
+    return {"id": t["id"], "day": day, "starts": [minute(s) for s in starts], "matches": matches}
+
+
+def card(page: Any, match_id: int) -> Any:
+    return page.locator(f'.match-card[data-match-id="{match_id}"]')
+
+
+def cell_of(page: Any, match_id: int) -> tuple[str | None, str | None]:
+    td = card(page, match_id).locator("xpath=ancestor::td[1]")
+    return td.get_attribute("data-court"), td.get_attribute("data-start")
+
+
+def test_an_organiser_schedules_the_day_and_watches_the_board(pages: Pages, http: Http) -> None:
+    tour = unscheduled_tournament(http, "Autumn Moot")
+    tid, day, (s1, s2, s3) = tour["id"], tour["day"], tour["starts"]
+    m = tour["matches"]
+    pages.expect_console_error(r"status of 422")  # the refused move below, logged by the browser
+    page = pages.open(f"/tournament/{tid}", user="admin")
+    page.wait_for_selector("#tournament-title:has-text('Autumn Moot')")
+    assert "No schedule version yet" in text(page, "#sched-grid-box")
+
+    # A version, auto-assigned: stage 1 at the first slot, the semi-final after it.
+    page.click("#btn-new-version")
+    page.wait_for_selector('#version-status:has-text("draft")')
+    page.click("#btn-auto")
+    page.wait_for_selector(f'.match-card[data-match-id="{m["m3"]}"]')
+    assert cell_of(page, m["m1"]) == ("Court 1", s1)
+    assert cell_of(page, m["m2"]) == ("Court 2", s1)
+    assert cell_of(page, m["m3"]) == ("Court 1", s2)
+    assert "3 of 3 matches placed" in text(page, "#report-summary")
+
+    # A refused move: the reasons in plain words, and nothing changes.
+    page.drag_and_drop(
+        f'.match-card[data-match-id="{m["m1"]}"]',
+        f'td[data-court="Court 2"][data-start="{s2}"]',
+    )
+    page.wait_for_selector("#move-refused:not([hidden]) .violations li")
+    refusal = text(page, "#move-refused")
+    assert "Acme Law v. Zenith Chambers cannot move to Court 2" in refusal
+    assert "Acme Law would be in two matches at once" in refusal, refusal
+    assert "Nothing was changed." in refusal
+    assert cell_of(page, m["m1"]) == ("Court 1", s1)
+    assert card(page, m["m1"]).get_attribute("data-locked") == "false"
+
+    # A move with the keyboard: pick the semi-final up, move it to the last slot.
+    card(page, m["m3"]).focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f'.match-card[data-match-id="{m["m3"]}"][aria-pressed="true"]')
+    target = page.locator(f'td[data-court="Court 2"][data-start="{s3}"] .move-here')
+    target.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "([mid, start]) => { const c = document.querySelector(`.match-card[data-match-id='${mid}']`);"
+        " return c && c.closest('td').dataset.start === start; }",
+        arg=[m["m3"], s3],
+    )
+    assert cell_of(page, m["m3"]) == ("Court 2", s3)
+    assert card(page, m["m3"]).get_attribute("data-locked") == "true", (
+        "a match moved by hand is locked"
+    )
+    assert card(page, m["m3"]).locator(".lock").count() == 1
+    assert "1 locked" in text(page, "#report-summary")
+
+    # Drag-and-drop that the server accepts.
+    page.drag_and_drop(
+        f'.match-card[data-match-id="{m["m2"]}"]', f'td[data-court="Court 2"][data-start="{s2}"]'
+    )
+    page.wait_for_function(
+        "([mid, start]) => { const c = document.querySelector(`.match-card[data-match-id='${mid}']`);"
+        " return c && c.closest('td').dataset.start === start; }",
+        arg=[m["m2"], s2],
+    )
+    assert "2 locked" in text(page, "#report-summary")
+    assert page.locator("#report-summary[data-conflict-free='true']").count() == 1
+
+    # Finalize, with a confirmation; then the grid is read-only.
+    page.click("#btn-finalize")
+    assert "becomes read-only" in text(page, "#finalize-question")
+    page.click("#btn-finalize-yes")
+    page.wait_for_selector('#version-status:has-text("finalized")')
+    assert card(page, m["m1"]).get_attribute("draggable") == "false"
+    assert page.is_disabled("#btn-auto") and page.is_disabled("#btn-finalize")
+
+    # Open every session of the first slot: the board of the day follows.
+    page.click(f'button[data-open-slot="{s1}"]')
+    page.wait_for_url(f"**/#/board/{tid}?date={day}")
+    page.wait_for_selector('#connection[data-status="live"]')
+    board = page
+    board.wait_for_selector('.tile[data-status="pending"]')
+    tiles = board.locator(".tile")
+    assert tiles.count() == 3
+    first = board.locator(".tile").first
+    assert "Acme Law v. Zenith Chambers" in (first.text_content() or "")
+    sid = first.get_attribute("data-session-id")
+    assert sid, "the 09:00 match has its session"
+    # Not started 30 minutes into its slot: flagged late.
+    board.wait_for_selector(f'.tile[data-session-id="{sid}"][data-late="true"]')
+    assert "Late: not started" in (first.text_content() or "")
+    assert first.get_attribute("href") == f"#/judge/{sid}"
+
+    # Filter by court and by slot.
+    board.select_option("#board-court", "Court 2")
+    assert board.locator(".tile:not([hidden])").count() == 2
+    board.select_option("#board-court", "")
+    board.select_option("#board-slot", s1)  # m2 moved away: the first slot holds m1 alone
+    assert board.locator(".tile:not([hidden])").count() == 1
+    board.select_option("#board-slot", "")
+    board.check("#board-late-only")
+    assert board.locator(".tile:not([hidden])").count() == 1
+    assert board.locator(".tile:not([hidden])").get_attribute("data-session-id") == sid
+    board.uncheck("#board-late-only")
+    board.select_option("#board-sort", "court")
+    order = board.eval_on_selector_all(".tile", "ts => ts.map(t => t.dataset.court)")
+    assert order == ["Court 1", "Court 2", "Court 2"]
+
+    # A judge in another page runs the session; the tile follows each step.
+    board.evaluate(
+        """sid => { window.__changes = [];
+        new MutationObserver(() => {}).observe(document.body, {subtree: true, attributes: true});
+        const tile = document.querySelector(`.tile[data-session-id='${sid}']`);
+        new MutationObserver(() => window.__changes.push([tile.dataset.status, Date.now()]))
+          .observe(tile, {attributes: true, attributeFilter: ['data-status']}); }""",
+        sid,
+    )
+    judge = pages.open(f"/judge/{sid}", user="judge")
+    wait_live(judge)
+    board.wait_for_selector(f'.tile[data-session-id="{sid}"][data-connected="1"]')
+    latencies = {}
+    for button, status in (
+        ("#btn-start", "active"),
+        ("#btn-pause", "paused"),
+        ("#btn-resume", "active"),
+    ):
+        judge.click(button)
+        board.wait_for_selector(f'.tile[data-session-id="{sid}"][data-status="{status}"]')
+        sent = judge.evaluate("t => window.__courtroom.marks[t]", _command(button))
+        seen = board.evaluate("s => window.__changes.filter(c => c[0] === s).pop()[1]", status)
+        latencies[button] = seen - sent
+    board.wait_for_selector(f'.tile[data-session-id="{sid}"][data-late="false"]')
+    judge.click("#btn-complete")
+    judge.click("#btn-complete-yes")
+    board.wait_for_selector(f'.tile[data-session-id="{sid}"][data-status="completed"]')
+    print(f"board tile latency after the judge's click (ms): {latencies}")
+    assert all(v >= 0 for v in latencies.values()), latencies
+    # One socket for the board, whatever the number of courts.
+    assert board.evaluate("window.__courtroom.board.socket.connections") == 1
+
+
+def _command(button: str) -> str:
+    return {
+        "#btn-start": "session.start",
+        "#btn-pause": "session.pause",
+        "#btn-resume": "session.resume",
+    }[button]
