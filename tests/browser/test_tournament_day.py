@@ -229,3 +229,75 @@ def _command(button: str) -> str:
         "#btn-pause": "session.pause",
         "#btn-resume": "session.resume",
     }[button]
+
+
+def test_the_public_board_is_read_only_and_a_private_one_asks_who_you_are(
+    pages: Pages, http: Http
+) -> None:
+    public = unscheduled_tournament(http, "Open Moot", public=True)
+    private = unscheduled_tournament(http, "Closed Moot")
+    for tour in (public, private):
+        base = f"/api/tournaments/{tour['id']}/schedule/versions"
+        vid = http.post(base, {}, user="admin")["id"]
+        http.post(f"{base}/{vid}/auto-assign", {}, user="admin")
+        http.post(f"{base}/{vid}/finalize", {}, user="admin")
+    items = http.get(f"/api/tournaments/{public['id']}/schedule/day?date={public['day']}")["items"]
+    sid = str(
+        http.post("/api/session/create", {"assignment_id": str(items[0]["assignment_id"])})["id"]
+    )
+
+    # The audience hall: no account, tiles lead to the observer view.
+    hall = pages.open(f"/board/{public['id']}?date={public['day']}")
+    hall.wait_for_selector(f'.tile[data-session-id="{sid}"][data-status="pending"]')
+    assert hall.get_attribute(".view.board", "data-access") == "public"
+    assert hall.get_attribute(f'.tile[data-session-id="{sid}"]', "href") == f"#/watch/{sid}"
+    assert hall.locator("#board-links a").count() == 0, "no scheduling link for the audience"
+    http.start(sid)
+    hall.wait_for_selector(f'.tile[data-session-id="{sid}"][data-status="active"]')
+
+    # A private board: anonymous is asked to sign in, a student is turned away.
+    anon = pages.open(f"/board/{private['id']}?date={private['day']}")
+    anon.wait_for_selector('#refusal[data-code="4401"]')
+    assert text(anon, "#refusal h1") == "Sign in to see this board"
+    student = pages.open(f"/board/{private['id']}?date={private['day']}", user="pet1")
+    student.wait_for_selector('#refusal[data-code="4403"]')
+    assert text(student, "#refusal h1") == "This board is for the organisers"
+    assert student.locator(".tile").count() == 0
+
+
+def test_unplaced_matches_say_why(pages: Pages, http: Http) -> None:
+    tour = unscheduled_tournament(http, "Crowded Moot")
+    base = f"/api/tournaments/{tour['id']}"
+    stage = http.get(base + "/stages", user="admin")["stages"][0]["id"]
+    teams = {t["name"]: t["id"] for t in http.get(base + "/teams", user="admin")["teams"]}
+    too_long = {
+        "stage_id": stage,
+        "petitioner_team_id": teams["Southgate"],
+        "respondent_team_id": teams["Zenith Chambers"],
+        "duration_minutes": 120,
+    }
+    http.post(base + "/matches", too_long, user="admin")
+    page = pages.open(f"/tournament/{tour['id']}", user="admin")
+    page.wait_for_selector("#btn-new-version")
+    page.click("#btn-new-version")
+    page.wait_for_selector('#version-status:has-text("draft")')
+    page.wait_for_selector('#unplaced .unplaced-reason[data-reason-code="NOT_YET_ASSIGNED"]')
+    page.click("#btn-auto")
+    # The long match fits no slot; the semi-final must wait for every preliminary.
+    page.wait_for_selector("#report-summary:has-text('2 of 4 matches placed')")
+    codes = page.eval_on_selector_all(
+        "#unplaced li",
+        "ls => ls.map(l => [l.querySelector('.match-card').textContent,"
+        " l.querySelector('.unplaced-reason').dataset.reasonCode,"
+        " l.querySelector('.unplaced-reason').textContent])",
+    )
+    reasons = {name: (code, words) for name, code, words in codes}
+    assert reasons["Southgate v. Zenith Chambers"][0] == "NO_SLOT_LONG_ENOUGH", reasons
+    assert reasons["Acme Law v. Northbridge"][0] == "STAGE_ORDER", reasons
+    assert reasons["Southgate v. Zenith Chambers"][1] == (
+        "No slot is long enough for Southgate v. Zenith Chambers (120 minutes):"
+        " add a longer slot or shorten the match."
+    )
+    assert "Southgate v. Zenith Chambers" in reasons["Acme Law v. Northbridge"][1], reasons
+    page.click("#btn-finalize")
+    assert "have no slot" in text(page, "#finalize-question")

@@ -97,13 +97,20 @@ export function mount(root, { id, query, go }) {
   /** One violation or unplaced reason as a sentence a tab-room volunteer can act on. */
   const plain = (v) => {
     const m = v.match_id ? matchName(v.match_id) : "the match";
-    const other = v.related_match_id ? matchName(v.related_match_id) : "another match";
+    const blocking = (v.blocking_match_ids || []).filter((x) => x !== v.match_id).map(matchName);
+    const other = v.related_match_id ? matchName(v.related_match_id) : blocking.length ? blocking.join(" and ") : "another match";
+    const dur = v.match_id && data.matches.get(v.match_id) ? data.matches.get(v.match_id).duration_minutes : null;
     switch (v.code || v.reason_code) {
       case "TEAM_CONFLICT":
         return `${teamName(v.team_id)} would be in two matches at once: ${m} and ${other}.`;
       case "JUDGE_CONFLICT":
         return `${judgeName(v.judge_id)} would judge two matches at once: ${m} and ${other}.`;
       case "STAGE_ORDER":
+        if (!v.related_match_id && (v.blocking_stage_ids || []).length) {
+          const stages = new Set(v.blocking_stage_ids);
+          const waiting = data.version.assignments.filter((a) => !a.slot_id && stages.has((data.matches.get(a.match_id) || {}).stage_id)).map((a) => matchName(a.match_id));
+          return `${m} belongs to a later stage: it can be placed only after every match of the earlier stage has a slot${waiting.length ? ` (still unplaced: ${waiting.join(", ")})` : ""}.`;
+        }
         return `${m} belongs to a later stage than ${other}, so it cannot start before ${other} ends.`;
       case "COURT_CONFLICT":
         return `${v.slot_id ? slotName(v.slot_id) : "That slot"} already holds ${other}.`;
@@ -111,6 +118,14 @@ export function mount(root, { id, query, go }) {
         return `${v.team_id ? teamName(v.team_id) : v.judge_id ? judgeName(v.judge_id) : "Someone"} would not get the tournament's minimum rest between ${m} and ${other}.`;
       case "SLOT_TOO_SHORT":
         return `${v.slot_id ? slotName(v.slot_id) : "That slot"} is shorter than ${m} lasts.`;
+      case "NO_SLOT_LONG_ENOUGH":
+        return `No slot is long enough for ${m}${dur ? ` (${dur} minutes)` : ""}: add a longer slot or shorten the match.`;
+      case "NO_FREE_SLOT":
+        return `Every slot long enough for ${m} is taken or would break a rule${blocking.length ? ` (because of ${other})` : ""}.`;
+      case "NOT_YET_ASSIGNED":
+        return `${m} has no slot yet: run auto-assign, or drag it to a slot.`;
+      case "LOCKED_UNASSIGNED":
+        return `${m} is locked without a slot: move it by hand.`;
       case "VERSION_FINALIZED":
         return "This version is finalized and cannot change: clone it to a draft first.";
       default:
