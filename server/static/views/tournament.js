@@ -9,7 +9,7 @@
 import { ApiError, api, auth } from "../api.js";
 import { fill, h } from "../dom.js";
 
-const hhmm = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+const hhmm = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
 
 export function mount(root, { id, query, go }) {
   const base = `/api/tournaments/${id}`;
@@ -66,7 +66,7 @@ export function mount(root, { id, query, go }) {
         "section",
         { class: "panel", "aria-labelledby": "grid-h" },
         h("h2", { id: "grid-h" }, "Courts and slots"),
-        h("p", { class: "muted small", id: "grid-help" }, "Drag a match to another slot, or press Enter on a match to pick it up, then Move here on a slot (Escape puts it back). The server checks every move. 🔒 marks a match placed by hand: auto-assign keeps it where it is."),
+        h("p", { class: "muted small", id: "grid-help" }, "Drag a match to another slot, or press Enter on a match to pick it up, then Move here on a slot (Escape puts it back). The server checks every move. A match placed by hand is marked locked: auto-assign keeps it where it is."),
         gridBox,
       ),
       h("section", { class: "panel", "aria-labelledby": "unplaced-h" }, h("h2", { id: "unplaced-h" }, "Unplaced matches"), unplacedBox),
@@ -237,7 +237,7 @@ export function mount(root, { id, query, go }) {
         draggable: draggable ? "true" : "false",
         title: m ? `stage ${stage}, ${m.duration_minutes} min, judges: ${m.judge_ids.map(judgeName).join(", ") || "none"}` : "",
       },
-      a.locked ? h("span", { class: "lock", "aria-label": "locked" }, "🔒 ") : null,
+      a.locked ? h("span", { class: "lock" }, "locked") : null,
       matchName(a.match_id),
     );
     if (draggable) {
@@ -310,7 +310,7 @@ export function mount(root, { id, query, go }) {
                 { class: "cell", "data-slot-id": String(slot.id), "data-court": c.label, "data-start": start },
                 a ? card(a, editable) : h("span", { class: "muted small" }, "free"),
                 a && item && item.session_id ? h("a", { class: "small", href: `#/judge/${item.session_id}`, "data-open-session": String(a.id) }, "Judge console") : null,
-                a && item && !item.session_id && editor ? h("button", { type: "button", class: "small link", "data-open-session": String(a.id), onclick: async () => {
+                a && item && !item.session_id && editor && !draft ? h("button", { type: "button", class: "small link", "data-open-session": String(a.id), onclick: async () => {
                         const sid = await act("Open the live session", () => openSession(a.id));
                         if (sid) go(`/judge/${sid}`);
                       },
@@ -335,7 +335,7 @@ export function mount(root, { id, query, go }) {
             h(
               "td",
               {},
-              editor && data.day && data.day.items.some((i) => i.slot.start === start)
+              editor && !draft && data.day && data.day.items.some((i) => i.slot.start === start)
                 ? h(
                     "button",
                     {
@@ -357,7 +357,7 @@ export function mount(root, { id, query, go }) {
         ),
       ),
     );
-    fill(gridBox, starts.length ? table : h("p", { class: "muted" }, "No slots on this day."));
+    fill(gridBox, starts.length ? h("div", { class: "scroll-x" }, table) : h("p", { class: "muted" }, "No slots on this day."));
 
     // Unplaced matches, with why each could not be placed (from the conflict report).
     const reasons = new Map((data.report.unassigned || []).map((u) => [u.assignment_id, u]));
