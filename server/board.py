@@ -63,12 +63,13 @@ from server.hub import Channel, Hub
 from server.outbound import Outbound
 from server.rules.state import ADMIN, FACULTY, SUPER_ADMIN, SessionState
 from server.services import Services
+from server.wire import wire_of
 
 log = logging.getLogger("courtroom.board")
 
 ORGANISER_ROLES = frozenset({ADMIN, SUPER_ADMIN, FACULTY})
 MIN_CLOCK_INTERVAL_MS = 500  # at most 2 clocks frames a second, whatever the tick setting
-RESCAN_MS = 5000
+RESCAN_MS = 10_000  # a session opened while a board is open shows within this
 QUEUE_FRAMES = 1024
 
 
@@ -158,6 +159,7 @@ class _Tap(Outbound):
     """The board's subscriber on one session's hub channel: every entry is a change."""
 
     __slots__ = ("session_id", "on_entry", "syncing", "backlog", "is_observer", "outbound")
+    wants_ticks = False  # the hub skips a channel's tick when only taps watch it
 
     def __init__(self, session_id: str, on_entry: Callable[[str, OutFrame], None]) -> None:
         super().__init__(_never, _nothing, 1)
@@ -215,14 +217,24 @@ class BoardConn:
     def __init__(self, ws: WebSocket, max_frames: int) -> None:
         self.ws = ws
         self.closed = False
-        self.outbound = Outbound(self._send, self.too_slow, max_frames)
+        # The direct path when the server offers it (server/wire.py), as session sockets do.
+        self.wire = wire_of(ws.scope)
+        self.outbound = Outbound(
+            self._send,
+            self.too_slow,
+            max_frames,
+            direct=self.wire.try_write if self.wire is not None else None,
+        )
         self.writer: asyncio.Task[None] | None = None
 
     async def _send(self, frame: OutFrame) -> None:
         if self.closed:
             return
         try:
-            await self.ws.send_text(frame.text)
+            if self.wire is None:
+                await self.ws.send_text(frame.text)
+            elif not await self.wire.write(frame.wire):
+                self.closed = True
         except (WebSocketDisconnect, RuntimeError, OSError):
             self.closed = True
 
@@ -380,7 +392,7 @@ class Board:
     # --- clocks ----------------------------------------------------------------
 
     def clocks_frame(self, now: int) -> OutFrame | None:
-        clocks: dict[str, Any] = {}
+        clocks: dict[str, tuple[int, int]] = {}
         for sid, tile in self.tiles.items():
             ch = tile.channel
             state = ch.state if ch is not None else None
@@ -389,12 +401,8 @@ class Board:
             t = state.running_turn()
             if t is None or t.deadline_ms is None:
                 continue
-            clocks[sid] = {
-                "turn_id": t.turn_id,
-                "remaining_ms": max(0, t.deadline_ms - now),
-                "running": True,
-                "sequence_number": ch.head.sequence_number,
-            }
+            # Compact: [remaining_ms, sequence_number]; the turn is in the tile's summary.
+            clocks[sid] = (max(0, t.deadline_ms - now), ch.head.sequence_number)
         if not clocks:
             return None
         return OutFrame(orjson.dumps({"type": "clocks", "server_time_ms": now, "clocks": clocks}))

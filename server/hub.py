@@ -340,7 +340,13 @@ class Hub:
         """Send the tick of every channel whose clock runs; returns how many ticked."""
         n = 0
         for ch in list(self._channels.values()):
-            if ch.state is not None and ch.state.running_turn() is not None and ch.subs:
+            if (
+                ch.state is not None
+                and ch.state.running_turn() is not None
+                # A channel watched only by boards' taps (server/board.py) needs no tick
+                # frame: the boards send one coalesced clocks frame for all their courts.
+                and any(getattr(s, "wants_ticks", True) for s in ch.subs)
+            ):
                 self._tick_channel(ch, now)
                 n += 1
         return n

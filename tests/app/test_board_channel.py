@@ -178,8 +178,12 @@ def test_one_clocks_frame_carries_every_running_clock(court: Court) -> None:
                 break
         else:
             raise AssertionError("no clocks frame with both sessions")
-        for c in f["clocks"].values():
-            assert c["running"] is True and 0 < c["remaining_ms"] <= 300_000
+        # Only the board's taps watch these sessions: the hub encodes no per-session tick.
+        hub = court.services.hub
+        assert hub.tick_all(court.services.courtroom.clock()) == 0
+        heads = {sid: next_summary_seq for sid, next_summary_seq in f["clocks"].items()}
+        for remaining, seq in heads.values():
+            assert 0 < remaining <= 300_000 and seq >= 1
     boards = court.services.extras["boards"].boards
     assert boards == {}, "the last board socket gone, the node's board closes and untaps"
 
@@ -225,3 +229,28 @@ def test_unknown_tournament_and_bad_hello(court: Court) -> None:
     assert refused(court, 999999, "admin", date="2 March")[0] == 1008
     code, err = refused(court, 1, "admin", v=2)
     assert code == 1008 and err["code"] == "bad_request"
+
+
+def test_a_session_opened_while_the_board_is_open_joins_it(court: Court) -> None:
+    from server.board import BoardRegistry
+
+    court.services.extras["boards"] = BoardRegistry(court.services, rescan_ms=50)
+    t, (s1, _) = day_with_sessions(court)
+    vid = t.versions[-1]
+    m3 = t.assignments(vid)[t.matches["m3"]]["id"]
+    with court.client.websocket_connect(board_url(t)) as ws:
+        w = hello(court, ws, "admin")
+        assert len(w["heads"]) == 2
+        s3 = str(
+            ok(court.post("/api/session/create", "admin", json={"assignment_id": str(m3)}))["id"]
+        )
+        for _ in range(100):
+            f = ws.receive_json()
+            if f["type"] == "schedule":
+                break
+        else:
+            raise AssertionError("no schedule frame")
+        assert s3 in {i["session_id"] for i in f["schedule"]["items"]}
+        assert next_summary(ws, s3)["status"] == "pending"
+        court.post(f"/api/session/{s3}/start")
+        assert next_summary(ws, s3, 1)["status"] == "active"

@@ -99,9 +99,11 @@ class Tile {
     this.draw();
   }
 
-  applyClock(c, serverMs) {
-    if (!this.anchor || c.sequence_number < this.anchor.seq || c.turn_id !== this.anchor.turnId) return;
-    this.anchor = { running: c.running, deadline: serverMs + c.remaining_ms, remaining: c.remaining_ms, seq: c.sequence_number, turnId: c.turn_id };
+  /** A clocks frame's [remaining_ms, sequence_number]: re-anchor a running clock of the same head. */
+  applyClock([remaining, seq], serverMs) {
+    const a = this.anchor;
+    if (!a || !a.running || seq < a.seq) return;
+    this.anchor = { ...a, deadline: serverMs + remaining, seq };
   }
 
   /** The words: status, speaker, warnings, people, chain. */
