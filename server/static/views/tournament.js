@@ -209,13 +209,16 @@ export function mount(root, { id, query, go }) {
       say(`Moved ${matchName(a.match_id)} to ${slotName(slotId)}; it is locked there now.`);
     } catch (err) {
       const violations = err instanceof ApiError && err.body && Array.isArray(err.body.violations) ? err.body.violations : [];
-      refusal.hidden = false;
+      // Redraw from the server first, then explain: what is on screen is what the server has.
+      await reload();
       fill(
         refusal,
         h("p", { class: "message error" }, `${matchName(a.match_id)} cannot move to ${slotName(slotId)}${violations.length ? ":" : `: ${err.message}`}`),
         violations.length ? h("ul", { class: "violations" }, violations.map((v) => h("li", { "data-code": v.code }, plain(v)))) : null,
         h("p", { class: "muted small" }, "Nothing was changed."),
       );
+      refusal.hidden = false;
+      return;
     }
     await reload();
   };
