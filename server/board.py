@@ -377,8 +377,8 @@ class Board:
         ch = tile.channel
         if ch is None or ch.state is None:
             return
-        body = summary_of(ch.state, ch.head.sequence_number, tile.check())
-        body["type"] = "summary"
+        # "type" first, so a client can dispatch on the frame's first bytes.
+        body = {"type": "summary", **summary_of(ch.state, ch.head.sequence_number, tile.check())}
         body["server_time_ms"] = self.registry.clock()
         tile.summary = OutFrame(orjson.dumps(body))
         tile.summary_seq = ch.head.sequence_number

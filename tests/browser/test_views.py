@@ -68,7 +68,7 @@ def test_sign_in_with_the_keyboard_sessions_and_the_schedule_of_the_day(
     page.select_option("#tournament", str(tour["id"]))  # other tests' tournaments come first
     page.fill("#schedule-date", day)
     page.dispatch_event("#schedule-date", "change")
-    page.wait_for_selector("#schedule-table")
+    page.wait_for_selector(f'#schedule-table[data-tournament-id="{tour["id"]}"][data-date="{day}"]')
     table = text(page, "#schedule-table")
     assert "Acme Law v. Zenith Chambers" in table and "Northbridge v. Southgate" in table
     assert page.locator(f'#schedule-table a[href="#/judge/{live_sid}"]').count() == 1
