@@ -158,6 +158,15 @@ def test_an_organiser_schedules_the_day_and_watches_the_board(pages: Pages, http
     assert card(page, m["m1"]).get_attribute("draggable") == "false"
     assert page.is_disabled("#btn-auto") and page.is_disabled("#btn-finalize")
 
+    # Open the live session of one match: its judge console; back to the schedule.
+    aid2 = card(page, m["m2"]).get_attribute("data-assignment-id")
+    page.click(f'button[data-open-session="{aid2}"]')
+    page.wait_for_url("**/#/judge/*")
+    wait_live(page)
+    assert "Northbridge v. Southgate" in text(page, "#session-title")
+    page.go_back()
+    page.wait_for_selector(f'a[data-open-session="{aid2}"]')  # now a link to its console
+
     # Open every session of the first slot: the board of the day follows.
     page.click(f'button[data-open-slot="{s1}"]')
     page.wait_for_url(f"**/#/board/{tid}?date={day}")
@@ -166,6 +175,7 @@ def test_an_organiser_schedules_the_day_and_watches_the_board(pages: Pages, http
     board.wait_for_selector('.tile[data-status="pending"]')
     tiles = board.locator(".tile")
     assert tiles.count() == 3
+    assert board.locator('.tile[data-status="pending"]').count() == 2  # m1's and m2's sessions
     first = board.locator(".tile").first
     assert "Acme Law v. Zenith Chambers" in (first.text_content() or "")
     sid = first.get_attribute("data-session-id")
