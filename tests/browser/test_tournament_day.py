@@ -311,3 +311,80 @@ def test_unplaced_matches_say_why(pages: Pages, http: Http) -> None:
     assert "Southgate v. Zenith Chambers" in reasons["Acme Law v. Northbridge"][1], reasons
     page.click("#btn-finalize")
     assert "have no slot" in text(page, "#finalize-question")
+
+
+RAF_PROBE = """
+(() => {
+  // Count the animation-frame callbacks of each frame (they share its timestamp):
+  // one loop for all clocks means one a frame, not one per clock.
+  const raf = window.requestAnimationFrame.bind(window);
+  const counts = new Map();
+  window.__raf = { reset: () => counts.clear(), perFrame: () => [...counts.values()] };
+  window.requestAnimationFrame = (fn) => raf((t) => {
+    counts.set(t, (counts.get(t) || 0) + 1);
+    fn(t);
+  });
+})();
+"""
+
+
+def test_sixty_four_running_courts_one_frame_loop(pages: Pages, http: Http) -> None:
+    now = dt.datetime.now(dt.UTC)
+    day = now.date().isoformat()
+
+    def post(path: str, body: Any, user: str = "admin") -> Any:
+        return http.post(path, body, user=user)
+
+    t = post("/api/tournaments", {"name": "Sixty-four Courts"})
+    base = f"/api/tournaments/{t['id']}"
+    event = post(base + "/events", {"name": "Moot"})["id"]
+    stage = post(base + "/stages", {"event_id": event, "name": "R1", "order": 1})["id"]
+    teams = [post(base + "/teams", {"name": f"Team {k:03d}"})["id"] for k in range(128)]
+    courts = [
+        post(base + "/courts", {"label": f"Court {n}", "number": n})["id"] for n in range(1, 65)
+    ]
+    start = minute(now)
+    slots = [
+        {"court_id": c, "start": start, "duration_minutes": 60, "day_date": day} for c in courts
+    ]
+    post(base + "/slots", {"slots": slots})
+    for k in range(64):
+        post(
+            base + "/matches",
+            {
+                "stage_id": stage,
+                "petitioner_team_id": teams[2 * k],
+                "respondent_team_id": teams[2 * k + 1],
+            },
+        )
+    vid = post(base + "/schedule/versions", {})["id"]
+    post(f"{base}/schedule/versions/{vid}/auto-assign", {})
+    items = http.get(f"{base}/schedule/day?date={day}", user="admin")["items"]
+    for i in items:
+        sid = str(post("/api/session/create", {"assignment_id": str(i["assignment_id"])})["id"])
+        http.running_turn(sid, speaker="pet1", seconds=1800)
+
+    def probe(p: Any) -> None:
+        p.add_init_script(RAF_PROBE)
+
+    board = pages.open(f"/board/{t['id']}?date={day}", user="admin", before=probe)
+    board.wait_for_function(
+        "document.querySelectorAll('.tile-clock[data-running=\"true\"]').length === 64"
+    )
+    board.evaluate("window.__raf.reset()")
+    first = board.eval_on_selector_all(".tile-clock", "cs => cs.map(c => c.textContent)")
+    before = board.evaluate("[window.__courtroom.board.socket.frames.clocks, performance.now()]")
+    board.wait_for_timeout(2500)
+    after = board.evaluate("[window.__courtroom.board.socket.frames.clocks, performance.now()]")
+    per_frame = board.evaluate("window.__raf.perFrame()")
+    later = board.eval_on_selector_all(".tile-clock", "cs => cs.map(c => c.textContent)")
+    assert len(per_frame) > 10, "the board draws on animation frames"
+    assert max(per_frame) == 1, (
+        f"one animation-frame callback a frame, not one per clock: {max(per_frame)}"
+    )
+    assert sum(a != b for a, b in zip(first, later, strict=True)) == 64, "every clock counts down"
+    # One socket, and never more than 2 clocks frames a second for all 64 courts.
+    frames = board.evaluate("window.__courtroom.board.socket.frames")
+    assert frames["board"] == 1, frames
+    assert after[0] - before[0] <= 2 * (after[1] - before[1]) / 1000 + 1, (before, after)
+    assert after[0] > before[0], "the clocks are re-anchored from the server"
