@@ -192,7 +192,7 @@ export function mount(root, { id, query, go }) {
   const sortSel = h("select", { id: "board-sort" }, h("option", { value: "time" }, "Time, then court"), h("option", { value: "court" }, "Court, then time"));
   const lateOnly = h("input", { id: "board-late-only", type: "checkbox" });
   const counts = h("p", { class: "muted", id: "board-counts", "aria-live": "polite" });
-  const grid = h("div", { class: "board-grid", id: "board-grid", role: "list", "aria-label": "Courts" });
+  const grid = h("div", { class: "board-grid", id: "board-grid", role: "region", "aria-label": "Courts" });
   const empty = h("p", { class: "muted", id: "board-empty", hidden: true }, "Nothing is scheduled on this day.");
   const links = h("p", { class: "links", id: "board-links" });
   root.append(
@@ -234,7 +234,6 @@ export function mount(root, { id, query, go }) {
     for (const t of list) {
       const visible = (!slotSel.value || t.item.slot.start === slotSel.value) && (!courtSel.value || t.item.court.label === courtSel.value) && (!lateOnly.checked || t.node.dataset.late === "true");
       t.node.hidden = !visible;
-      t.node.setAttribute("role", "listitem");
       if (visible) shown += 1;
       if (t.node.dataset.late === "true") late += 1;
     }
