@@ -212,7 +212,7 @@ class _Tile:
 
 
 class BoardConn:
-    """One board socket: an outbound queue and its writer."""
+    """One board socket and its outbound queue (a writer task runs only while frames wait)."""
 
     def __init__(self, ws: WebSocket, max_frames: int) -> None:
         self.ws = ws
@@ -225,7 +225,6 @@ class BoardConn:
             max_frames,
             direct=self.wire.try_write if self.wire is not None else None,
         )
-        self.writer: asyncio.Task[None] | None = None
 
     async def _send(self, frame: OutFrame) -> None:
         if self.closed:
@@ -249,8 +248,7 @@ class BoardConn:
         if self.closed:
             return
         self.closed = True
-        if self.writer is not None:
-            self.writer.cancel()
+        self.outbound.cancel()
         with contextlib.suppress(Exception):
             if self.ws.application_state != WebSocketState.DISCONNECTED:
                 await self.ws.close(code=int(code), reason=reason[:120])
@@ -545,7 +543,6 @@ async def tournament_socket(ws: WebSocket) -> None:
         # this welcome reaches this socket, in order, through its queue.
         conn.outbound.push(OutFrame(board.welcome(hello.known, access, tournament)))
         board.subs.add(conn)
-        conn.writer = asyncio.create_task(conn.outbound.run(), name="board-writer")
         await _read_loop(conn, services)
     except WebSocketDisconnect:
         pass
@@ -553,9 +550,7 @@ async def tournament_socket(ws: WebSocket) -> None:
         log.exception("board socket failed")
         await conn.close(CloseCode.INTERNAL, "internal error")
     finally:
-        conn.outbound.stop()
-        if conn.writer is not None:
-            conn.writer.cancel()
+        conn.outbound.cancel()
         if board is not None:
             await reg.leave(board, conn)
 
