@@ -30,6 +30,7 @@ from starlette.staticfiles import StaticFiles
 from protocol import CloseCode
 from protocol.errors import CourtroomError
 from server.auth import TokenSigner
+from server.board import tournament_socket
 from server.broker import create_broker
 from server.clockwork import Clockwork
 from server.config import Settings
@@ -179,6 +180,9 @@ def create_app(
     schedule.install(app)
     # First in the table: a crowd's handshakes should not be matched against every HTTP route.
     app.router.routes.insert(0, WebSocketRoute("/ws/sessions/{session_id}", session_socket))
+    app.router.routes.insert(
+        1, WebSocketRoute("/ws/tournaments/{tournament_id}", tournament_socket)
+    )
     # The browser client (plain ES modules, docs/browser.md) at /app/; / leads there.
     app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="app")
     app.router.routes.append(Route("/", _to_app, include_in_schema=False))

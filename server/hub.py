@@ -346,7 +346,13 @@ class Hub:
         n = 0
         for ch in list(self._channels.values()):
             t = ch.state.running_turn() if ch.state is not None else None
-            if t is not None and t.deadline_ms is not None and ch.subs:
+            if (
+                t is not None
+                and t.deadline_ms is not None
+                # A channel watched only by boards' taps (server/board.py) needs no tick
+                # frame: the boards send one coalesced clocks frame for all their courts.
+                and any(getattr(s, "wants_ticks", True) for s in ch.subs)
+            ):
                 self._tick_channel(ch, now)
                 n += 1
         return n

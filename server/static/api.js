@@ -1,26 +1,30 @@
-// HTTP: sign-in and the JSON routes. The token lives in sessionStorage, so
-// each browser tab signs in on its own (a judge's tab and a speaker's tab can
-// sit side by side on one laptop).
+// HTTP: sign-in and the JSON routes. The token lives in localStorage, so a
+// sign-in holds in every tab of the browser (a replay or observer link opened
+// in a new tab is signed in too); signing out in one tab ends it in all of
+// them through the `storage` event (app.js). Two people on one laptop use two
+// browser profiles or a private window.
 
 const KEY = "courtroom.auth";
 
 export const CONTROL_ROLES = new Set(["SUPER_ADMIN", "ADMIN", "JUDGE", "FACULTY"]);
+export const ORGANISER_ROLES = new Set(["SUPER_ADMIN", "ADMIN", "FACULTY"]);
 
 export const auth = {
   get() {
     try {
-      const raw = sessionStorage.getItem(KEY);
+      const raw = localStorage.getItem(KEY);
       return raw ? JSON.parse(raw) : null;
     } catch {
       return null;
     }
   },
   set(value) {
-    sessionStorage.setItem(KEY, JSON.stringify(value));
+    localStorage.setItem(KEY, JSON.stringify(value));
   },
   clear() {
-    sessionStorage.removeItem(KEY);
+    localStorage.removeItem(KEY);
   },
+  key: KEY,
   get token() {
     const a = this.get();
     return a ? a.token : null;
@@ -28,6 +32,16 @@ export const auth = {
   get mayControl() {
     const a = this.get();
     return !!a && CONTROL_ROLES.has(a.role);
+  },
+  /** The organiser roles of the seeds: the live board of any tournament. */
+  get mayOrganise() {
+    const a = this.get();
+    return !!a && ORGANISER_ROLES.has(a.role);
+  },
+  /** Who edits schedules (the scheduling routes' editors). */
+  get maySchedule() {
+    const a = this.get();
+    return !!a && (a.role === "ADMIN" || a.role === "SUPER_ADMIN");
   },
 };
 
@@ -37,6 +51,7 @@ export class ApiError extends Error {
     this.status = status;
     this.code = code;
     this.detail = detail;
+    this.body = null; // the whole error body (scheduling refusals carry `violations`)
   }
 }
 
@@ -72,7 +87,9 @@ export async function api(method, path, { json, form, signedIn = true, raw = fal
       window.dispatchEvent(new CustomEvent("courtroom:signed-out"));
     }
     const detail = data && typeof data === "object" && "detail" in data ? data.detail : data;
-    throw new ApiError(res.status, data && data.code, detail || res.statusText);
+    const error = new ApiError(res.status, data && data.code, detail || res.statusText);
+    error.body = data;
+    throw error;
   }
   return data;
 }

@@ -6,6 +6,8 @@
 //   #/speak/<id>         speaker view
 //   #/watch/<id>         observer view (no account needed where the session allows)
 //   #/replay/<id>        replay a session's log with its clock
+//   #/board/<tournament> live board of a tournament's day (organisers; anyone where public)
+//   #/tournament/<id>    scheduling: versions, auto-assign, the courts × slots grid
 //
 // window.__courtroom is a small hook for tests and the curious: the live
 // session (clock, socket, verifier), its received sequence numbers, and the
@@ -29,6 +31,8 @@ const ROUTES = [
   { re: /^\/speak\/([\w-]+)$/, view: () => import("./views/speaker.js") },
   { re: /^\/watch\/([\w-]+)$/, view: () => import("./views/observer.js"), open: true },
   { re: /^\/replay\/([\w-]+)$/, view: () => import("./views/replay.js") },
+  { re: /^\/board\/(\d+)$/, view: () => import("./views/board.js"), open: true },
+  { re: /^\/tournament\/(\d+)$/, view: () => import("./views/tournament.js") },
 ];
 
 let current = null; // {dispose}
@@ -72,6 +76,7 @@ function renderNav() {
 
 async function route() {
   const gen = ++generation;
+  lastToken = auth.token;
   const { path, query } = parseHash();
   if (current) {
     try {
@@ -109,6 +114,20 @@ async function route() {
 }
 
 window.addEventListener("hashchange", route);
+// Signing in or out in another tab of this browser (localStorage changed
+// there): signed out, every tab leaves its signed-in views; signed in (or as
+// someone else), the views are drawn again for the new identity, and a tab
+// waiting on the sign-in page goes where it was going.
+let lastToken = auth.token;
+window.addEventListener("storage", (ev) => {
+  if (ev.key !== auth.key && ev.key !== null) return;
+  const token = auth.token;
+  if (token === lastToken) return;
+  lastToken = token;
+  const { path, query } = parseHash();
+  if (token && path === "/login") go(query.get("next") || "/sessions");
+  else route();
+});
 window.addEventListener("courtroom:signed-out", () => {
   const { path } = parseHash();
   if (!path.startsWith("/watch/") && path !== "/login") go(`/login?next=${encodeURIComponent(path)}`);

@@ -3,13 +3,15 @@
 :class:`Http` is a tiny synchronous JSON client (urllib) for arranging a
 session quickly over the HTTP routes; :func:`launch_chromium` starts Debian's
 Chromium under Playwright; :func:`open_page` opens a page in its own browser
-context (its own sessionStorage, so each page is its own user), signed in
-without going through the form, with uncaught page errors collected.
+context (its own localStorage, so each page is its own user), signed in
+without going through the form, with uncaught page errors and console errors
+collected (a test fails on any, unless it declared the one it expects).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 import urllib.error
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # playwright is imported by the fixtures, which skip or fail without it
-    from playwright.sync_api import Browser, BrowserContext, Page, Playwright
+    from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -90,7 +92,7 @@ class Http:
         return json.loads(text) if text else None
 
     def login(self, user: str) -> dict[str, Any]:
-        """Sign in once per user; returns what the page keeps in sessionStorage."""
+        """Sign in once per user; returns what the page keeps in localStorage."""
         if user not in self.tokens:
             t = self.request(
                 "POST", "/api/auth/login", form={"username": user, "password": self.password}
@@ -237,6 +239,24 @@ class Pages:
         self.base_url = base_url
         self.contexts: list[BrowserContext] = []
         self.errors: list[str] = []
+        self.expected: list[re.Pattern[str]] = []
+
+    def expect_console_error(self, pattern: str) -> None:
+        """A console error this test causes on purpose (e.g. the 404 of a missing session)."""
+        self.expected.append(re.compile(pattern))
+
+    def watch(self, page: Page, route: str) -> None:
+        """Collect the page's uncaught errors and console errors into ``errors``."""
+        page.on("pageerror", lambda exc: self.errors.append(f"{route}: {exc}"))
+
+        def console(msg: ConsoleMessage) -> None:
+            if msg.type != "error":
+                return
+            if any(p.search(msg.text) for p in self.expected):
+                return
+            self.errors.append(f"{route}: console error: {msg.text} at {msg.location}")
+
+        page.on("console", console)
 
     def open(
         self,
@@ -250,10 +270,10 @@ class Pages:
         self.contexts.append(ctx)
         if user is not None:
             auth = json.dumps(json.dumps(self.http.login(user)))
-            ctx.add_init_script(f"sessionStorage.setItem('courtroom.auth', {auth});")
+            ctx.add_init_script(f"localStorage.setItem('courtroom.auth', {auth});")
         page = ctx.new_page()
         page.set_default_timeout(10_000)
-        page.on("pageerror", lambda exc: self.errors.append(f"{route}: {exc}"))
+        self.watch(page, route)
         if before is not None:
             before(page)
         page.goto(f"{self.base_url}/app/#{route}")

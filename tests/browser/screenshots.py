@@ -15,6 +15,7 @@ import datetime as dt
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Page, sync_playwright
 
@@ -33,11 +34,21 @@ from tests.integration.procs import ServerProcess
 MAX_BYTES = 300 * 1024
 
 
-def shot(page: Page, out: Path, name: str, *, full_page: bool = False) -> Path:
+ONLY: set[str] = set()  # --only: the screenshots to write (all when empty)
+
+
+def shot(
+    page: Page, out: Path, name: str, *, full_page: bool = False, element: str | None = None
+) -> Path:
     path = out / f"{name}.png"
+    if ONLY and name not in ONLY:
+        return path
     page.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
     page.wait_for_timeout(150)
-    page.screenshot(path=str(path), full_page=full_page, animations="disabled", caret="hide")
+    if element is not None:
+        page.locator(element).screenshot(path=str(path), animations="disabled", caret="hide")
+    else:
+        page.screenshot(path=str(path), full_page=full_page, animations="disabled", caret="hide")
     size = path.stat().st_size
     print(f"{path} {size // 1024} KB")
     if size > MAX_BYTES:
@@ -82,7 +93,9 @@ def practice_session(http: Http) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    ap.add_argument("--only", nargs="*", default=[], help="write only these (names without .png)")
     args = ap.parse_args()
+    ONLY.update(args.only)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -165,6 +178,152 @@ def run(pages: Pages, http: Http, out: Path) -> None:
         resumed["details"],
     )
     shot(replay, out, "replay")
+
+    # Refusals: a session that does not exist, one for signed-in observers only.
+    pages.expect_console_error(r"status of 404")
+    missing = pages.open("/judge/00000000-0000-4000-8000-000000000000", user="judge")
+    missing.wait_for_selector('#refusal[data-kind="missing"]')
+    shot(missing, out, "no-such-session")
+    closed = http.new_session("In camera", allow_anonymous_observers=False)
+    private = pages.open(f"/watch/{closed}", viewport=PHONE)
+    private.wait_for_selector('#refusal[data-kind="sign-in"]')
+    shot(private, out, "sign-in-to-watch")
+
+    # Completing while a turn runs: the question names the round and the speaker.
+    judge.click("#btn-complete")
+    judge.wait_for_selector("#complete-confirm:not([hidden])")
+    shot(judge, out, "complete-confirm", element="#controls-h >> xpath=..")
+
+    board_and_scheduling(pages, http, out)
+
+
+def board_and_scheduling(pages: Pages, http: Http, out: Path) -> None:
+    """A six-court morning on the live board, and the scheduling page after a refused move."""
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    day = now.date().isoformat()
+
+    def post(path: str, body: object) -> Any:
+        return http.post(path, body, user="admin")
+
+    t = post("/api/tournaments", {"name": "National Moot 2026", "public_schedule": True})
+    base = f"/api/tournaments/{t['id']}"
+    event = post(base + "/events", {"name": "Moot court"})["id"]
+    stages = [
+        post(base + "/stages", {"event_id": event, "name": n, "order": o})["id"]
+        for n, o in (("Preliminary", 1), ("Quarter-final", 2))
+    ]
+    names = [
+        ("Acme Law", ["pet1", "pet2"]),
+        ("Zenith Chambers", ["res1", "res2"]),
+        ("Northbridge", []),
+        ("Southgate", []),
+        ("Eastfield", []),
+        ("Westbrook", []),
+        ("Harbour Inn", []),
+        ("Kingsgate", []),
+        ("Riverside", []),
+        ("Hillcrest", []),
+        ("Lakeshore", []),
+        ("Old Bailey Society", []),
+    ]
+    teams = [
+        post(
+            base + "/teams",
+            {"name": n, "member_user_ids": [int(http.user_id(u)) for u in members]},
+        )["id"]
+        for n, members in names
+    ]
+    judge = post(
+        base + "/judges", {"name": "Judge Judy Hale", "user_id": int(http.user_id("judge"))}
+    )
+    others = [post(base + "/judges", {"name": f"Hon. Panel {k}"})["id"] for k in range(1, 6)]
+    courts = [
+        post(base + "/courts", {"label": f"Court {n}", "number": n})["id"] for n in range(1, 7)
+    ]
+    starts = [now - dt.timedelta(minutes=20), now + dt.timedelta(minutes=70)]
+    post(
+        base + "/slots",
+        {
+            "slots": [
+                {
+                    "court_id": c,
+                    "start": s.strftime("%Y-%m-%dT%H:%M:00Z"),
+                    "duration_minutes": 60,
+                    "day_date": day,
+                }
+                for s in starts
+                for c in courts
+            ]
+        },
+    )
+    panel = [judge["id"], *others]
+    for k in range(6):
+        post(
+            base + "/matches",
+            {
+                "stage_id": stages[0],
+                "petitioner_team_id": teams[2 * k],
+                "respondent_team_id": teams[2 * k + 1],
+                "judge_ids": [panel[k]],
+                "duration_minutes": 60,
+            },
+        )
+    post(
+        base + "/matches",
+        {"stage_id": stages[1], "petitioner_team_id": teams[0], "respondent_team_id": teams[2]},
+    )
+    vid = post(base + "/schedule/versions", {})["id"]
+    post(f"{base}/schedule/versions/{vid}/auto-assign", {})
+    post(f"{base}/schedule/versions/{vid}/finalize", {})
+    items = http.get(f"{base}/schedule/day?date={day}")["items"]
+    first = [i for i in items if i["slot"]["start"] == items[0]["slot"]["start"]]
+    sids = [
+        str(post("/api/session/create", {"assignment_id": str(i["assignment_id"])})["id"])
+        for i in first[:5]
+    ]
+    # Court 1 speaking, court 2 speaking with a warning, 3 paused, 4 completed, 5 pending
+    # (late: its slot began 20 minutes ago), 6 not opened.
+    for k, sid in enumerate(sids[:4]):
+        http.start(sid)
+        pet, res = ("pet1", "res1") if k % 2 == 0 else ("pet2", "res2")
+        http.join(sid, pet, "petitioner", 1)
+        http.join(sid, res, "respondent", 1)
+        http.join(sid, "judge", "judge")
+        r = http.round_for(sid, [(pet, 600 if k != 1 else 62), (res, 600)])
+        http.post(f"/api/classroom/rounds/{r['id']}/start")
+        http.post(f"/api/classroom/turns/{r['turns'][0]['id']}/start", user=pet)
+    http.post(f"/api/session/{sids[2]}/pause")
+    http.post(f"/api/session/{sids[3]}/complete")
+    watchers = [pages.open(f"/watch/{sids[0]}", viewport=PHONE) for _ in range(3)]
+    for w in watchers:
+        wait_live(w)
+    time.sleep(3)  # court 2's one-minute warning
+
+    board = pages.open(f"/board/{t['id']}?date={day}", user="faculty")
+    board.wait_for_selector('#connection[data-status="live"]')
+    board.wait_for_selector('.tile[data-late="true"]')
+    board.wait_for_selector(".tile:not([hidden]) .tile-warning:not([hidden])")
+    board.wait_for_function(
+        "document.querySelectorAll('.tile-chain[data-state=\"ok\"]').length >= 5"
+    )
+    shot(board, out, "board", full_page=True)
+    hall = pages.open(f"/board/{t['id']}?date={day}", viewport=PHONE)
+    hall.wait_for_selector('.tile[data-status="active"]')
+    hall.select_option("#board-slot", items[0]["slot"]["start"])
+    shot(hall, out, "board-public-phone")
+
+    # Scheduling: a draft cloned from the finalized version, a refused move on screen.
+    pages.expect_console_error(r"status of 422")
+    sched = pages.open(f"/tournament/{t['id']}", user="admin")
+    sched.wait_for_selector('#version-status:has-text("finalized")')
+    sched.click("#btn-clone")
+    sched.wait_for_selector('#version-status:has-text("draft")')
+    quarter = sched.locator(".match-card", has_text="Acme Law v. Northbridge")
+    quarter.focus()
+    sched.keyboard.press("Enter")
+    sched.locator(".move-here").nth(1).click()  # 09:xx Court 2: Acme Law plays court 1 then
+    sched.wait_for_selector("#move-refused:not([hidden]) .violations li")
+    shot(sched, out, "scheduling", full_page=True)
 
 
 if __name__ == "__main__":

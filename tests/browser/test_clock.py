@@ -104,6 +104,8 @@ def test_pause_stops_the_observer_clock_within_300_ms_then_resume(pages: Pages, 
 def test_server_restart_both_pages_recover_with_no_gap(
     pages: Pages, http: Http, server: ServerProcess
 ) -> None:
+    # While the server is down the browser logs each refused reconnect attempt.
+    pages.expect_console_error(r"^WebSocket connection to '.*' failed")
     sid = http.new_session("restart")
     http.running_turn(sid, seconds=600)
     judge = pages.open(f"/judge/{sid}", user="judge")

@@ -44,6 +44,7 @@ def test_sign_in_with_the_keyboard_sessions_and_the_schedule_of_the_day(
     http.start(live_sid)
     pending_sid = http.new_session("Waiting to begin")
 
+    pages.expect_console_error(r"status of 401")  # the wrong password below, logged by the browser
     page = pages.open("/login")
     page.goto(server.base_url + "/")  # / leads to the app, which asks to sign in
     page.wait_for_selector("#login-form")
@@ -63,9 +64,11 @@ def test_sign_in_with_the_keyboard_sessions_and_the_schedule_of_the_day(
     assert "Judge Console".lower() in text(page, "#active-table").lower()
 
     # The schedule of the day, with the live session linked from its match.
+    page.wait_for_selector(f'#tournament option[value="{tour["id"]}"]', state="attached")
+    page.select_option("#tournament", str(tour["id"]))  # other tests' tournaments come first
     page.fill("#schedule-date", day)
     page.dispatch_event("#schedule-date", "change")
-    page.wait_for_selector("#schedule-table")
+    page.wait_for_selector(f'#schedule-table[data-tournament-id="{tour["id"]}"][data-date="{day}"]')
     table = text(page, "#schedule-table")
     assert "Acme Law v. Zenith Chambers" in table and "Northbridge v. Southgate" in table
     assert page.locator(f'#schedule-table a[href="#/judge/{live_sid}"]').count() == 1
@@ -254,9 +257,10 @@ def test_replay_scrubs_with_the_clock_as_it_was(pages: Pages, http: Http) -> Non
 def test_observers_need_an_account_where_the_session_says_so(pages: Pages, http: Http) -> None:
     sid = http.new_session("Closed doors", allow_anonymous_observers=False)
     page = pages.open(f"/watch/{sid}", viewport=PHONE)
-    page.wait_for_selector("#refused:not([hidden])")
-    assert "signed-in observers only" in text(page, "#refused")
-    assert page.get_attribute("#connection", "data-status") == "closed"
+    page.wait_for_selector('#refusal[data-kind="sign-in"]')
+    assert text(page, "#refusal h1") == "Sign in to watch this session"
+    assert "signed-in observers only" in text(page, "#refusal")
+    assert page.locator("#clock").count() == 0, "no dashed clock left behind"
     # Signed in, the same link works.
     page = pages.open(f"/watch/{sid}", user="res1", viewport=PHONE)
     wait_live(page)

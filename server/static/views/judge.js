@@ -6,7 +6,7 @@ import { api, auth } from "../api.js";
 import { fill, h, shortcuts } from "../dom.js";
 import { activeRound, currentTurn, personName, seatLabel } from "../model.js";
 import { formatMs } from "../clock.js";
-import { disposer, openLive, sessionRecord, shareLinks, shortcutHelp } from "./common.js";
+import { MISSING, disposer, openLive, refuseInto, showRefusal, sessionRecord, shareLinks, shortcutHelp } from "./common.js";
 import { clockPanel, feedList, liveHeader, messageLine, participantsPanel } from "./widgets.js";
 
 export function mount(root, { id }) {
@@ -33,7 +33,7 @@ export function mount(root, { id }) {
   const confirmBox = h(
     "div",
     { class: "confirm", hidden: true, id: "complete-confirm", role: "group", "aria-label": "Confirm completing the session" },
-    h("span", {}, "Complete the session? Its record closes for good."),
+    h("span", { id: "complete-question" }, "Complete the session? Its record closes for good."),
     h(
       "button",
       {
@@ -66,6 +66,7 @@ export function mount(root, { id }) {
       id: "btn-complete",
       class: "danger",
       onclick: () => {
+        confirmBox.querySelector("#complete-question").textContent = completeQuestion(live.state);
         confirmBox.hidden = false;
         confirmBox.querySelector("button").focus();
       },
@@ -203,7 +204,7 @@ export function mount(root, { id }) {
               "ol",
               { class: "turns" },
               r.turns.map((t) =>
-                h("li", { class: t.turn_id === r.current_turn_id ? "current" : "", "data-turn-status": t.status }, `${personName(s, t.participant_id)} · ${seatLabel(t.side, t.speaker)}${t.kind !== "main" ? ` (${t.kind})` : ""} · ${formatMs(t.allowed_ms)} · ${t.status}`),
+                h("li", { class: t.turn_id === r.current_turn_id ? "current" : "", "data-turn-status": t.status }, `${personName(s, t.participant_id)} · ${seatLabel(t.side, t.speaker)}${t.kind !== "main" ? ` (${t.kind})` : ""} · ${formatMs(t.allowed_ms)} · ${turnStatus(s, t)}`),
               ),
             ),
             h(
@@ -237,7 +238,9 @@ export function mount(root, { id }) {
     bResume.disabled = st !== "paused";
     bComplete.disabled = st === "completed" || st === "pending";
     const t = currentTurn(s);
-    turnLine.textContent = t ? `${personName(s, t.participant_id)} · ${seatLabel(t.side, t.speaker)} · ${t.status}` : "No turn is current.";
+    const tStatus = t ? turnStatus(s, t) : "";
+    turnLine.textContent = t ? `${personName(s, t.participant_id)} · ${seatLabel(t.side, t.speaker)} · ${tStatus}` : "No turn is current.";
+    turnLine.dataset.turnStatus = tStatus;
     bTurnStart.disabled = !t || t.status !== "pending" || st !== "active";
     fsForm.querySelector("button").disabled = !t || ["submitted", "auto_submitted", "force_submitted", "closed"].includes(t.status);
     for (const x of [bCreate, bCreateStart]) x.disabled = st === "completed";
@@ -261,12 +264,17 @@ export function mount(root, { id }) {
 
   (async () => {
     const rec = await sessionRecord(id);
+    if (rec === MISSING) {
+      showRefusal(root, id, "missing");
+      return;
+    }
     const me = auth.get();
     const mine = rec && me ? rec.state.participants[me.user_id] : null;
     const role = mine && (mine.role === "judge" || mine.role === "moderator") ? mine.role : "judge";
     const fields = mine && role !== mine.role ? { as: "observer" } : { as: "participant", role };
     live = openLive(id, fields);
     parts.push(() => live.stop());
+    parts.push(refuseInto(root, live, id));
     const head = liveHeader(live, "Judge console");
     const clock = clockPanel(live);
     const people = participantsPanel(live);
@@ -303,4 +311,19 @@ export function mount(root, { id }) {
   })();
 
   return { dispose };
+}
+
+/** A turn's state as the judge should read it: a running turn of a paused session is paused. */
+export function turnStatus(s, t) {
+  return s.status === "paused" && t.status === "running" ? "paused" : t.status;
+}
+
+/** The completion question, saying which round is aborted and whose turn ends. */
+export function completeQuestion(s) {
+  const r = s && activeRound(s);
+  if (!r) return "Complete the session? Its record closes for good.";
+  const t = currentTurn(s);
+  const speaking = t && (t.status === "running" || t.status === "pending") && r.turns.some((x) => x.turn_id === t.turn_id);
+  const whose = speaking ? ` and ends ${personName(s, t.participant_id)}'s turn (${seatLabel(t.side, t.speaker)}${t.status === "pending" ? ", not started yet" : ""})` : "";
+  return `Complete the session? Round ${r.round_index} is still running: completing aborts it${whose}. The record then closes for good.`;
 }

@@ -36,7 +36,8 @@ export function mount(root, { query, go }) {
     }
   });
 
-  const sid = h("input", { id: "watch-id", name: "session", placeholder: "session id", autocapitalize: "none", spellcheck: "false", required: true, pattern: "[\\w-]+" });
+  // `pattern` is compiled with the RegExp `v` flag, where a bare "-" in a class is a syntax error.
+  const sid = h("input", { id: "watch-id", name: "session", placeholder: "session id", autocapitalize: "none", spellcheck: "false", required: true, pattern: "[\\w\\-]+" });
   const watch = h(
     "form",
     { class: "card narrow", id: "watch-form", "aria-labelledby": "watch-title" },

@@ -8,7 +8,7 @@ import { ChainVerifier } from "../chain.js";
 import { formatMs } from "../clock.js";
 import { fill, h, shortcuts, timeOfDay } from "../dom.js";
 import { applyEvent, clockOf, currentTurn, describe, emptyState, personName, seatLabel, timestampMs } from "../model.js";
-import { disposer, shortcutHelp } from "./common.js";
+import { disposer, shortcutHelp, showRefusal } from "./common.js";
 
 const SPEEDS = [1, 4, 16, 64];
 
@@ -197,7 +197,9 @@ export function mount(root, { id }) {
     try {
       data = await api("GET", `/api/session/${encodeURIComponent(id)}/replay`);
     } catch (err) {
-      fill(shell, h("h1", {}, "Replay"), h("p", { class: "message error", role: "alert" }, `Could not load the log: ${err.message}`));
+      if (err.status === 404) showRefusal(root, id, "missing");
+      else if (err.status === 401 || err.status === 403) showRefusal(root, id, err.status === 401 ? "sign-in" : "forbidden", err.message);
+      else fill(shell, h("h1", {}, "Replay"), h("p", { class: "message error", role: "alert" }, `Could not load the log: ${err.message}`));
       return;
     }
     tl = new Timeline(id, data.entries);

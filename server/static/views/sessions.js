@@ -55,11 +55,21 @@ function scheduleSection() {
   const select = h("select", { id: "tournament" });
   const date = h("input", { id: "schedule-date", type: "date", value: today() });
   const out = h("div", { id: "schedule", "aria-live": "polite" });
+  const tlinks = h("p", { class: "links", id: "tournament-links" });
+  let loads = 0;
   const load = async () => {
     if (!select.value) return;
+    const mine = ++loads; // a slower earlier answer must not overwrite a later one
+    const tid = select.value;
+    fill(
+      tlinks,
+      h("a", { href: `#/board/${select.value}?date=${date.value}`, id: "open-board" }, "Live board of the day"),
+      auth.mayOrganise ? [" · ", h("a", { href: `#/tournament/${select.value}`, id: "open-scheduling" }, "Scheduling")] : null,
+    );
     fill(out, h("p", { class: "muted" }, "Loading…"));
     try {
-      const day = await api("GET", `/api/tournaments/${select.value}/schedule/day?date=${date.value}`);
+      const day = await api("GET", `/api/tournaments/${tid}/schedule/day?date=${date.value}`);
+      if (mine !== loads) return;
       if (day.items.length === 0) {
         fill(out, h("p", { class: "muted" }, `Nothing scheduled on ${day.date} (schedule version ${day.version_number}, ${day.version_status}).`));
         return;
@@ -68,7 +78,7 @@ function scheduleSection() {
         out,
         h(
           "table",
-          { class: "table", id: "schedule-table" },
+          { class: "table", id: "schedule-table", "data-tournament-id": tid, "data-date": day.date },
           h("caption", {}, `${day.date} · schedule version ${day.version_number} (${day.version_status})`),
           h("thead", {}, h("tr", {}, ["Time", "Court", "Match", "Judges", "Session"].map((c) => h("th", { scope: "col" }, c)))),
           h(
@@ -89,6 +99,7 @@ function scheduleSection() {
         ),
       );
     } catch (err) {
+      if (mine !== loads) return;
       fill(out, h("p", { class: "muted" }, err instanceof ApiError && err.status === 404 ? "This tournament has no schedule yet." : `The schedule is not available: ${err.message}`));
     }
   };
@@ -99,6 +110,7 @@ function scheduleSection() {
     { class: "panel", "aria-labelledby": "schedule-title" },
     h("h2", { id: "schedule-title" }, "Schedule of the day"),
     h("div", { class: "row" }, h("div", { class: "field" }, h("label", { for: "tournament" }, "Tournament"), select), h("div", { class: "field" }, h("label", { for: "schedule-date" }, "Day"), date)),
+    tlinks,
     out,
   );
   (async () => {

@@ -5,7 +5,7 @@ import { auth } from "../api.js";
 import { formatMs, spokenMs } from "../clock.js";
 import { announce, fill, h, shortcuts } from "../dom.js";
 import { currentTurn, personName, seatLabel, turnOf } from "../model.js";
-import { disposer, openLive, sessionRecord, shareLinks, shortcutHelp } from "./common.js";
+import { MISSING, disposer, openLive, refuseInto, showRefusal, sessionRecord, shareLinks, shortcutHelp } from "./common.js";
 import { clockPanel, feedList, liveHeader, messageLine } from "./widgets.js";
 
 function seatPicker(rec, onPick) {
@@ -57,6 +57,7 @@ export function mount(root, { id, query }) {
   const connect = (role, speaker) => {
     const live = openLive(id, { as: "participant", role, speaker });
     parts.push(() => live.stop());
+    parts.push(refuseInto(root, live, id));
     const me = auth.get().user_id;
     const msg = messageLine();
     const head = liveHeader(live, "Speaker");
@@ -177,6 +178,10 @@ export function mount(root, { id, query }) {
 
   (async () => {
     const rec = await sessionRecord(id);
+    if (rec === MISSING) {
+      showRefusal(root, id, "missing");
+      return;
+    }
     const me = auth.get();
     const mine = rec && me ? rec.state.participants[me.user_id] : null;
     const qRole = query.get("role");
