@@ -277,6 +277,13 @@ async def test_cli_judge_watch_export_verify(
     lines = watched.stdout.splitlines()
     assert [json.loads(x)["sequence_number"] for x in lines] == list(range(1, len(lines) + 1))
 
+    # The watcher's departure is logged a moment after it closed (observer changes
+    # gather for a short window): export once it is, so the export is the whole log.
+    for _ in range(100):
+        logged = await judge.request("GET", f"/api/session/{sid}/logs")
+        if any(e["event_type"] == "OBSERVER_LEFT" for e in logged["entries"]):
+            break
+        await asyncio.sleep(0.05)
     out = tmp_path / "session.jsonl"
     done = await asyncio.to_thread(
         run_cli, "export", url, sid, "-o", str(out), "--token", str(judge.token)
