@@ -128,8 +128,11 @@ def data_dir(env: Mapping[str, str]) -> Path:
     return Path(env.get("COURTROOM_DATA_DIR", ".courtroom"))
 
 
-def load_keyring(env: Mapping[str, str] | None = None) -> Keyring:
-    """The keyring from the environment, else from (or into) the data directory."""
+def load_keyring(env: Mapping[str, str] | None = None, *, data: Path | None = None) -> Keyring:
+    """The keyring from the environment, else from (or into) the data directory.
+
+    ``data``: the data directory the server's settings resolved (default: the env's).
+    """
     env = os.environ if env is None else env
     name = env.get("COURTROOM_SIGNING_KEY_NAME", "courtroom")
     if any(c.isspace() or c == "+" for c in name) or not name:
@@ -145,7 +148,7 @@ def load_keyring(env: Mapping[str, str] | None = None) -> Keyring:
         own = PublicKey(name, public_key_bytes(private.public_key()), None, None)
         others = [k for k in _extra_keys(env) if k.key_id != own.key_id]
         return Keyring(name, private, [own, *others])
-    store = _load_file(data_dir(env) / KEYS_FILE, name)
+    store = _load_file((data or data_dir(env)) / KEYS_FILE, name)
     return Keyring(name, store.private, store.keys + _extra_keys(env))
 
 
