@@ -135,9 +135,7 @@ def test_checkpoints_proofs_receipt_and_bundle(
 
     # A speaker's receipt for their own submission; another student may not have it.
     pet1 = str(court.user_ids["pet1"])
-    mine = next(
-        e for e in entries if e["event_type"] == "TURN_SUBMITTED" and e["actor_id"] == pet1
-    )
+    mine = next(e for e in entries if e["event_type"] == "TURN_SUBMITTED" and e["actor_id"] == pet1)
     seq = mine["sequence_number"]
     r = court.get(f"/api/session/{sid}/receipt", "pet1", params={"sequence": seq}).json()
     assert r["entry"] == mine
@@ -215,18 +213,21 @@ def test_the_tree_catches_up_from_the_log_after_a_restart(
     again = court_factory(url)
     proof = wait_for(
         lambda: (
-            r := again.get(
-                f"/api/session/{sid}/proof/inclusion",
-                params={"sequence": 3, "size": len(entries)},
-            )
-        ).status_code
-        == 200
-        and r.json()
+            (
+                r := again.get(
+                    f"/api/session/{sid}/proof/inclusion",
+                    params={"sequence": 3, "size": len(entries)},
+                )
+            ).status_code
+            == 200
+            and r.json()
+        )
     )
     tree = MemoryTree()
     for e in entries:
         tree.append(leaf_hash(e["hash"]))
     assert proof["root_hash"] == tree.root().hex()
-    assert base64.b64encode(tree.root()).decode() in again.get(
-        f"/api/session/{sid}/checkpoints"
-    ).json()["checkpoints"][-1]["note"]
+    assert (
+        base64.b64encode(tree.root()).decode()
+        in again.get(f"/api/session/{sid}/checkpoints").json()["checkpoints"][-1]["note"]
+    )
