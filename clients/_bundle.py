@@ -129,9 +129,16 @@ def _sorted_checkpoints(raw: Iterable[Any], report: BundleReport) -> list[tuple[
 
 
 def verify_bundle(
-    doc: Mapping[str, Any], trusted: Mapping[str, bytes] | None = None
+    doc: Mapping[str, Any],
+    trusted: Mapping[str, bytes] | None = None,
+    *,
+    require_complete: bool = False,
 ) -> BundleReport:
-    """Verify a loaded bundle; ``trusted``: key id → public key (default: the bundle's keys)."""
+    """Verify a loaded bundle; ``trusted``: key id → public key (default: the bundle's keys).
+
+    ``require_complete``: the auditor knows the session ended, so the bundle
+    must reach its final checkpoint whatever its (unsigned) ``status`` says.
+    """
     sid = str(doc.get("session_id", ""))
     report = BundleReport(sid)
     if trusted is None:
@@ -215,7 +222,7 @@ def verify_bundle(
     # Completion.
     status = doc.get("status")
     if result.valid:
-        if status == "completed" and completed_at is None:
+        if (status == "completed" or require_complete) and completed_at is None:
             report.failures.append("the session is completed but its log has no SESSION_COMPLETED")
         if completed_at is not None and not any(
             s.checkpoint.tree_size == completed_at for _, s in checkpoints

@@ -422,12 +422,18 @@ def export(
     metavar="URL_OR_FILE",
     help="Bundles: trust the keys of this /.well-known/courtroom-keys document.",
 )
+@click.option(
+    "--require-complete",
+    is_flag=True,
+    help="Bundles: fail unless the log reaches its completion's signed checkpoint.",
+)
 def verify(
     file: Path,
     expect_head: str | None,
     as_json: bool,
     keys_given: tuple[str, ...],
     keys_doc: str | None,
+    require_complete: bool,
 ) -> None:
     """Verify an export or a bundle offline, with no server.
 
@@ -440,10 +446,13 @@ def verify(
     and a completed session reaches its final checkpoint; each failure is named.
     """
     if str(file) != "-" and _is_bundle(file):
-        _verify_bundle(file, as_json, keys_given, keys_doc)
+        _verify_bundle(file, as_json, keys_given, keys_doc, require_complete)
         return
-    if keys_given or keys_doc:
-        _fail("--key/--keys apply to bundles; this file is a JSON Lines export", EXIT_UNREADABLE)
+    if keys_given or keys_doc or require_complete:
+        _fail(
+            "--key/--keys/--require-complete apply to bundles; this file is a JSON Lines export",
+            EXIT_UNREADABLE,
+        )
     try:
         result = verify_export(sys.stdin.buffer if str(file) == "-" else file)
     except UnreadableExport as exc:
@@ -499,11 +508,15 @@ async def _fetch_json(url: str) -> Any:
 
 
 def _verify_bundle(
-    file: Path, as_json: bool, keys_given: tuple[str, ...], keys_doc: str | None
+    file: Path,
+    as_json: bool,
+    keys_given: tuple[str, ...],
+    keys_doc: str | None,
+    require_complete: bool,
 ) -> None:
     try:
         trusted = _trusted_keys(keys_given, keys_doc)
-        report = verify_bundle(load_bundle(file), trusted)
+        report = verify_bundle(load_bundle(file), trusted, require_complete=require_complete)
     except UnreadableExport as exc:
         _fail(f"unreadable: {exc}", EXIT_UNREADABLE)
     if as_json:
