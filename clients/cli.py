@@ -445,14 +445,10 @@ def verify(
     checkpoints: exit 0 only when every entry, signature and checkpoint verifies
     and a completed session reaches its final checkpoint; each failure is named.
     """
-    if str(file) != "-" and _is_bundle(file):
+    bundle_options = bool(keys_given or keys_doc or require_complete)
+    if str(file) != "-" and (bundle_options or _is_bundle(file)):
         _verify_bundle(file, as_json, keys_given, keys_doc, require_complete)
         return
-    if keys_given or keys_doc or require_complete:
-        _fail(
-            "--key/--keys/--require-complete apply to bundles; this file is a JSON Lines export",
-            EXIT_UNREADABLE,
-        )
     try:
         result = verify_export(sys.stdin.buffer if str(file) == "-" else file)
     except UnreadableExport as exc:
