@@ -22,16 +22,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import gc
+import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from clients._errors import UnreadableExport
-from protocol import ChainVerifier, hashes_equal
+from protocol import ChainVerifier, canonical_details, hashes_equal
 from protocol.checkpoint import CheckpointError, key_id, parse_note, parse_verifier_key
-from protocol.merkle import CompactRange, leaf_hash
+from protocol.merkle import fold, range_nodes
 
 FORMAT = "courtroom-bundle/1"
 COMPLETED = "SESSION_COMPLETED"
@@ -88,16 +94,33 @@ def keys_from_document(doc: Any) -> dict[str, bytes]:
     return out
 
 
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Millions of small dicts and no cycles: the cyclic collector would only rescan them."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def load_bundle(path: str | Path) -> dict[str, Any]:
     try:
         text = Path(path).read_bytes()
     except OSError as exc:
         raise UnreadableExport(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
-        # The standard json module, as for chain v1: integers and strings as hashed.
-        doc = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UnreadableExport(f"not a JSON bundle ({exc})") from None
+        with _no_gc():
+            doc = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # orjson refuses integers beyond 64 bits, which a log may hold: the
+        # standard module reads every integer and string exactly as hashed.
+        try:
+            doc = json.loads(text)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UnreadableExport(f"not a JSON bundle ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise UnreadableExport(f"not a {FORMAT} file")
     return doc
@@ -126,6 +149,77 @@ def _sorted_checkpoints(raw: Iterable[Any], report: BundleReport) -> list[tuple[
             )
         out.append((i + 1, signed))
     return out
+
+
+def _details_encoder() -> Callable[[Any], str]:
+    """``canonical_details`` (``json.dumps(d, sort_keys=True)``) without its per-call set-up.
+
+    ``json.dumps`` builds a C encoder on every call; this builds it once, with
+    the arguments ``JSONEncoder.iterencode`` gives it (no circular check: the
+    input comes from a JSON parser). ``tests/unit/test_bundle.py`` pins it to
+    ``canonical_details``.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - a Python without the C accelerator
+        return canonical_details
+    enc = json.JSONEncoder(sort_keys=True)
+    c = make(None, enc.default, encode_basestring_ascii, None, ": ", ", ", True, False, True)
+
+    def encode(d: Any) -> str:
+        return "".join(c(d, 0))
+
+    return encode
+
+
+_encode_details = _details_encoder()
+
+
+def _chain_entries(chain: ChainVerifier, entries: list[Any]) -> list[str]:
+    """Feed every entry to ``chain``; the hashes of those that chained, in order."""
+    try:
+        rows = [
+            (
+                e["session_id"],
+                e["sequence_number"],
+                e["timestamp"],
+                e["event_type"],
+                e["actor_id"],
+                _encode_details(d) if type(d := e["details"]) is dict else _not_an_object(),
+                e["previous_hash"],
+                e["hash"],
+            )
+            for e in entries
+        ]
+    except (KeyError, TypeError, ValueError):
+        rows = None  # an entry that is not even shaped like one: the careful path names it
+    if rows is not None and all(type(r[0]) is str and type(r[1]) is int for r in rows):
+        chain.feed_rows(rows)
+        good = chain.result().entries - (0 if chain.result().valid else 1)
+        return [r[7] for r in rows[:good]]
+    out: list[str] = []
+    for raw in entries:
+        entry = raw if isinstance(raw, dict) else {}
+        if not chain.feed(entry):
+            break
+        out.append(entry["hash"])
+    return out
+
+
+def _not_an_object() -> str:
+    raise TypeError("details must be an object")
+
+
+def _tree_levels(hashes: list[str]) -> list[list[bytes]]:
+    """Every complete node of the tree over ``hashes`` (RFC 6962), level by level."""
+    sha = hashlib.sha256
+    level = [sha(b"\x00" + bytes.fromhex(h)).digest() for h in hashes]
+    levels = [level]
+    while len(level) > 1:
+        level = [
+            sha(b"\x01" + a + b).digest() for a, b in zip(level[::2], level[1::2], strict=False)
+        ]
+        levels.append(level)
+    return levels
 
 
 def verify_bundle(
@@ -175,33 +269,33 @@ def verify_bundle(
             )
         last_size, last_time = max(last_size, cp.tree_size), max(last_time, cp.time)
 
-    # Entries: chain v1 and the tree, checking each checkpoint as its size passes.
-    by_size: dict[int, list[tuple[int, Any]]] = {}
-    for n, s in checkpoints:
-        by_size.setdefault(s.checkpoint.tree_size, []).append((n, s))
-    chain = ChainVerifier(sid or None)
-    tree = CompactRange()
-    completed_at: int | None = None
+    # Entries: chain v1 first (fast path over tuples), then the tree over the
+    # entries that chained, then each checkpoint against its prefix.
     entries = doc.get("entries")
     if not isinstance(entries, list):
         report.failures.append("the bundle has no entry list")
         entries = []
-    for raw in entries:
-        entry = raw if isinstance(raw, dict) else {}
-        if not chain.feed(entry):
+    chain = ChainVerifier(sid or None)
+    with _no_gc():
+        hashes = _chain_entries(chain, entries)
+        levels = _tree_levels(hashes)
+    completed_at: int | None = None
+    for i, e in enumerate(entries[: len(hashes)]):
+        if e.get("event_type") == COMPLETED:
+            completed_at = i + 1
             break
-        tree.append(leaf_hash(entry["hash"]))
-        if entry.get("event_type") == COMPLETED and completed_at is None:
-            completed_at = tree.size
-        for n, s in by_size.get(tree.size, ()):
-            cp = s.checkpoint
-            if not hashes_equal(cp.chain_head, entry["hash"]) or cp.root_hash != tree.root():
-                report.failures.append(
-                    f"checkpoint {n} (size {cp.tree_size}) contradicts the entries:"
-                    f" entries 1..{cp.tree_size} are not the ones it signed"
-                )
-            elif s.key_id in trusted and s.verify(trusted[s.key_id]):
-                report.signed_size = max(report.signed_size, cp.tree_size)
+    for n, s in checkpoints:
+        cp = s.checkpoint
+        if not 0 < cp.tree_size <= len(hashes):
+            continue
+        root = fold([levels[lv][ix] for lv, ix in range_nodes(0, cp.tree_size)])
+        if not hashes_equal(cp.chain_head, hashes[cp.tree_size - 1]) or cp.root_hash != root:
+            report.failures.append(
+                f"checkpoint {n} (size {cp.tree_size}) contradicts the entries:"
+                f" entries 1..{cp.tree_size} are not the ones it signed"
+            )
+        elif s.key_id in trusted and s.verify(trusted[s.key_id]):
+            report.signed_size = max(report.signed_size, cp.tree_size)
     result = chain.result()
     report.entries = result.entries if result.valid else result.entries - 1
     if not result.valid:

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings, strategies as st
 
-from clients._bundle import keys_from_document, verify_bundle
+from clients._bundle import _encode_details, keys_from_document, verify_bundle
 from clients.cli import main as client_main
-from protocol import GENESIS_HASH, entry_hash
+from protocol import GENESIS_HASH, canonical_details, entry_hash
 from protocol.checkpoint import Checkpoint, public_key_bytes, sign, verifier_key
 from protocol.merkle import MemoryTree, leaf_hash
 from server.signing import Keyring, load_keyring, rotate
@@ -114,6 +115,18 @@ def bundle(ring: Keyring) -> dict[str, Any]:
 
 def trusted(ring: Keyring) -> dict[str, bytes]:
     return keys_from_document(ring.document())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=12,
+    )
+)
+def test_the_fast_details_encoder_is_canonical_details(details: Any) -> None:
+    assert _encode_details({"d": details}) == canonical_details({"d": details})
 
 
 def test_the_honest_bundle_verifies(bundle: dict[str, Any], ring: Keyring) -> None:
