@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,8 @@ from protocol.checkpoint import Checkpoint, public_key_bytes
 from protocol.merkle import CompactRange, leaf_hash, verify_inclusion
 from server.broker import MemoryBroker
 from server.courtroom import Courtroom
-from server.record import RecordKeeper
+from server.record import BOUNDARIES, RecordKeeper
+from server.rules.commands import LogCustom
 from server.rules.session import RulesConfig
 from server.rules.state import Actor
 from server.signing import Keyring, PublicKey
@@ -193,27 +196,125 @@ async def bench_proof(label: str, url: str, n: int, samples: int) -> tuple[list[
         await store.close()
 
 
+async def bench_append_cost(label: str, url: str, k: int, per: int) -> list[Row]:
+    """Appends/s through ``Courtroom.execute`` with and without the record keeper.
+
+    ``k`` sessions, one client each sending ``per`` NOTE commands in turn (as
+    bench_append.py's "sessions" case). The keeper runs on the same event loop
+    and database, so its work (hashing, signing, its transactions) slows the
+    appends it shares them with: that is the cost measured. After the timed
+    span the trees are waited for and checked (every entry is in its tree).
+    The worst case signs a checkpoint after every entry (NOTE made a boundary),
+    so every pass is stored at once.
+    """
+    await migrate(url)
+    store = SessionStore(url)
+    records = RecordStore(store)
+    private = Ed25519PrivateKey.generate()
+    rows: list[Row] = []
+    try:
+        for case, boundary in (("without tree", None), ("with tree", False), ("with tree", True)):
+            court = Courtroom(store, MemoryBroker(), system_clock, RulesConfig())
+            keeper = None
+            if boundary is not None:
+                keeper = RecordKeeper(store, records, Keyring("c", private, []), system_clock)
+                court.on_commit(keeper.hook)
+                await keeper.start()
+            if boundary:
+                BOUNDARIES["NOTE"] = "turn"
+            try:
+
+                async def run(
+                    court: Courtroom = court, keeper: RecordKeeper | None = keeper
+                ) -> tuple[int, float]:
+                    created = await asyncio.gather(
+                        *(court.create_session(JUDGE, title="bench") for _ in range(k))
+                    )
+                    sids = [c.entries[0].session_id for c in created]
+
+                    async def client(s: str) -> None:
+                        for i in range(per):
+                            await court.execute(s, LogCustom("NOTE", {"i": i}), JUDGE)
+
+                    t0 = time.perf_counter()
+                    await asyncio.gather(*(client(s) for s in sids))
+                    dt = time.perf_counter() - t0
+                    if keeper is not None:
+                        await keeper.idle()
+                        sizes = [(await records.tree(s)).size for s in sids]
+                        assert sizes == [per + 1] * k, sizes
+                    return k * per, dt
+
+                name = f"{label}: appends, {case}"
+                if boundary:
+                    name += ", a checkpoint after every entry"
+                base = f"{label}: appends, without tree"
+                rows.append(
+                    await clean_case(
+                        name,
+                        run,
+                        unit="appends/s",
+                        repeat=3,
+                        retries=0,
+                        baseline=None if boundary is None else base,
+                    )
+                )
+            finally:
+                BOUNDARIES.pop("NOTE", None)
+                if keeper is not None:
+                    await keeper.close()
+    finally:
+        await store.close()
+    return rows
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="100,000 entries instead of 1,000,000")
     ap.add_argument("--entries", type=int)
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    ap.add_argument("--only", choices=("verify", "proof", "append"), action="append")
     args = ap.parse_args()
+    only = set(args.only or ("verify", "proof", "append"))
     n = args.entries or (100_000 if args.quick else 1_000_000)
     print(machine())
     results: list[dict[str, Any]] = []
-    rows = await bench_verify(n)
-    print_table(f"Bundle verify, {n:,} entries", rows)
-    results.append(
-        {
-            "bench": "bundle_verify",
-            "entries": n,
-            "per_s": round(rows[1].rate),
-            "baseline_per_s": round(rows[0].rate),
-        }
-    )
+    if "verify" in only:
+        rows = await bench_verify(n)
+        print_table(f"Bundle verify, {n:,} entries", rows)
+        results.append(
+            {
+                "bench": "bundle_verify",
+                "entries": n,
+                "per_s": round(rows[1].rate),
+                "baseline_per_s": round(rows[0].rate),
+            }
+        )
     proof_rows: list[Row] = []
-    if args.backend in ("sqlite", "both"):
+    backends = [b for b in ("sqlite", "postgres") if args.backend in (b, "both")]
+    if "append" in only:
+        k, per = (16, 50) if args.quick else (64, 100)
+        append_rows: list[Row] = []
+        for b in backends:
+            async with _database(b) as url:
+                if url is not None:
+                    append_rows += await bench_append_cost(b, url, k, per)
+        if append_rows:
+            print_table(f"Appends with the record keeper ({k} sessions x {per})", append_rows)
+            by = {r.name: r for r in append_rows}
+            for r in append_rows:
+                if r.baseline:
+                    results.append(
+                        {
+                            "bench": "append_record_cost",
+                            "case": r.name,
+                            "per_s": round(r.rate),
+                            "baseline_per_s": round(by[r.baseline].rate),
+                        }
+                    )
+    if "proof" not in only:
+        backends = []
+    if "sqlite" in backends:
         with tempfile.TemporaryDirectory() as tmp:
             r, p50 = await bench_proof("sqlite", f"sqlite+aiosqlite:///{tmp}/b.db", n, 300)
             proof_rows += r
@@ -226,7 +327,7 @@ async def main() -> None:
                     "per_s": round(r[1].rate),
                 }
             )
-    if args.backend in ("postgres", "both"):
+    if "postgres" in backends:
         async with scratch_pg() as url:
             if url is None:
                 print("PostgreSQL unavailable: skipped")
@@ -246,6 +347,16 @@ async def main() -> None:
         print_table(f"Inclusion proofs, {n:,} entries", proof_rows)
     for r in results:
         print(json.dumps(r))
+
+
+@contextlib.asynccontextmanager
+async def _database(backend: str) -> AsyncIterator[str | None]:
+    if backend == "postgres":
+        async with scratch_pg() as url:
+            yield url
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite+aiosqlite:///{tmp}/a.db"
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -68,6 +69,20 @@ BOUNDARIES: dict[str, str] = {
 
 Deliver = Callable[[str, bytes], None]
 _PAGE = 5000  # entries read from the log per pass (catching up a long log)
+_BATCH = 256  # sessions whose trees one transaction extends
+_GATHER_S = 0.01  # lets a few of the writer's commits gather into one pass
+_FLUSH_S = 0.5  # the longest built nodes wait in memory before they are stored
+
+
+@dataclass(slots=True)
+class _Plan:
+    session_id: str
+    old: int
+    tree: CompactRange
+    nodes: list[tuple[int, int, bytes]]
+    cps: list[CheckpointRow]
+    completed: bool
+    noted: list[LogEntry]
 
 
 def checkpoint_frame(row: CheckpointRow) -> bytes:
@@ -94,6 +109,8 @@ class RecordKeeper:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._building = False
+        self._dirty: dict[str, _Plan] = {}  # built, not yet stored
 
     # -- the hook and the task ------------------------------------------------
 
@@ -117,25 +134,50 @@ class RecordKeeper:
 
     async def idle(self) -> None:
         """Until everything noted so far is in the tree (tests, benchmarks)."""
-        while self._pending or any(lock.locked() for lock in self._locks.values()):
+        while (
+            self._pending
+            or self._dirty
+            or self._building
+            or any(lock.locked() for lock in self._locks.values())
+        ):
             await asyncio.sleep(0.005)
 
     async def _run(self) -> None:
         while True:
             if not self._pending:
                 if self._closing:
+                    await self._guarded(self._flush, list(self._dirty))
                     return
                 self._wake.clear()
-                await self._wake.wait()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), _FLUSH_S if self._dirty else None)
+                except TimeoutError:
+                    await self._guarded(self._flush, list(self._dirty))
+                    continue
+                # Let a few of the writer's commits gather: one pass for all of them.
+                await asyncio.sleep(_GATHER_S)
                 continue
-            sid = next(iter(self._pending))
-            try:
-                await self.sync(sid)
-            except Exception:  # the log is committed; the tree catches up on the next note
-                log.exception("record: the tree of %s could not be extended", sid)
+            sids = [s for s in list(self._pending)[:_BATCH] if not self._lock(s).locked()]
+            if not sids:
+                await asyncio.sleep(0.001)
+                continue
+            await self._guarded(self._build, sids)
+
+    async def _guarded(self, step: Callable[[list[str]], Awaitable[Any]], sids: list[str]) -> None:
+        if not sids:
+            return
+        self._building = True
+        try:
+            await step(sids)
+        except Exception:  # the log is committed; the tree catches up on the next note
+            log.exception("record: the trees of %d sessions could not be extended", len(sids))
+            for sid in sids:
                 self._pending.pop(sid, None)
                 self._trees.pop(sid, None)
-                await asyncio.sleep(0.1)
+                self._dirty.pop(sid, None)
+            await asyncio.sleep(0.1)
+        finally:
+            self._building = False
 
     # -- building -------------------------------------------------------------
 
@@ -146,59 +188,101 @@ class RecordKeeper:
         return lock
 
     async def sync(self, session_id: str, *, to_head: bool = False) -> int:
-        """Extend the session's tree with its noted entries (``to_head``: with the whole log).
+        """Extend and store the session's tree now (``to_head``: the whole log); its size."""
+        while True:
+            async with self._lock(session_id):
+                more = await self._build([session_id], to_head=to_head)
+                stored = await self._flush([session_id])
+                if stored and not more and (to_head or session_id not in self._pending):
+                    tree = self._trees.get(session_id)
+                    if tree is not None:
+                        return tree.size
+                    return (await self._records.tree(session_id)).size
 
-        Returns the tree size.
+    async def _build(self, sids: Sequence[str], *, to_head: bool = False) -> bool:
+        """Extend the in-memory trees of ``sids``; True if some have more log to read.
+
+        The new nodes are stored by ``_flush``: at once when a checkpoint was
+        signed (it is stored before it is sent), else within ``_FLUSH_S`` (a
+        proof or a bundle flushes first). Until then they are derived data that
+        a restart rebuilds from the log.
         """
-        async with self._lock(session_id):
-            while True:
-                noted = self._pending.pop(session_id, [])
-                tree = self._trees.get(session_id)
-                if tree is None:
-                    state = await self._records.tree(session_id)
-                    tree = CompactRange(state.size, state.frontier)
-                old = tree.size
-                fresh = [e for e in noted if e.sequence_number > old]
-                read = to_head or not fresh or fresh[0].sequence_number != old + 1
-                if read:
-                    fresh = await self._store.entries(session_id, old + 1, _PAGE)
-                if not fresh:
-                    self._trees[session_id] = tree
-                    return old
-                size = await self._extend(session_id, tree, fresh)
-                if size is None:  # another node extended it first: start again from the table
-                    self._trees.pop(session_id, None)
-                    self._pending.setdefault(session_id, []).extend(noted)
-                    continue
-                if not (read and len(fresh) == _PAGE) and session_id not in self._pending:
-                    return size
+        more = False
+        signed: list[str] = []
+        for sid in sids:
+            noted = self._pending.pop(sid, [])
+            tree = self._trees.get(sid)
+            if tree is None:
+                state = await self._records.tree(sid)
+                tree = CompactRange(state.size, state.frontier)
+            old = tree.size
+            fresh = [e for e in noted if e.sequence_number > old]
+            if to_head or not fresh or fresh[0].sequence_number != old + 1:
+                fresh = await self._store.entries(sid, old + 1, _PAGE)
+                if len(fresh) == _PAGE:
+                    more = True
+                    self._pending.setdefault(sid, [])
+            if not fresh:
+                self._trees[sid] = tree
+                continue
+            plan = self._plan(sid, tree, fresh, noted)
+            self._trees[sid] = plan.tree
+            have = self._dirty.get(sid)
+            if have is None:
+                self._dirty[sid] = plan
+            else:
+                have.tree = plan.tree
+                have.nodes.extend(plan.nodes)
+                have.cps.extend(plan.cps)
+                have.completed = have.completed or plan.completed
+                have.noted.extend(plan.noted)
+            if plan.cps:
+                signed.append(sid)
+        await self._flush(signed)
+        return more
 
-    async def _extend(
-        self, session_id: str, tree: CompactRange, entries: Sequence[LogEntry]
-    ) -> int | None:
+    async def _flush(self, sids: list[str]) -> bool:
+        """Store the built trees of ``sids`` in one transaction; False if one had moved."""
+        plans = [p for sid in sids if (p := self._dirty.pop(sid, None)) is not None]
+        if not plans:
+            return True
+        written = await self._records.extend_many(
+            [
+                (p.session_id, p.old, TreeState(p.tree.size, p.tree.frontier), p.nodes, p.cps)
+                for p in plans
+            ]
+        )
+        if written is None:  # another node extended one first: start again from the table
+            for p in plans:
+                self._trees.pop(p.session_id, None)
+                self._pending.setdefault(p.session_id, []).extend(p.noted)
+            return False
+        for p, cps in zip(plans, written, strict=True):
+            if p.completed and self._trees.get(p.session_id) is p.tree:
+                self._trees.pop(p.session_id, None)  # rarely extended again: free the memory
+            for cp in cps:
+                self._send(cp)
+        return True
+
+    def _plan(
+        self,
+        session_id: str,
+        tree: CompactRange,
+        entries: Sequence[LogEntry],
+        noted: list[LogEntry],
+    ) -> _Plan:
         work = CompactRange(tree.size, tree.frontier)
-        old = work.size
-        nodes: list[tuple[int, int, bytes]] = []
-        cps: list[CheckpointRow] = []
+        plan = _Plan(session_id, tree.size, work, [], [], False, noted)
         for e in entries:
             if e.sequence_number != work.size + 1:
                 break  # a gap in what was read: the rest waits for the next pass
-            nodes.extend(work.append(leaf_hash(e.hash)))
+            plan.nodes.extend(work.append(leaf_hash(e.hash)))
             reason = BOUNDARIES.get(e.event_type)
             if reason is not None:
-                cps.append(self._sign(session_id, work.size, work.root(), e.hash, reason))
-        written = await self._records.extend(
-            session_id, old, TreeState(work.size, work.frontier), nodes, cps
-        )
-        if written is None:
-            return None
-        if any(e.event_type == ev.SESSION_COMPLETED for e in entries):
-            self._trees.pop(session_id, None)  # rarely extended again: free the memory
-        else:
-            self._trees[session_id] = work
-        for cp in written:
-            self._send(cp)
-        return work.size
+                plan.cps.append(self._sign(session_id, work.size, work.root(), e.hash, reason))
+            if e.event_type == ev.SESSION_COMPLETED:
+                plan.completed = True
+        return plan
 
     def _sign(
         self, session_id: str, size: int, root: bytes, head: str, reason: str

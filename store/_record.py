@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import bindparam, func, insert, select, tuple_, update
 
 from protocol.errors import Conflict
 from store._record_schema import merkle_nodes as MN, merkle_trees as MT, session_checkpoints as CP
@@ -63,6 +63,13 @@ def _cp(r: Any) -> CheckpointRow:
     )
 
 
+Extension = tuple[str, int, TreeState, Sequence[tuple[int, int, bytes]], Sequence[CheckpointRow]]
+
+
+class _Moved(Exception):
+    """A tree's size was not the one read: roll the whole batch back."""
+
+
 class RecordStore:
     def __init__(self, sessions: SessionStore) -> None:
         self._s = sessions
@@ -87,54 +94,88 @@ class RecordStore:
         nodes: Sequence[tuple[int, int, bytes]],
         checkpoints: Sequence[CheckpointRow],
     ) -> list[CheckpointRow] | None:
-        """Write nodes and checkpoints and move the size; None if the tree moved meanwhile.
+        """``extend_many`` of one session."""
+        done = await self.extend_many([(session_id, old_size, new, nodes, checkpoints)])
+        return None if done is None else done[0]
 
-        Returns the checkpoints written: one already stored at a size (a tree
-        rebuilt from the log after it was lost) stands, and is not signed twice.
+    async def extend_many(self, items: Sequence[Extension]) -> list[list[CheckpointRow]] | None:
+        """For each session: write its nodes and checkpoints and move its size, in one transaction.
+
+        None (and nothing written) if any tree moved meanwhile (compare-and-set on
+        ``size``). Returns each session's checkpoints written: one already stored
+        at a size (a tree rebuilt from the log after it was lost) stands, and is
+        not signed twice.
         """
-        frontier = ",".join(h.hex() for h in new.frontier)
-        async with _mapped(), self._s.write_engine.begin() as c:
-            if old_size == 0:
-                have = (
-                    await c.execute(select(MT.c.size).where(MT.c.session_id == session_id))
-                ).first()
-                if have is not None:
-                    return None
-                await c.execute(
-                    insert(MT).values(session_id=session_id, size=new.size, frontier=frontier)
+        try:
+            async with _mapped(), self._s.write_engine.begin() as c:
+                if not await self._move_all(c, items):
+                    raise _Moved
+                out = [await self._checkpoints_in(c, sid, cps) for sid, _, _, _, cps in items]
+                nodes = [
+                    {"session_id": sid, "level": lv, "idx": i, "hash": h}
+                    for sid, _, _, ns, _ in items
+                    for lv, i, h in ns
+                ]
+                if nodes:
+                    await c.execute(insert(MN), nodes)
+                cps = [cp.as_dict() for written in out for cp in written]
+                if cps:
+                    await c.execute(insert(CP), cps)
+                return out
+        except (_Moved, Conflict):  # Conflict: another node inserted a new tree's row first
+            return None
+
+    async def _move_all(self, c: Any, items: Sequence[Extension]) -> bool:
+        """Compare-and-set every tree's size: a few statements whatever the batch's size."""
+        sids = [it[0] for it in items]
+        q = select(MT.c.session_id, MT.c.size).where(MT.c.session_id.in_(sids))
+        # PostgreSQL: lock the rows; SQLite: the write transaction holds the database.
+        have = {str(r.session_id): int(r.size) for r in await c.execute(q.with_for_update())}
+        if any(have.get(sid, 0) != old for sid, old, _, _, _ in items):
+            return False
+        fresh: list[dict[str, Any]] = []
+        moved: list[dict[str, Any]] = []
+        for sid, _old, new, _, _ in items:
+            row = {
+                "sid": sid,
+                "size": new.size,
+                "frontier": ",".join(h.hex() for h in new.frontier),
+            }
+            (moved if sid in have else fresh).append(row)
+        if fresh:
+            await c.execute(
+                insert(MT),
+                [
+                    {"session_id": r["sid"], "size": r["size"], "frontier": r["frontier"]}
+                    for r in fresh
+                ],
+            )
+        if moved:
+            await c.execute(
+                update(MT)
+                .where(MT.c.session_id == bindparam("sid"))
+                .values(size=bindparam("size"), frontier=bindparam("frontier")),
+                moved,
+            )
+        return True
+
+    async def _checkpoints_in(
+        self, c: Any, session_id: str, checkpoints: Sequence[CheckpointRow]
+    ) -> list[CheckpointRow]:
+        if not checkpoints:
+            return []
+        sizes = [cp.tree_size for cp in checkpoints]
+        stored = {
+            int(r.tree_size)
+            for r in await c.execute(
+                select(CP.c.tree_size).where(
+                    CP.c.session_id == session_id,
+                    CP.c.tree_size >= min(sizes),
+                    CP.c.tree_size <= max(sizes),
                 )
-            else:
-                moved = await c.execute(
-                    update(MT)
-                    .where(MT.c.session_id == session_id, MT.c.size == old_size)
-                    .values(size=new.size, frontier=frontier)
-                )
-                if moved.rowcount != 1:
-                    return None
-            if nodes:
-                await c.execute(
-                    insert(MN),
-                    [
-                        {"session_id": session_id, "level": lv, "idx": i, "hash": h}
-                        for lv, i, h in nodes
-                    ],
-                )
-            if checkpoints:
-                sizes = [cp.tree_size for cp in checkpoints]
-                stored = {
-                    int(r.tree_size)
-                    for r in await c.execute(
-                        select(CP.c.tree_size).where(
-                            CP.c.session_id == session_id,
-                            CP.c.tree_size >= min(sizes),
-                            CP.c.tree_size <= max(sizes),
-                        )
-                    )
-                }
-                checkpoints = [cp for cp in checkpoints if cp.tree_size not in stored]
-            if checkpoints:
-                await c.execute(insert(CP), [cp.as_dict() for cp in checkpoints])
-        return list(checkpoints)
+            )
+        }
+        return [cp for cp in checkpoints if cp.tree_size not in stored]
 
     async def nodes(
         self, session_id: str, wanted: Sequence[tuple[int, int]]
