@@ -316,15 +316,15 @@ async def main() -> None:
         backends = []
     if "sqlite" in backends:
         with tempfile.TemporaryDirectory() as tmp:
-            r, p50 = await bench_proof("sqlite", f"sqlite+aiosqlite:///{tmp}/b.db", n, 300)
-            proof_rows += r
+            pr, p50 = await bench_proof("sqlite", f"sqlite+aiosqlite:///{tmp}/b.db", n, 300)
+            proof_rows += pr
             results.append(
                 {
                     "bench": "inclusion_proof",
                     "backend": "sqlite",
                     "entries": n,
                     "p50_ms": round(p50, 3),
-                    "per_s": round(r[1].rate),
+                    "per_s": round(pr[1].rate),
                 }
             )
     if "postgres" in backends:
@@ -332,21 +332,21 @@ async def main() -> None:
             if url is None:
                 print("PostgreSQL unavailable: skipped")
             else:
-                r, p50 = await bench_proof("postgres", url, n, 300)
-                proof_rows += r
+                pr, p50 = await bench_proof("postgres", url, n, 300)
+                proof_rows += pr
                 results.append(
                     {
                         "bench": "inclusion_proof",
                         "backend": "postgres",
                         "entries": n,
                         "p50_ms": round(p50, 3),
-                        "per_s": round(r[1].rate),
+                        "per_s": round(pr[1].rate),
                     }
                 )
     if proof_rows:
         print_table(f"Inclusion proofs, {n:,} entries", proof_rows)
-    for r in results:
-        print(json.dumps(r))
+    for line in results:
+        print(json.dumps(line))
 
 
 @contextlib.asynccontextmanager
