@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -105,7 +106,8 @@ class RecordKeeper:
         self._deliver = deliver
         self._pending: dict[str, list[LogEntry]] = {}
         self._trees: dict[str, CompactRange] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        # Weak: a session's lock lives while someone holds or awaits it.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -184,7 +186,8 @@ class RecordKeeper:
     def _lock(self, session_id: str) -> asyncio.Lock:
         lock = self._locks.get(session_id)
         if lock is None:
-            lock = self._locks[session_id] = asyncio.Lock()
+            lock = asyncio.Lock()
+            self._locks[session_id] = lock
         return lock
 
     async def sync(self, session_id: str, *, to_head: bool = False) -> int:
@@ -302,15 +305,15 @@ class RecordKeeper:
 
     # -- on demand and reads --------------------------------------------------
 
-    async def checkpoint_now(self, session_id: str) -> CheckpointRow:
-        """A signed checkpoint of the whole log as it is now (a judge's request)."""
+    async def checkpoint_now(self, session_id: str, reason: str = "judge") -> CheckpointRow:
+        """A signed checkpoint of the whole log as it is now (a judge's request, a receipt)."""
         await self._store.row(session_id)  # 404 for an unknown session
         size = await self.sync(session_id, to_head=True)
         if size == 0:
             raise ValidationFailed("the session has no entries yet")
         (head,) = await self._store.entries(session_id, size, 1)
         root = bytes.fromhex(await self.root(session_id, size))
-        row = self._sign(session_id, size, root, head.hash, "judge")
+        row = self._sign(session_id, size, root, head.hash, reason)
         stored = await self._records.add_checkpoint(row)
         if stored is row:
             self._send(row)
@@ -388,7 +391,7 @@ class RecordKeeper:
         await self._size(session_id, sequence)
         cp = await self._records.covering(session_id, sequence)
         if cp is None:
-            cp = await self.checkpoint_now(session_id)
+            cp = await self.checkpoint_now(session_id, "receipt")
         proof = await self.inclusion(session_id, sequence, cp.tree_size)
         return {
             "entry": orjson.loads(entries[0].json()),

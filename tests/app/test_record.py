@@ -231,3 +231,26 @@ def test_the_tree_catches_up_from_the_log_after_a_restart(
         base64.b64encode(tree.root()).decode()
         in again.get(f"/api/session/{sid}/checkpoints").json()["checkpoints"][-1]["note"]
     )
+
+
+def test_a_receipt_for_an_entry_no_checkpoint_covers_yet(court: Court) -> None:
+    sid = court.new_session()
+    r = court.post(f"/api/session/{sid}/log", json={"event_type": "NOTE", "details": {"a": 1}})
+    assert r.status_code == 200, r.text
+    seq = r.json()["sequence_number"]
+    receipt = court.get(f"/api/session/{sid}/receipt", params={"sequence": seq}).json()
+    cp = receipt["checkpoint"]
+    assert cp["reason"] == "receipt" and cp["tree_size"] >= seq
+    keys = keys_from_document(court.client.get("/.well-known/courtroom-keys").json())
+    assert parse_note(cp["note"]).verify(keys[cp["key_id"]])
+    assert verify_inclusion(
+        leaf_hash(receipt["entry"]["hash"]),
+        seq - 1,
+        cp["tree_size"],
+        [bytes.fromhex(h) for h in receipt["inclusion"]["proof"]],
+        bytes.fromhex(cp["root_hash"]),
+    )
+    missing = court.get(f"/api/session/{sid}/receipt", params={"sequence": 999})
+    assert missing.status_code == 404
+    unknown = court.get("/api/session/nope/receipt", params={"sequence": 1})
+    assert unknown.status_code == 404
