@@ -300,3 +300,17 @@ def test_the_verify_command_exit_codes(
     assert runner.invoke(client_main, ["verify", str(junk)]).exit_code == 2
     r = runner.invoke(client_main, ["verify", str(good), "--key", "nonsense"])
     assert r.exit_code == 2
+
+
+def test_the_python_client_reads_checkpoint_frames(ring: Keyring) -> None:
+    from clients._messages import CheckpointFrame, parse_frame
+    from server.record import checkpoint_frame
+    from store import CheckpointRow
+
+    entries = make_entries(5)
+    cp = checkpoints_for(entries, [5], ring)[0]
+    row = CheckpointRow(**{k: cp[k] for k in CheckpointRow.__slots__})
+    msg = parse_frame(checkpoint_frame(row))
+    assert isinstance(msg, CheckpointFrame)
+    assert (msg.tree_size, msg.key_id, msg.reason) == (5, ring.current, "turn")
+    assert keys_from_document(ring.document())[msg.key_id]
