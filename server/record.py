@@ -73,6 +73,7 @@ _PAGE = 5000  # entries read from the log per pass (catching up a long log)
 _BATCH = 256  # sessions whose trees one transaction extends
 _GATHER_S = 0.01  # lets a few of the writer's commits gather into one pass
 _FLUSH_S = 0.5  # the longest built nodes wait in memory before they are stored
+_MAX_UNSTORED = 20_000  # nodes of one session held before they are stored (catching up)
 
 
 @dataclass(slots=True)
@@ -239,7 +240,7 @@ class RecordKeeper:
                 have.cps.extend(plan.cps)
                 have.completed = have.completed or plan.completed
                 have.noted.extend(plan.noted)
-            if plan.cps:
+            if plan.cps or len(self._dirty[sid].nodes) > _MAX_UNSTORED:
                 signed.append(sid)
         await self._flush(signed)
         return more
