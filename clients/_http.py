@@ -109,6 +109,15 @@ class HttpApi:
                 lines += chunk.count(b"\n")
         return lines
 
+    async def bundle(self, session_id: str, out: IO[bytes]) -> int:
+        """Stream the session's record bundle (one JSON file) into ``out``; returns bytes."""
+        size = 0
+        async with self._stream("GET", f"/api/session/{session_id}/bundle") as response:
+            async for chunk in response.aiter_bytes():
+                out.write(chunk)
+                size += len(chunk)
+        return size
+
     @asynccontextmanager
     async def _stream(self, method: str, path: str) -> AsyncIterator[httpx2.Response]:
         try:

@@ -137,7 +137,31 @@ class Pong:
     server_time_ms: int | None = None
 
 
-ServerMessage = Event | Tick | Welcome | Reply | ServerError | Pong
+@dataclass(frozen=True, slots=True)
+class CheckpointFrame:
+    """A signed checkpoint of the log (docs/protocol.md section 4); ``note`` is what is signed."""
+
+    TYPE: ClassVar[str] = "checkpoint"
+    session_id: str
+    tree_size: int
+    root_hash: str
+    chain_head: str
+    time: str
+    key_id: str
+    reason: str
+    note: str
+
+
+def _checkpoint(o: dict[str, Any]) -> CheckpointFrame:
+    return CheckpointFrame(
+        **{k: _str(o, k) for k in ("session_id", "root_hash", "chain_head", "time", "key_id")},
+        tree_size=_int(o, "tree_size"),
+        reason=str(o.get("reason", "")),
+        note=_str(o, "note"),
+    )
+
+
+ServerMessage = Event | Tick | Welcome | Reply | ServerError | Pong | CheckpointFrame
 
 
 def _str(obj: dict[str, Any], name: str) -> str:
@@ -208,6 +232,7 @@ _PARSERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
     ),
     "error": _error,
     "pong": lambda o: Pong(ref=_opt_int(o, "ref"), server_time_ms=_opt_int(o, "server_time_ms")),
+    "checkpoint": _checkpoint,
 }
 
 

@@ -16,6 +16,7 @@ from typing import IO, Any, NoReturn, TypeVar
 import click
 import orjson
 
+from clients._bundle import keys_from_document, load_bundle, verify_bundle
 from clients._connection import CourtroomClient
 from clients._errors import ClientError, CommandError, UnreadableExport
 from clients._http import HttpApi
@@ -405,16 +406,23 @@ async def run_script(
     required=True,
     help="Where to write the JSON Lines ('-' for stdout).",
 )
+@click.option(
+    "--bundle",
+    "as_bundle",
+    is_flag=True,
+    help="Write the record bundle instead: entries, signed checkpoints and their keys.",
+)
 @_auth_options
 def export(
     url: str,
     session_id: str,
     output: Path,
+    as_bundle: bool,
     token: str | None,
     username: str | None,
     password_stdin: bool,
 ) -> None:
-    """Download a session's log as JSON Lines (check it offline with "verify")."""
+    """Download a session's log as JSON Lines, or its bundle (check either with "verify")."""
     _check_auth(token, username)
     if token is None and username is None:
         raise click.UsageError("the export needs --token or --username")
@@ -423,14 +431,15 @@ def export(
         async with HttpApi(url, token=token) as api:
             if username is not None:
                 await api.login(username, _read_password(password_stdin))
+            fetch = api.bundle if as_bundle else api.export
             if str(output) == "-":
-                return await api.export(session_id, sys.stdout.buffer)
+                return await fetch(session_id, sys.stdout.buffer)
             partial = output.with_name(output.name + ".part")
             # Write aside and rename, so a failed download never looks like a
             # (truncated, yet valid) export.
             with open(partial, "wb") as f:
                 try:
-                    n = await api.export(session_id, f)
+                    n = await fetch(session_id, f)
                 except BaseException:
                     f.close()
                     partial.unlink(missing_ok=True)
@@ -439,7 +448,8 @@ def export(
             return n
 
     n = _run(go())
-    click.echo(f"exported {n} entries to {output}", err=True)
+    what = "bytes of bundle" if as_bundle else "entries"
+    click.echo(f"exported {n} {what} to {output}", err=True)
 
 
 @main.command()
@@ -448,13 +458,46 @@ def export(
     "--expect-head", metavar="HASH", help="Also require this head hash (detects a truncated file)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def verify(file: Path, expect_head: str | None, as_json: bool) -> None:
-    """Verify an export offline, with no server.
+@click.option(
+    "--key",
+    "keys_given",
+    multiple=True,
+    metavar="VERIFIER_KEY",
+    help="Bundles: trust this signing key (name+keyid+base64, as /.well-known lists it).",
+)
+@click.option(
+    "--keys",
+    "keys_doc",
+    metavar="URL_OR_FILE",
+    help="Bundles: trust the keys of this /.well-known/courtroom-keys document.",
+)
+@click.option(
+    "--require-complete",
+    is_flag=True,
+    help="Bundles: fail unless the log reaches its completion's signed checkpoint.",
+)
+def verify(
+    file: Path,
+    expect_head: str | None,
+    as_json: bool,
+    keys_given: tuple[str, ...],
+    keys_doc: str | None,
+    require_complete: bool,
+) -> None:
+    """Verify an export or a bundle offline, with no server.
 
     Exit 0 and "valid: N entries, head HASH" when every entry chains (chain
     v1); exit 1 naming the first bad sequence number when not; exit 2 when the
     file cannot be read as JSON Lines.
+
+    A bundle (from "export --bundle") is also checked against its signed
+    checkpoints: exit 0 only when every entry, signature and checkpoint verifies
+    and a completed session reaches its final checkpoint; each failure is named.
     """
+    bundle_options = bool(keys_given or keys_doc or require_complete)
+    if str(file) != "-" and (bundle_options or _is_bundle(file)):
+        _verify_bundle(file, as_json, keys_given, keys_doc, require_complete)
+        return
     try:
         result = verify_export(sys.stdin.buffer if str(file) == "-" else file)
     except UnreadableExport as exc:
@@ -472,6 +515,70 @@ def verify(file: Path, expect_head: str | None, as_json: bool) -> None:
     else:
         click.echo(f"valid: {result.entries} entries, head {result.head_hash}")
     if not (result.valid and head_ok):
+        sys.exit(EXIT_FAILED)
+
+
+def _is_bundle(file: Path) -> bool:
+    try:
+        with open(file, "rb") as f:
+            start = f.read(200)
+    except OSError:
+        return False
+    return start.lstrip().startswith(b"{") and b'"courtroom-bundle/' in start
+
+
+def _trusted_keys(keys_given: tuple[str, ...], keys_doc: str | None) -> dict[str, bytes] | None:
+    if not keys_given and keys_doc is None:
+        return None
+    out: dict[str, bytes] = {}
+    for text in keys_given:
+        out.update(keys_from_document([{"verifier_key": text}]))
+    if keys_doc is not None:
+        if keys_doc.startswith(("http://", "https://")):
+            doc = _run(_fetch_json(keys_doc))
+        else:
+            try:
+                doc = orjson.loads(Path(keys_doc).read_bytes())
+            except (OSError, orjson.JSONDecodeError) as exc:
+                raise UnreadableExport(f"cannot read keys from {keys_doc}: {exc}") from None
+        out.update(keys_from_document(doc))
+    return out
+
+
+async def _fetch_json(url: str) -> Any:
+    scheme, _, rest = url.partition("://")
+    host, _, path = rest.partition("/")
+    async with HttpApi(f"{scheme}://{host}") as api:
+        return await api.request("GET", "/" + path)
+
+
+def _verify_bundle(
+    file: Path,
+    as_json: bool,
+    keys_given: tuple[str, ...],
+    keys_doc: str | None,
+    require_complete: bool,
+) -> None:
+    try:
+        trusted = _trusted_keys(keys_given, keys_doc)
+        report = verify_bundle(load_bundle(file), trusted, require_complete=require_complete)
+    except UnreadableExport as exc:
+        _fail(f"unreadable: {exc}", EXIT_UNREADABLE)
+    if as_json:
+        click.echo(orjson.dumps(report.as_dict()).decode())
+    else:
+        for note in report.notes:
+            click.echo(f"note: {note}")
+        for failure in report.failures:
+            click.echo(f"FAILED: {failure}")
+        if report.valid:
+            click.echo(
+                f"valid: {report.entries} entries, {report.checkpoints} signed checkpoints,"
+                f" signed through #{report.signed_size}"
+            )
+        else:
+            click.echo(f"invalid: {len(report.failures)} failure(s)")
+    if not report.valid:
         sys.exit(EXIT_FAILED)
 
 

@@ -42,14 +42,16 @@ from server.logs import RequestIdMiddleware
 from server.observers import ObserverGate
 from server.origins import OriginGate
 from server.presence import PresenceTracker
-from server.routes import auth, health, rounds, schedule, sessions
+from server.record import RecordKeeper, hub_delivery
+from server.routes import auth, health, record, rounds, schedule, sessions
 from server.rules.session import RulesConfig
 from server.schedule_service import ScheduleService
 from server.serve import RUNNING
 from server.services import Services
 from server.throttle import LoginThrottle
+from server.signing import load_keyring
 from server.ws import drain_departures, session_socket
-from store import ClusterStore, ScheduleStore, SessionStore, UserStore, migrate
+from store import ClusterStore, RecordStore, ScheduleStore, SessionStore, UserStore, migrate
 from timers import Clock, system_clock
 
 log = logging.getLogger("courtroom")
@@ -135,12 +137,23 @@ def create_app(
             free_per_address=settings.login_free_failures_address,
             max_backoff_ms=settings.login_max_backoff_seconds * 1000,
         )
+        # Record v2: the Merkle tree and signed checkpoints, kept after each commit.
+        keeper = RecordKeeper(
+            store,
+            RecordStore(store),
+            load_keyring(data=settings.data_dir),
+            the_clock,
+            hub_delivery(hub),
+        )
+        courtroom.on_commit(keeper.hook)
+        services.extras["record"] = keeper
         app.state.services = services
         if hasattr(broker, "on_resync"):
             broker.on_resync = hub.resync
         await hub.start()
         await services.presence.start()
         await clockwork.start()
+        await keeper.start()
         if heap is not None:
             heap.start()
         RUNNING.append(services)
@@ -155,6 +168,7 @@ def create_app(
             await observers.close()
             await services.presence.close()
             await clockwork.close()
+            await keeper.close()
             await hub.close()
             await broker.close()
             await store.close()
@@ -175,9 +189,10 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, unexpected_error_handler)
-    for router in (health.router, auth.router, sessions.router, rounds.router):
+    for router in (health.router, auth.router, sessions.router, rounds.router, record.router):
         app.include_router(router)
     schedule.install(app)
+    app.include_router(record.keys_router)
     # First in the table: a crowd's handshakes should not be matched against every HTTP route.
     app.router.routes.insert(0, WebSocketRoute("/ws/sessions/{session_id}", session_socket))
     app.router.routes.insert(

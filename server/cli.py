@@ -200,3 +200,12 @@ async def _demo(settings: Settings) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+def _keys() -> None:
+    from server.signing import keys_cli
+
+    main.add_command(keys_cli)
+
+
+_keys()

@@ -11,13 +11,17 @@ from store._engine import DEFAULT_URL, create_engine, normalise_url
 from store._entries import LogEntry
 from store._migrate import migrate
 from store._plan import Committed, Decision, Head, TxInfo
+from store._record import CheckpointRow, RecordStore, TreeState
 from store._schedules import ScheduleRows, ScheduleStore, ScheduleTx
 from store._sessions import SessionStore
 from store._time import ms_to_iso, now_ms
 from store._users import UserStore
 
 __all__ = [
+    "CheckpointRow",
     "ClusterStore",
+    "RecordStore",
+    "TreeState",
     "TxInfo",
     "DEFAULT_URL",
     "Committed",

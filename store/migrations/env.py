@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import store._record_schema  # noqa: F401  (registers the record v2 tables)
 import store._schedule_schema  # noqa: F401  (registers the scheduling tables)
 from store._schema import metadata
 

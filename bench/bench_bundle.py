@@ -1,0 +1,364 @@
+"""Record v2: bundle verification speed, and inclusion proofs in a 1,000,000-entry log.
+
+    .venv/bin/python bench/bench_bundle.py [--quick] [--entries N] [--backend sqlite|postgres|both]
+
+* bundle verify: a bundle of N chained entries with a signed checkpoint every
+  1,000 entries is written to a temp file; ``courtroom-client verify``'s code
+  (``load_bundle`` + ``verify_bundle``: JSON parse, chain v1, the RFC 6962 tree,
+  every signature) is timed on it, beside the baseline of chain v1 alone
+  (``verify_export`` over the same entries as JSON Lines: what an export costs);
+* inclusion proof: the tree of an N-entry session is stored (``merkle_nodes``,
+  built with ``CompactRange`` as the server builds it; not timed), then
+  ``RecordKeeper.inclusion`` (the route's server-side work: session row, tree
+  size, one query for the O(log n) nodes, folding) is timed for random entries,
+  beside the baseline of the same store's single-entry read
+  (``SessionStore.entries(sid, seq, 1)``).
+
+Ends with one JSON line per case (``{"bench": "bundle_verify", ...}``).
+Not a test: it prints figures, asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from _common import Row, clean_case, install_loop, machine, print_table, scratch_pg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from clients._bundle import keys_from_document, load_bundle, verify_bundle
+from clients._verify import verify_export
+from protocol import GENESIS_HASH, canonical_details, entry_hash_canonical, format_timestamp
+from protocol.checkpoint import Checkpoint, public_key_bytes
+from protocol.merkle import CompactRange, leaf_hash, verify_inclusion
+from server.broker import MemoryBroker
+from server.courtroom import Courtroom
+from server.record import BOUNDARIES, RecordKeeper
+from server.rules.commands import LogCustom
+from server.rules.session import RulesConfig
+from server.rules.state import Actor
+from server.signing import Keyring, PublicKey
+from store import RecordStore, SessionStore, TreeState, migrate
+from store._record_schema import merkle_nodes as MN
+from timers import system_clock
+
+JUDGE = Actor(user_id="1", account_role="JUDGE", name="Bench Judge")
+SID = "00000000-0000-4000-8000-000000000001"
+
+
+def make_bundle(n: int, path: Path, jsonl: Path, ring: Keyring) -> None:
+    ts = format_timestamp(datetime.now(UTC))
+    tree = CompactRange()
+    prev = GENESIS_HASH
+    cps: list[dict[str, Any]] = []
+    with open(path, "w") as out, open(jsonl, "w") as lines:
+        out.write(f'{{"format": "courtroom-bundle/1", "session_id": "{SID}", "status": "active",')
+        out.write(' "entries": [')
+        for seq in range(1, n + 1):
+            details = canonical_details({"i": seq, "note": "objection sustained", "by": "bench"})
+            h = entry_hash_canonical(SID, seq, ts, "NOTE", "1", details, prev)
+            entry = {
+                "session_id": SID,
+                "sequence_number": seq,
+                "timestamp": ts,
+                "event_type": "NOTE",
+                "actor_id": "1",
+                "details": json.loads(details),
+                "previous_hash": prev,
+                "hash": h,
+            }
+            text = json.dumps(entry)
+            out.write(("," if seq > 1 else "") + text)
+            lines.write(text + "\n")
+            prev = h
+            tree.append(leaf_hash(h))
+            if seq % 1000 == 0 or seq == n:
+                cp = ring.sign(Checkpoint(SID, seq, tree.root(), h, ts))
+                cps.append({**cp.as_dict(), "reason": "turn"})
+        out.write('], "checkpoints": ' + json.dumps(cps))
+        out.write(', "keys": ' + json.dumps([k.as_dict() for k in ring.keys]) + "}")
+
+
+async def bench_verify(n: int) -> list[Row]:
+    private = Ed25519PrivateKey.generate()
+    public = PublicKey("courtroom", public_key_bytes(private.public_key()), None, None)
+    ring = Keyring("courtroom", private, [public])
+    trusted = keys_from_document(ring.document())
+    with tempfile.TemporaryDirectory() as tmp:
+        path, jsonl = Path(tmp) / "b.json", Path(tmp) / "b.jsonl"
+        make_bundle(n, path, jsonl, ring)
+
+        async def chain_only() -> tuple[int, float]:
+            t0 = time.perf_counter()
+            r = verify_export(jsonl)
+            dt = time.perf_counter() - t0
+            assert r.valid and r.entries == n, r
+            return n, dt
+
+        async def bundle() -> tuple[int, float]:
+            t0 = time.perf_counter()
+            report = verify_bundle(load_bundle(path), trusted)
+            dt = time.perf_counter() - t0
+            assert report.valid and report.signed_size == n, report.failures
+            return n, dt
+
+        base = "baseline: verify_export (chain v1 over JSON Lines)"
+        return [
+            await clean_case(base, chain_only, unit="entries/s", repeat=3, retries=0),
+            await clean_case(
+                f"bundle verify ({n // 1000 + (n % 1000 > 0)} signed checkpoints)",
+                bundle,
+                unit="entries/s",
+                repeat=3,
+                retries=0,
+                baseline=base,
+            ),
+        ]
+
+
+async def bench_proof(label: str, url: str, n: int, samples: int) -> tuple[list[Row], float]:
+    await migrate(url)
+    store = SessionStore(url)
+    court = Courtroom(store, MemoryBroker(), system_clock, RulesConfig())
+    records = RecordStore(store)
+    private = Ed25519PrivateKey.generate()
+    keeper = RecordKeeper(store, records, Keyring("courtroom", private, []), system_clock)
+    try:
+        created = await court.create_session(JUDGE, title="bench proofs")
+        sid = created.entries[0].session_id
+        # The tree of an n-entry log (leaves stand in for entry hashes; the
+        # proof's cost does not depend on them), written as the keeper writes it.
+        t0 = time.perf_counter()
+        tree = CompactRange()
+        nodes: list[dict[str, Any]] = []
+        async with store.write_engine.begin() as c:
+            for i in range(n):
+                for lv, idx, h in tree.append(leaf_hash(f"{i:064x}")):
+                    nodes.append({"session_id": sid, "level": lv, "idx": idx, "hash": h})
+                if len(nodes) >= 20_000:
+                    await c.execute(MN.insert(), nodes)
+                    nodes = []
+            if nodes:
+                await c.execute(MN.insert(), nodes)
+        await records.extend(sid, 0, TreeState(tree.size, tree.frontier), [], [])
+        print(f"  {label}: stored the tree of {n:,} entries in {time.perf_counter() - t0:.1f} s")
+        rng = random.Random(7)
+        seqs = [rng.randint(1, n) for _ in range(samples)]
+        # Warm the connection pool once, and check that what is timed is a real proof.
+        p = await keeper.inclusion(sid, seqs[0], n)
+        leaf = leaf_hash(f"{seqs[0] - 1:064x}")
+        proof = [bytes.fromhex(h) for h in p["proof"]]
+        assert verify_inclusion(leaf, seqs[0] - 1, n, proof, tree.root())
+        times: list[float] = []
+
+        async def proofs() -> tuple[int, float]:
+            t0 = time.perf_counter()
+            for s in seqs:
+                t = time.perf_counter()
+                await keeper.inclusion(sid, s, n)
+                times.append(time.perf_counter() - t)
+            return len(seqs), time.perf_counter() - t0
+
+        async def reads() -> tuple[int, float]:
+            t0 = time.perf_counter()
+            for _ in seqs:
+                await store.entries(sid, 1, 1)
+            return len(seqs), time.perf_counter() - t0
+
+        base = f"baseline {label}: one-entry read"
+        rows = [
+            await clean_case(base, reads, unit="ops/s", repeat=3, retries=0),
+            await clean_case(
+                f"{label}: inclusion proof, {n:,} entries",
+                proofs,
+                unit="ops/s",
+                repeat=3,
+                retries=0,
+                baseline=base,
+            ),
+        ]
+        times.sort()
+        p50 = statistics.median(times) * 1000
+        p99 = times[int(len(times) * 0.99) - 1] * 1000
+        print(f"  {label}: inclusion proof server time p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+        return rows, p50
+    finally:
+        await store.close()
+
+
+async def bench_append_cost(label: str, url: str, k: int, per: int) -> list[Row]:
+    """Appends/s through ``Courtroom.execute`` with and without the record keeper.
+
+    ``k`` sessions, one client each sending ``per`` NOTE commands in turn (as
+    bench_append.py's "sessions" case). The keeper runs on the same event loop
+    and database, so its work (hashing, signing, its transactions) slows the
+    appends it shares them with: that is the cost measured. After the timed
+    span the trees are waited for and checked (every entry is in its tree).
+    The worst case signs a checkpoint after every entry (NOTE made a boundary),
+    so every pass is stored at once.
+    """
+    await migrate(url)
+    store = SessionStore(url)
+    records = RecordStore(store)
+    private = Ed25519PrivateKey.generate()
+    rows: list[Row] = []
+    try:
+        for case, boundary in (("without tree", None), ("with tree", False), ("with tree", True)):
+            court = Courtroom(store, MemoryBroker(), system_clock, RulesConfig())
+            keeper = None
+            if boundary is not None:
+                keeper = RecordKeeper(store, records, Keyring("c", private, []), system_clock)
+                court.on_commit(keeper.hook)
+                await keeper.start()
+            if boundary:
+                BOUNDARIES["NOTE"] = "turn"
+            try:
+
+                async def run(
+                    court: Courtroom = court, keeper: RecordKeeper | None = keeper
+                ) -> tuple[int, float]:
+                    created = await asyncio.gather(
+                        *(court.create_session(JUDGE, title="bench") for _ in range(k))
+                    )
+                    sids = [c.entries[0].session_id for c in created]
+
+                    async def client(s: str) -> None:
+                        for i in range(per):
+                            await court.execute(s, LogCustom("NOTE", {"i": i}), JUDGE)
+
+                    t0 = time.perf_counter()
+                    await asyncio.gather(*(client(s) for s in sids))
+                    dt = time.perf_counter() - t0
+                    if keeper is not None:
+                        await keeper.idle()
+                        sizes = [(await records.tree(s)).size for s in sids]
+                        assert sizes == [per + 1] * k, sizes
+                    return k * per, dt
+
+                name = f"{label}: appends, {case}"
+                if boundary:
+                    name += ", a checkpoint after every entry"
+                base = f"{label}: appends, without tree"
+                rows.append(
+                    await clean_case(
+                        name,
+                        run,
+                        unit="appends/s",
+                        repeat=3,
+                        retries=0,
+                        baseline=None if boundary is None else base,
+                    )
+                )
+            finally:
+                BOUNDARIES.pop("NOTE", None)
+                if keeper is not None:
+                    await keeper.close()
+    finally:
+        await store.close()
+    return rows
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="100,000 entries instead of 1,000,000")
+    ap.add_argument("--entries", type=int)
+    ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    ap.add_argument("--only", choices=("verify", "proof", "append"), action="append")
+    args = ap.parse_args()
+    only = set(args.only or ("verify", "proof", "append"))
+    n = args.entries or (100_000 if args.quick else 1_000_000)
+    print(machine())
+    results: list[dict[str, Any]] = []
+    if "verify" in only:
+        rows = await bench_verify(n)
+        print_table(f"Bundle verify, {n:,} entries", rows)
+        results.append(
+            {
+                "bench": "bundle_verify",
+                "entries": n,
+                "per_s": round(rows[1].rate),
+                "baseline_per_s": round(rows[0].rate),
+            }
+        )
+    proof_rows: list[Row] = []
+    backends = [b for b in ("sqlite", "postgres") if args.backend in (b, "both")]
+    if "append" in only:
+        k, per = (16, 50) if args.quick else (64, 100)
+        append_rows: list[Row] = []
+        for b in backends:
+            async with _database(b) as url:
+                if url is not None:
+                    append_rows += await bench_append_cost(b, url, k, per)
+        if append_rows:
+            print_table(f"Appends with the record keeper ({k} sessions x {per})", append_rows)
+            by = {r.name: r for r in append_rows}
+            for r in append_rows:
+                if r.baseline:
+                    results.append(
+                        {
+                            "bench": "append_record_cost",
+                            "case": r.name,
+                            "per_s": round(r.rate),
+                            "baseline_per_s": round(by[r.baseline].rate),
+                        }
+                    )
+    if "proof" not in only:
+        backends = []
+    if "sqlite" in backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            pr, p50 = await bench_proof("sqlite", f"sqlite+aiosqlite:///{tmp}/b.db", n, 300)
+            proof_rows += pr
+            results.append(
+                {
+                    "bench": "inclusion_proof",
+                    "backend": "sqlite",
+                    "entries": n,
+                    "p50_ms": round(p50, 3),
+                    "per_s": round(pr[1].rate),
+                }
+            )
+    if "postgres" in backends:
+        async with scratch_pg() as url:
+            if url is None:
+                print("PostgreSQL unavailable: skipped")
+            else:
+                pr, p50 = await bench_proof("postgres", url, n, 300)
+                proof_rows += pr
+                results.append(
+                    {
+                        "bench": "inclusion_proof",
+                        "backend": "postgres",
+                        "entries": n,
+                        "p50_ms": round(p50, 3),
+                        "per_s": round(pr[1].rate),
+                    }
+                )
+    if proof_rows:
+        print_table(f"Inclusion proofs, {n:,} entries", proof_rows)
+    for line in results:
+        print(json.dumps(line))
+
+
+@contextlib.asynccontextmanager
+async def _database(backend: str) -> AsyncIterator[str | None]:
+    if backend == "postgres":
+        async with scratch_pg() as url:
+            yield url
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite+aiosqlite:///{tmp}/a.db"
+
+
+if __name__ == "__main__":
+    install_loop("asyncio")
+    asyncio.run(main())

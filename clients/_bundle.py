@@ -1,0 +1,335 @@
+"""Offline verification of a session bundle (record v2, docs/protocol.md "The bundle").
+
+A bundle is one JSON object: ``format``, ``session_id``, ``status``, ``entries``
+(the section 1 fields, in order), ``checkpoints`` (signed notes with their
+fields) and ``keys`` (the public keys the checkpoints name). The verifier
+checks, with nothing but the file and the trusted keys:
+
+1. the chain v1 of every entry (the first bad sequence number);
+2. every checkpoint: its note parses, its fields are the note's, it names this
+   session, its key is trusted and its Ed25519 signature verifies, sizes rise
+   and times do not go back (a replayed older checkpoint), and the Merkle root
+   and chain head of the entries at its tree size are the signed ones (a cut
+   tail, a forged or re-chained tail);
+3. a completed session: the log holds ``SESSION_COMPLETED`` and a signed
+   checkpoint at exactly that entry (the final checkpoint).
+
+Trusted keys are the ``--key``/``--keys`` ones when given; otherwise the
+bundle's own (reported as such: they prove consistency, not origin).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import gc
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from clients._errors import UnreadableExport
+from protocol import ChainVerifier, canonical_details, hashes_equal
+from protocol.checkpoint import CheckpointError, key_id, parse_note, parse_verifier_key
+from protocol.merkle import fold, range_nodes
+
+FORMAT = "courtroom-bundle/1"
+COMPLETED = "SESSION_COMPLETED"
+
+__all__ = ["BundleReport", "keys_from_document", "load_bundle", "verify_bundle"]
+
+
+@dataclass(slots=True)
+class BundleReport:
+    session_id: str
+    entries: int = 0
+    checkpoints: int = 0
+    signed_size: int = 0  # the largest tree size a verified checkpoint covers
+    first_invalid_sequence: int | None = None
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.failures
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "session_id": self.session_id,
+            "entries": self.entries,
+            "checkpoints": self.checkpoints,
+            "signed_size": self.signed_size,
+            "first_invalid_sequence": self.first_invalid_sequence,
+            "failures": self.failures,
+            "notes": self.notes,
+        }
+
+
+def keys_from_document(doc: Any) -> dict[str, bytes]:
+    """``{key id: public key}`` from a ``/.well-known/courtroom-keys`` document or a bundle's list.
+
+    Every key is checked against its own id (name + public key), so a key list
+    cannot claim another key's id.
+    """
+    items = doc.get("keys") if isinstance(doc, Mapping) else doc
+    if not isinstance(items, list):
+        raise UnreadableExport("no key list")
+    out: dict[str, bytes] = {}
+    for k in items:
+        try:
+            if "verifier_key" in k:
+                name, public = parse_verifier_key(str(k["verifier_key"]))
+            else:
+                name, public = str(k["name"]), base64.b64decode(k["public_key"], validate=True)
+        except (CheckpointError, KeyError, TypeError, binascii.Error):
+            raise UnreadableExport(f"not a public key: {k!r}") from None
+        out[key_id(name, public)] = public
+    return out
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Millions of small dicts and no cycles: the cyclic collector would only rescan them."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def load_bundle(path: str | Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_bytes()
+    except OSError as exc:
+        raise UnreadableExport(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        with _no_gc():
+            doc = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # orjson refuses integers beyond 64 bits, which a log may hold: the
+        # standard module reads every integer and string exactly as hashed.
+        try:
+            doc = json.loads(text)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UnreadableExport(f"not a JSON bundle ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise UnreadableExport(f"not a {FORMAT} file")
+    return doc
+
+
+def _sorted_checkpoints(raw: Iterable[Any], report: BundleReport) -> list[tuple[int, Any]]:
+    out = []
+    for i, c in enumerate(raw):
+        try:
+            signed = parse_note(str(c["note"]))
+        except (CheckpointError, KeyError, TypeError):
+            report.failures.append(f"checkpoint {i + 1}: not a signed checkpoint note")
+            continue
+        cp = signed.checkpoint
+        fields = {
+            "session_id": cp.session_id,
+            "tree_size": cp.tree_size,
+            "root_hash": cp.root_hash.hex(),
+            "chain_head": cp.chain_head,
+            "time": cp.time,
+            "key_id": signed.key_id,
+        }
+        if any(c.get(k) != v for k, v in fields.items()):
+            report.failures.append(
+                f"checkpoint {i + 1} (size {cp.tree_size}): its fields differ from its signed note"
+            )
+        out.append((i + 1, signed))
+    return out
+
+
+def _details_encoder() -> Callable[[Any], str]:
+    """``canonical_details`` (``json.dumps(d, sort_keys=True)``) without its per-call set-up.
+
+    ``json.dumps`` builds a C encoder on every call; this builds it once, with
+    the arguments ``JSONEncoder.iterencode`` gives it (no circular check: the
+    input comes from a JSON parser). ``tests/unit/test_bundle.py`` pins it to
+    ``canonical_details``.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - a Python without the C accelerator
+        return canonical_details
+    enc = json.JSONEncoder(sort_keys=True)
+    c = make(None, enc.default, encode_basestring_ascii, None, ": ", ", ", True, False, True)
+
+    def encode(d: Any) -> str:
+        return "".join(c(d, 0))
+
+    return encode
+
+
+_encode_details = _details_encoder()
+
+
+def _chain_entries(chain: ChainVerifier, entries: list[Any]) -> list[str]:
+    """Feed every entry to ``chain``; the hashes of those that chained, in order."""
+    try:
+        rows = [
+            (
+                e["session_id"],
+                e["sequence_number"],
+                e["timestamp"],
+                e["event_type"],
+                e["actor_id"],
+                _encode_details(d) if type(d := e["details"]) is dict else _not_an_object(),
+                e["previous_hash"],
+                e["hash"],
+            )
+            for e in entries
+        ]
+    except (KeyError, TypeError, ValueError):
+        rows = None  # an entry that is not even shaped like one: the careful path names it
+    if rows is not None and all(type(r[0]) is str and type(r[1]) is int for r in rows):
+        chain.feed_rows(rows)
+        good = chain.result().entries - (0 if chain.result().valid else 1)
+        return [r[7] for r in rows[:good]]
+    out: list[str] = []
+    for raw in entries:
+        entry = raw if isinstance(raw, dict) else {}
+        if not chain.feed(entry):
+            break
+        out.append(entry["hash"])
+    return out
+
+
+def _not_an_object() -> str:
+    raise TypeError("details must be an object")
+
+
+def _tree_levels(hashes: list[str]) -> list[list[bytes]]:
+    """Every complete node of the tree over ``hashes`` (RFC 6962), level by level."""
+    sha = hashlib.sha256
+    level = [sha(b"\x00" + bytes.fromhex(h)).digest() for h in hashes]
+    levels = [level]
+    while len(level) > 1:
+        level = [
+            sha(b"\x01" + a + b).digest() for a, b in zip(level[::2], level[1::2], strict=False)
+        ]
+        levels.append(level)
+    return levels
+
+
+def verify_bundle(
+    doc: Mapping[str, Any],
+    trusted: Mapping[str, bytes] | None = None,
+    *,
+    require_complete: bool = False,
+) -> BundleReport:
+    """Verify a loaded bundle; ``trusted``: key id → public key (default: the bundle's keys).
+
+    ``require_complete``: the auditor knows the session ended, so the bundle
+    must reach its final checkpoint whatever its (unsigned) ``status`` says.
+    """
+    sid = str(doc.get("session_id", ""))
+    report = BundleReport(sid)
+    if trusted is None:
+        try:
+            trusted = keys_from_document(doc.get("keys", []))
+        except UnreadableExport as exc:
+            report.failures.append(f"keys: {exc}")
+            trusted = {}
+        report.notes.append(
+            "keys taken from the bundle itself (pass --key or --keys to check who signed)"
+        )
+    checkpoints = _sorted_checkpoints(doc.get("checkpoints") or [], report)
+    report.checkpoints = len(checkpoints)
+
+    # Signatures, sessions, order.
+    last_size, last_time = 0, ""
+    for n, s in checkpoints:
+        cp = s.checkpoint
+        where = f"checkpoint {n} (size {cp.tree_size})"
+        if cp.session_id != sid:
+            report.failures.append(f"{where}: signed for session {cp.session_id}, not {sid}")
+        public = trusted.get(s.key_id)
+        if public is None:
+            report.failures.append(f"{where}: signed by key {s.key_id}, which is not trusted")
+        elif not s.verify(public):
+            report.failures.append(f"{where}: the signature does not verify")
+        if cp.tree_size <= last_size:
+            report.failures.append(
+                f"{where}: not after the checkpoint of size {last_size} (replayed or reordered)"
+            )
+        elif cp.time < last_time:
+            report.failures.append(
+                f"{where}: signed at {cp.time}, before the previous one ({last_time}): replayed"
+            )
+        last_size, last_time = max(last_size, cp.tree_size), max(last_time, cp.time)
+
+    # Entries: chain v1 first (fast path over tuples), then the tree over the
+    # entries that chained, then each checkpoint against its prefix.
+    entries = doc.get("entries")
+    if not isinstance(entries, list):
+        report.failures.append("the bundle has no entry list")
+        entries = []
+    chain = ChainVerifier(sid or None)
+    with _no_gc():
+        hashes = _chain_entries(chain, entries)
+        levels = _tree_levels(hashes)
+    completed_at: int | None = None
+    for i, e in enumerate(entries[: len(hashes)]):
+        if e.get("event_type") == COMPLETED:
+            completed_at = i + 1
+            break
+    for n, s in checkpoints:
+        cp = s.checkpoint
+        if not 0 < cp.tree_size <= len(hashes):
+            continue
+        root = fold([levels[lv][ix] for lv, ix in range_nodes(0, cp.tree_size)])
+        if not hashes_equal(cp.chain_head, hashes[cp.tree_size - 1]) or cp.root_hash != root:
+            report.failures.append(
+                f"checkpoint {n} (size {cp.tree_size}) contradicts the entries:"
+                f" entries 1..{cp.tree_size} are not the ones it signed"
+            )
+        elif s.key_id in trusted and s.verify(trusted[s.key_id]):
+            report.signed_size = max(report.signed_size, cp.tree_size)
+    result = chain.result()
+    report.entries = result.entries if result.valid else result.entries - 1
+    if not result.valid:
+        report.first_invalid_sequence = result.first_invalid_sequence
+        report.failures.insert(
+            0,
+            f"entry #{result.first_invalid_sequence}: the chain breaks here (edited, inserted,"
+            " deleted or reordered)",
+        )
+    beyond = [(n, s) for n, s in checkpoints if s.checkpoint.tree_size > report.entries]
+    if result.valid:
+        for n, s in beyond:
+            report.failures.append(
+                f"checkpoint {n} signs {s.checkpoint.tree_size} entries but the bundle has"
+                f" {report.entries}: the tail was cut"
+            )
+
+    # Completion.
+    status = doc.get("status")
+    if result.valid:
+        if (status == "completed" or require_complete) and completed_at is None:
+            report.failures.append("the session is completed but its log has no SESSION_COMPLETED")
+        if completed_at is not None and not any(
+            s.checkpoint.tree_size == completed_at for _, s in checkpoints
+        ):
+            report.failures.append(
+                f"no signed checkpoint at the completion (entry #{completed_at}):"
+                " the final checkpoint is missing"
+            )
+        elif completed_at is not None and report.signed_size < completed_at:
+            report.failures.append(f"the final checkpoint (entry #{completed_at}) does not verify")
+    if report.entries > report.signed_size and report.valid:
+        report.notes.append(
+            f"entries {report.signed_size + 1}..{report.entries} come after the last signed"
+            " checkpoint (chained, not yet signed)"
+        )
+    return report

@@ -1,0 +1,271 @@
+"""The Merkle tree over a session's log (RFC 6962/9162 hashing and proofs).
+
+The leaves are the chain v1 entry hashes, in sequence order (leaf index =
+sequence number - 1): ``leaf = SHA-256(0x00 || entry hash bytes)`` and
+``node = SHA-256(0x01 || left || right)``; the tree of ``n`` leaves is
+RFC 6962's MTH, split at the largest power of two below ``n``.
+
+A *complete node* ``(level, index)`` is the root of the aligned subtree over
+leaves ``[index * 2**level, (index + 1) * 2**level)``. Every hash a proof needs
+is a fold of complete nodes, so a store of complete nodes answers any proof in
+O(log n) lookups (``proof_nodes`` lists them; one query fetches them all).
+:class:`CompactRange` appends a leaf in amortised O(1) and reports the complete
+nodes that the append created, so the store is kept without recomputing.
+
+Pure stdlib: clients and offline verifiers import it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Iterable, Sequence
+
+Node = tuple[int, int]  # (level, index) of a complete node
+NodeSource = Callable[[int, int], bytes]
+
+_sha256 = hashlib.sha256
+EMPTY_ROOT = _sha256(b"").digest()
+
+
+class ProofError(ValueError):
+    """A proof was asked for sizes or indices that do not exist."""
+
+
+def leaf_hash(entry_hash_hex: str) -> bytes:
+    """RFC 6962 leaf hash of one log entry, from its chain v1 hash (64 hex digits)."""
+    return _sha256(b"\x00" + bytes.fromhex(entry_hash_hex)).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return _sha256(b"\x01" + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two strictly below ``n`` (n >= 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+class CompactRange:
+    """The right edge of the tree: one complete node per set bit of the size.
+
+    ``append`` returns the complete nodes created by the new leaf (the leaf
+    itself and every subtree it completes), ``root`` folds the frontier.
+    """
+
+    __slots__ = ("size", "_frontier")
+
+    def __init__(self, size: int = 0, frontier: Sequence[bytes] = ()) -> None:
+        if len(frontier) != size.bit_count():
+            raise ValueError("a frontier has one hash per set bit of the size")
+        self.size = size
+        self._frontier = list(frontier)  # largest subtree first
+
+    @property
+    def frontier(self) -> list[bytes]:
+        return list(self._frontier)
+
+    def append(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
+        index = self.size
+        created = [(0, index, leaf)]
+        h = leaf
+        level = 0
+        f = self._frontier
+        while (index >> level) & 1:
+            h = node_hash(f.pop(), h)
+            level += 1
+            created.append((level, index >> level, h))
+        f.append(h)
+        self.size += 1
+        return created
+
+    def root(self) -> bytes:
+        f = self._frontier
+        if not f:
+            return EMPTY_ROOT
+        h = f[-1]
+        for left in reversed(f[:-1]):
+            h = node_hash(left, h)
+        return h
+
+
+def range_nodes(start: int, end: int) -> list[Node]:
+    """The complete nodes covering leaves ``[start, end)``, left to right, greedily largest."""
+    out: list[Node] = []
+    while start < end:
+        level = (start & -start).bit_length() - 1 if start else (end - start).bit_length()
+        while (1 << level) > end - start:
+            level -= 1
+        out.append((level, start >> level))
+        start += 1 << level
+    return out
+
+
+def fold(hashes: Sequence[bytes]) -> bytes:
+    """The hash of an RFC 6962 subtree from its complete nodes (``range_nodes`` order)."""
+    h = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        h = node_hash(left, h)
+    return h
+
+
+def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The subtrees of RFC 6962 ``PATH(index, D[size])``, leaf level first."""
+    if not 0 <= index < size:
+        raise ProofError(f"leaf {index} is not in a tree of size {size}")
+    out: list[tuple[int, int]] = []
+    lo, hi = 0, size
+    while hi - lo > 1:
+        k = _split(hi - lo)
+        if index - lo < k:
+            out.append((lo + k, hi))
+            hi = lo + k
+        else:
+            out.append((lo, lo + k))
+            lo += k
+    out.reverse()
+    return out
+
+
+def consistency_ranges(old: int, new: int) -> list[tuple[int, int]]:
+    """The subtrees of RFC 6962 ``PROOF(old, D[new])`` (SUBPROOF), in proof order."""
+    if not 0 < old <= new:
+        raise ProofError(f"no consistency proof from size {old} to {new}")
+    out: list[tuple[int, int]] = []
+    # SUBPROOF(m, D[lo:hi], b), unrolled; entries are appended innermost-last,
+    # so collect the "after" parts on a stack (RFC order: inner proof first).
+    after: list[tuple[int, int]] = []
+    lo, hi, m, b = 0, new, old, True
+    while True:
+        n = hi - lo
+        if m == n:
+            if not b:
+                out.append((lo, hi))
+            break
+        k = _split(n)
+        if m <= k:
+            after.append((lo + k, hi))
+            hi = lo + k
+        else:
+            after.append((lo, lo + k))
+            lo, m, b = lo + k, m - k, False
+    out.extend(reversed(after))
+    return out
+
+
+def proof_nodes(ranges: Iterable[tuple[int, int]]) -> list[Node]:
+    """Every complete node the ranges need, each once (fetch these, then ``build_proof``)."""
+    seen: dict[Node, None] = {}
+    for a, b in ranges:
+        for node in range_nodes(a, b):
+            seen[node] = None
+    return list(seen)
+
+
+def build_proof(ranges: Iterable[tuple[int, int]], get: NodeSource) -> list[bytes]:
+    return [fold([get(lv, i) for lv, i in range_nodes(a, b)]) for a, b in ranges]
+
+
+def inclusion_proof(index: int, size: int, get: NodeSource) -> list[bytes]:
+    return build_proof(inclusion_ranges(index, size), get)
+
+
+def consistency_proof(old: int, new: int, get: NodeSource) -> list[bytes]:
+    return build_proof(consistency_ranges(old, new), get)
+
+
+def root_from(size: int, get: NodeSource) -> bytes:
+    return EMPTY_ROOT if size == 0 else fold([get(lv, i) for lv, i in range_nodes(0, size)])
+
+
+class MemoryTree:
+    """Every complete node in memory: the tree of a bundle or of a test."""
+
+    def __init__(self) -> None:
+        self.compact = CompactRange()
+        self.levels: list[list[bytes]] = []
+
+    @property
+    def size(self) -> int:
+        return self.compact.size
+
+    def append(self, leaf: bytes) -> None:
+        for level, _, h in self.compact.append(leaf):
+            if level == len(self.levels):
+                self.levels.append([])
+            self.levels[level].append(h)
+
+    def get(self, level: int, index: int) -> bytes:
+        return self.levels[level][index]
+
+    def root(self, size: int | None = None) -> bytes:
+        return self.compact.root() if size is None else root_from(size, self.get)
+
+    def inclusion(self, index: int, size: int) -> list[bytes]:
+        if size > self.size:
+            raise ProofError(f"the tree has {self.size} leaves, not {size}")
+        return inclusion_proof(index, size, self.get)
+
+    def consistency(self, old: int, new: int) -> list[bytes]:
+        if new > self.size:
+            raise ProofError(f"the tree has {self.size} leaves, not {new}")
+        return consistency_proof(old, new, self.get)
+
+
+def verify_inclusion(
+    leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
+) -> bool:
+    """RFC 9162 section 2.1.3.2."""
+    if not 0 <= index < size:
+        return False
+    fn, sn = index, size - 1
+    r = leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and hmac.compare_digest(r, root)
+
+
+def verify_consistency(
+    old: int, new: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> bool:
+    """RFC 9162 section 2.1.4.2."""
+    if not 0 < old <= new:
+        return False
+    if old == new:
+        return not proof and hmac.compare_digest(old_root, new_root)
+    path = list(proof)
+    if old & (old - 1) == 0:  # a power of two: the old root is the first node
+        path.insert(0, old_root)
+    if not path:
+        return False
+    fn, sn = old - 1, new - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and hmac.compare_digest(fr, old_root) and hmac.compare_digest(sr, new_root)

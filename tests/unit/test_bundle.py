@@ -1,0 +1,316 @@
+"""The bundle verifier against a mutation corpus, and across a key rotation.
+
+Bundles are built here from first principles (chain v1 entries, an RFC 6962
+tree, Ed25519 notes), as the server builds them; every mutant must be named.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings, strategies as st
+
+from clients._bundle import _encode_details, keys_from_document, verify_bundle
+from clients.cli import main as client_main
+from protocol import GENESIS_HASH, canonical_details, entry_hash
+from protocol.checkpoint import Checkpoint, public_key_bytes, sign, verifier_key
+from protocol.merkle import MemoryTree, leaf_hash
+from server.signing import Keyring, load_keyring, rotate
+
+SID = "9f0c5a1e-3d4b-4c2a-8e7f-0123456789ab"
+Signer = Callable[[Checkpoint], Any]
+
+
+def _ts(i: int) -> str:
+    return f"2026-12-02T14:{i // 60:02d}:{i % 60:02d}.000000+00:00"
+
+
+def _chain(entries: list[dict[str, Any]], start: int = 0) -> None:
+    """(Re)compute chain v1 from ``start``: what a forger holding the database does."""
+    prev = GENESIS_HASH if start == 0 else entries[start - 1]["hash"]
+    for i in range(start, len(entries)):
+        e = entries[i]
+        e["sequence_number"] = i + 1
+        e["previous_hash"] = prev
+        e["hash"] = entry_hash(
+            SID,
+            i + 1,
+            e["timestamp"],
+            e["event_type"],
+            e["actor_id"],
+            e["details"],
+            prev,
+        )
+        prev = e["hash"]
+
+
+TYPES = ["SESSION_CREATED", "SESSION_STARTED", "TURN_STARTED", "TURN_SUBMITTED"]
+
+
+def make_entries(n: int = 20) -> list[dict[str, Any]]:
+    entries = [
+        {
+            "session_id": SID,
+            "timestamp": _ts(i),
+            "event_type": TYPES[i] if i < 2 else TYPES[2 + i % 2],
+            "actor_id": None if i < 2 else str(i % 4),
+            "details": {"n": i, "text": f"speech {i}"},
+        }
+        for i in range(n - 1)
+    ]
+    entries.append(
+        {
+            "session_id": SID,
+            "timestamp": _ts(n),
+            "event_type": "SESSION_COMPLETED",
+            "actor_id": "judge",
+            "details": {},
+        }
+    )
+    _chain(entries)
+    return entries
+
+
+def checkpoints_for(
+    entries: list[dict[str, Any]], sizes: list[int], signer: Keyring | tuple[Ed25519PrivateKey, str]
+) -> list[dict[str, Any]]:
+    tree = MemoryTree()
+    for e in entries:
+        tree.append(leaf_hash(e["hash"]))
+    out = []
+    for size in sizes:
+        cp = Checkpoint(SID, size, tree.root(size), entries[size - 1]["hash"], _ts(size))
+        signed = signer.sign(cp) if isinstance(signer, Keyring) else sign(cp, *signer)
+        out.append({**signed.as_dict(), "reason": "turn"})
+    return out
+
+
+SIZES = [4, 8, 12, 16, 20]
+
+
+@pytest.fixture
+def ring(tmp_path: Path) -> Keyring:
+    return load_keyring({"COURTROOM_DATA_DIR": str(tmp_path / "keys")})
+
+
+@pytest.fixture
+def bundle(ring: Keyring) -> dict[str, Any]:
+    entries = make_entries()
+    return {
+        "format": "courtroom-bundle/1",
+        "session_id": SID,
+        "status": "completed",
+        "entries": entries,
+        "checkpoints": checkpoints_for(entries, SIZES, ring),
+        "keys": [k.as_dict() for k in ring.keys],
+    }
+
+
+def trusted(ring: Keyring) -> dict[str, bytes]:
+    return keys_from_document(ring.document())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=12,
+    )
+)
+def test_the_fast_details_encoder_is_canonical_details(details: Any) -> None:
+    assert _encode_details({"d": details}) == canonical_details({"d": details})
+
+
+def test_the_honest_bundle_verifies(bundle: dict[str, Any], ring: Keyring) -> None:
+    report = verify_bundle(bundle, trusted(ring))
+    assert report.valid, report.failures
+    assert (report.entries, report.checkpoints, report.signed_size) == (20, 5, 20)
+    own = verify_bundle(bundle)  # with the bundle's own keys: valid, and says so
+    assert own.valid and any("bundle itself" in n for n in own.notes)
+
+
+def _flip(b: dict[str, Any]) -> None:
+    e = b["entries"][6]
+    e["details"]["text"] = chr(ord(e["details"]["text"][0]) ^ 1) + e["details"]["text"][1:]
+
+
+def _flip_hash(b: dict[str, Any]) -> None:
+    h = b["entries"][9]["hash"]
+    b["entries"][9]["hash"] = h[:10] + ("0" if h[10] != "0" else "1") + h[11:]
+
+
+def _delete(b: dict[str, Any]) -> None:
+    del b["entries"][5]
+
+
+def _swap(b: dict[str, Any]) -> None:
+    e = b["entries"]
+    e[7], e[8] = e[8], e[7]
+
+
+def _insert(b: dict[str, Any]) -> None:
+    b["entries"].insert(3, copy.deepcopy(b["entries"][2]))
+
+
+def _truncate(b: dict[str, Any]) -> None:
+    del b["entries"][-4:]
+
+
+def _truncate_and_drop_checkpoints(b: dict[str, Any]) -> None:
+    del b["entries"][-4:]
+    b["checkpoints"] = [c for c in b["checkpoints"] if c["tree_size"] <= 16]
+
+
+def _rechain(b: dict[str, Any]) -> None:
+    b["entries"][10]["details"]["text"] = "what was never said"
+    _chain(b["entries"], 10)
+
+
+def _rechain_shorter(b: dict[str, Any]) -> None:
+    del b["entries"][10]
+    _chain(b["entries"], 10)
+
+
+def _other_key(b: dict[str, Any]) -> None:
+    mallory = Ed25519PrivateKey.generate()
+    forged = checkpoints_for(b["entries"], [20], (mallory, "courtroom"))[0]
+    b["checkpoints"][-1] = forged
+    # The forger lists the key too: only a trusted key list tells it apart.
+    public = public_key_bytes(mallory.public_key())
+    b["keys"].append({"verifier_key": verifier_key("courtroom", public)})
+
+
+def _replay_older(b: dict[str, Any]) -> None:
+    b["checkpoints"][-1] = copy.deepcopy(b["checkpoints"][1])
+
+
+def _reorder_checkpoints(b: dict[str, Any]) -> None:
+    c = b["checkpoints"]
+    c[1], c[2] = c[2], c[1]
+
+
+def _edit_checkpoint_field(b: dict[str, Any]) -> None:
+    b["checkpoints"][2]["tree_size"] = 13
+
+
+def _edit_signed_note(b: dict[str, Any]) -> None:
+    c = b["checkpoints"][2]
+    c["note"] = c["note"].replace(f"\n{c['tree_size']}\n", f"\n{c['tree_size'] + 1}\n")
+    c["tree_size"] += 1
+
+
+def _another_session(b: dict[str, Any]) -> None:
+    b["checkpoints"][0]["note"] = b["checkpoints"][0]["note"].replace(SID, SID[:-1] + "c")
+    b["checkpoints"][0]["session_id"] = SID[:-1] + "c"
+
+
+MUTANTS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "bit flip in details": (_flip, "entry #7: the chain breaks"),
+    "bit flip in a hash": (_flip_hash, "entry #10: the chain breaks"),
+    "deletion": (_delete, "entry #7: the chain breaks"),
+    "swap": (_swap, "entry #9: the chain breaks"),
+    "insertion": (_insert, "entry #3: the chain breaks"),
+    "truncated tail": (_truncate, "signs 20 entries but the bundle has 16: the tail was cut"),
+    "truncated tail, checkpoints dropped": (
+        _truncate_and_drop_checkpoints,
+        "completed but its log has no SESSION_COMPLETED",
+    ),
+    "re-chained forged tail": (_rechain, "checkpoint 3 (size 12) contradicts the entries"),
+    "re-chained shorter tail": (_rechain_shorter, "checkpoint 3 (size 12) contradicts"),
+    "checkpoint by another key": (_other_key, "which is not trusted"),
+    "replayed older checkpoint": (_replay_older, "not after the checkpoint of size 16"),
+    "reordered checkpoints": (_reorder_checkpoints, "not after the checkpoint of size 12"),
+    "checkpoint field edited": (_edit_checkpoint_field, "its fields differ from its signed note"),
+    "signed note edited": (_edit_signed_note, "the signature does not verify"),
+    "checkpoint of another session": (_another_session, "signed for session"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_every_mutant_is_detected_and_named(
+    name: str, bundle: dict[str, Any], ring: Keyring
+) -> None:
+    mutate, expected = MUTANTS[name]
+    mutant = copy.deepcopy(bundle)
+    mutate(mutant)
+    report = verify_bundle(mutant, trusted(ring))
+    assert not report.valid
+    assert any(expected in f for f in report.failures), report.failures
+
+
+def test_active_session_cut_with_its_checkpoints_needs_require_complete(
+    bundle: dict[str, Any], ring: Keyring
+) -> None:
+    # Cut together with the later checkpoints and relabelled active, a bundle is
+    # a valid prefix; --require-complete (the auditor knows the session ended) catches it.
+    _truncate_and_drop_checkpoints(bundle)
+    bundle["status"] = "active"
+    assert verify_bundle(bundle, trusted(ring)).valid
+    report = verify_bundle(bundle, trusted(ring), require_complete=True)
+    assert any("no SESSION_COMPLETED" in f for f in report.failures)
+
+
+def test_a_bundle_signed_before_rotation_verifies_after_it(
+    tmp_path: Path, bundle: dict[str, Any], ring: Keyring
+) -> None:
+    after = rotate({"COURTROOM_DATA_DIR": str(tmp_path / "keys")})
+    assert after.current != ring.current
+    published = after.document()  # what /.well-known/courtroom-keys serves now
+    assert verify_bundle(bundle, keys_from_document(published)).valid
+    # New checkpoints are signed with the new key, and both verify together.
+    more = checkpoints_for(bundle["entries"], [20], after)
+    bundle["checkpoints"][-1] = more[0]
+    assert {c["key_id"] for c in bundle["checkpoints"]} == {ring.current, after.current}
+    assert verify_bundle(bundle, keys_from_document(published)).valid
+    # ...but not against the old list alone.
+    assert not verify_bundle(bundle, trusted(ring)).valid
+
+
+def test_the_verify_command_exit_codes(
+    tmp_path: Path, bundle: dict[str, Any], ring: Keyring
+) -> None:
+    runner = CliRunner()
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(bundle))
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps(ring.document()))
+    r = runner.invoke(client_main, ["verify", str(good), "--keys", str(keys)])
+    assert r.exit_code == 0 and "valid: 20 entries, 5 signed checkpoints" in r.output
+    r = runner.invoke(client_main, ["verify", str(good), "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["signed_size"] == 20
+    bad = copy.deepcopy(bundle)
+    _rechain(bad)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    r = runner.invoke(client_main, ["verify", str(path), "--keys", str(keys)])
+    assert r.exit_code == 1 and "FAILED: checkpoint 3 (size 12) contradicts" in r.output
+    mallory = verifier_key("courtroom", public_key_bytes(Ed25519PrivateKey.generate().public_key()))
+    r = runner.invoke(client_main, ["verify", str(good), "--key", mallory])
+    assert r.exit_code == 1 and "not trusted" in r.output
+    junk = tmp_path / "junk.json"
+    junk.write_text('{"format": "courtroom-bundle/1", "entries": [')
+    assert runner.invoke(client_main, ["verify", str(junk)]).exit_code == 2
+    r = runner.invoke(client_main, ["verify", str(good), "--key", "nonsense"])
+    assert r.exit_code == 2
+
+
+def test_the_python_client_reads_checkpoint_frames(ring: Keyring) -> None:
+    from clients._messages import CheckpointFrame, parse_frame
+    from server.record import checkpoint_frame
+    from store import CheckpointRow
+
+    entries = make_entries(5)
+    cp = checkpoints_for(entries, [5], ring)[0]
+    row = CheckpointRow(**{k: cp[k] for k in CheckpointRow.__slots__})
+    msg = parse_frame(checkpoint_frame(row))
+    assert isinstance(msg, CheckpointFrame)
+    assert (msg.tree_size, msg.key_id, msg.reason) == (5, ring.current, "turn")
+    assert keys_from_document(ring.document())[msg.key_id]
