@@ -48,8 +48,8 @@ from server.rules.session import RulesConfig
 from server.schedule_service import ScheduleService
 from server.serve import RUNNING
 from server.services import Services
-from server.throttle import LoginThrottle
 from server.signing import load_keyring
+from server.throttle import LoginThrottle
 from server.ws import drain_departures, session_socket
 from store import ClusterStore, RecordStore, ScheduleStore, SessionStore, UserStore, migrate
 from timers import Clock, system_clock
