@@ -11,7 +11,8 @@ from fastapi.responses import StreamingResponse
 
 from protocol.errors import NotFound, PermissionDenied
 from server.record import RecordKeeper
-from server.routes.deps import Svc, User, feature, require_roles
+from server.routes import models as m
+from server.routes.deps import SessionId, Svc, User, feature, require_roles
 from server.rules.state import CONTROL_ROLES
 
 BUNDLE_FORMAT = "courtroom-bundle/1"
@@ -21,7 +22,7 @@ router = APIRouter(
     prefix="/api/session", tags=["record"], dependencies=[Depends(feature("moot_operations"))]
 )
 Control = Annotated[Any, Depends(require_roles(*sorted(CONTROL_ROLES)))]
-Seq = Annotated[int, Query(ge=1)]
+Seq = Annotated[int, Query(ge=1, le=2**53 - 1)]
 
 
 def keeper(svc: Svc) -> RecordKeeper:
@@ -29,44 +30,66 @@ def keeper(svc: Svc) -> RecordKeeper:
     return k
 
 
-@keys_router.get("/.well-known/courtroom-keys")
+@keys_router.get("/.well-known/courtroom-keys", response_model=m.KeyList)
 async def courtroom_keys(svc: Svc) -> dict[str, Any]:
     """The public keys that sign checkpoints, with key ids and validity (no sign-in)."""
     return keeper(svc).keyring.document()
 
 
-@router.get("/{session_id}/checkpoints")
-async def checkpoints(session_id: str, svc: Svc, user: User) -> dict[str, Any]:
+@router.get(
+    "/{session_id}/checkpoints",
+    response_model=m.CheckpointList,
+    responses=m.errors(401, 403, 404, 422, 503),
+)
+async def checkpoints(session_id: SessionId, svc: Svc, user: User) -> dict[str, Any]:
     rows = await keeper(svc).checkpoints(session_id)
     return {"session_id": session_id, "checkpoints": [r.as_dict() for r in rows]}
 
 
-@router.post("/{session_id}/checkpoint", status_code=201)
-async def checkpoint_now(session_id: str, svc: Svc, user: Control) -> dict[str, Any]:
+@router.post(
+    "/{session_id}/checkpoint",
+    status_code=201,
+    response_model=m.CheckpointOut,
+    responses=m.errors(401, 403, 404, 422, 503),
+)
+async def checkpoint_now(session_id: SessionId, svc: Svc, user: Control) -> dict[str, Any]:
     """A judge asks for a signed checkpoint of the log as it is now."""
     return (await keeper(svc).checkpoint_now(session_id)).as_dict()
 
 
-@router.get("/{session_id}/proof/inclusion")
+@router.get(
+    "/{session_id}/proof/inclusion",
+    response_model=m.InclusionProof,
+    responses=m.errors(401, 403, 404, 422, 503),
+)
 async def inclusion(
-    session_id: str, svc: Svc, user: User, sequence: Seq, size: Seq
+    session_id: SessionId, svc: Svc, user: User, sequence: Seq, size: Seq
 ) -> dict[str, Any]:
     return await keeper(svc).inclusion(session_id, sequence, size)
 
 
-@router.get("/{session_id}/proof/consistency")
+@router.get(
+    "/{session_id}/proof/consistency",
+    response_model=m.ConsistencyProof,
+    response_model_by_alias=True,
+    responses=m.errors(401, 403, 404, 422, 503),
+)
 async def consistency(
-    session_id: str,
+    session_id: SessionId,
     svc: Svc,
     user: User,
-    old: Annotated[int, Query(ge=1, alias="from")],
-    new: Annotated[int, Query(ge=1, alias="to")],
+    old: Annotated[int, Query(ge=1, le=2**53 - 1, alias="from")],
+    new: Annotated[int, Query(ge=1, le=2**53 - 1, alias="to")],
 ) -> dict[str, Any]:
     return await keeper(svc).consistency(session_id, old, new)
 
 
-@router.get("/{session_id}/receipt")
-async def receipt(session_id: str, svc: Svc, user: User, sequence: Seq) -> dict[str, Any]:
+@router.get(
+    "/{session_id}/receipt",
+    response_model=m.Receipt,
+    responses=m.errors(401, 403, 404, 422, 503),
+)
+async def receipt(session_id: SessionId, svc: Svc, user: User, sequence: Seq) -> dict[str, Any]:
     """A speaker's proof of their own submission (the bench may fetch any receipt)."""
     k = keeper(svc)
     entries = await svc.store.entries(session_id, sequence, 1)
@@ -78,8 +101,15 @@ async def receipt(session_id: str, svc: Svc, user: User, sequence: Seq) -> dict[
     return await k.receipt(session_id, sequence)
 
 
-@router.get("/{session_id}/bundle")
-async def bundle(session_id: str, svc: Svc, user: User) -> StreamingResponse:
+@router.get(
+    "/{session_id}/bundle",
+    response_class=StreamingResponse,
+    responses={
+        200: {"model": m.Bundle, "description": "The bundle: one JSON file (docs/protocol.md §4)"},
+        **m.errors(401, 403, 404, 422, 503),
+    },
+)
+async def bundle(session_id: SessionId, svc: Svc, user: User) -> StreamingResponse:
     """One JSON file: the entries, every checkpoint, and the public keys they name."""
     row = await svc.store.row(session_id)
     k = keeper(svc)

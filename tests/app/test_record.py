@@ -252,5 +252,9 @@ def test_a_receipt_for_an_entry_no_checkpoint_covers_yet(court: Court) -> None:
     )
     missing = court.get(f"/api/session/{sid}/receipt", params={"sequence": 999})
     assert missing.status_code == 404
-    unknown = court.get("/api/session/nope/receipt", params={"sequence": 1})
+    malformed = court.get("/api/session/nope/receipt", params={"sequence": 1})
+    assert malformed.status_code == 422  # ids are checked at the boundary
+    unknown = court.get(
+        "/api/session/00000000-0000-4000-8000-000000000000/receipt", params={"sequence": 1}
+    )
     assert unknown.status_code == 404
