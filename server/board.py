@@ -64,6 +64,7 @@ from server.outbound import Outbound
 from server.rules.state import ADMIN, FACULTY, SUPER_ADMIN, SessionState
 from server.services import Services
 from server.wire import wire_of
+from server.ws import send_frame
 
 log = logging.getLogger("courtroom.board")
 
@@ -227,14 +228,7 @@ class BoardConn:
         )
 
     async def _send(self, frame: OutFrame) -> None:
-        if self.closed:
-            return
-        try:
-            if self.wire is None:
-                await self.ws.send_text(frame.text)
-            elif not await self.wire.write(frame.wire):
-                self.closed = True
-        except (WebSocketDisconnect, RuntimeError, OSError):
+        if not self.closed and not await send_frame(self.ws, self.wire, frame):
             self.closed = True
 
     def too_slow(self) -> None:

@@ -41,7 +41,7 @@ from server.outbound import Outbound
 from server.rules import commands as c
 from server.rules.state import Actor, Status
 from server.services import Services
-from server.wire import wire_of
+from server.wire import Wire, wire_of
 
 log = logging.getLogger("courtroom.ws")
 _background: set[asyncio.Task[None]] = set()  # strong refs to tasks in flight
@@ -63,6 +63,20 @@ class _Bucket:
             return False
         self.tokens -= 1
         return True
+
+
+async def send_frame(ws: WebSocket, wire: Wire | None, frame: OutFrame) -> bool:
+    """Send one frame by the direct path when the server offers it, else through ASGI.
+
+    Returns False once the socket is gone (the caller stops sending to it).
+    """
+    try:
+        if wire is None:
+            await ws.send_text(frame.text)
+            return True
+        return await wire.write(frame.wire)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return False
 
 
 class Connection:
@@ -100,14 +114,7 @@ class Connection:
         )
 
     async def _send(self, frame: OutFrame) -> None:
-        if self.closed:
-            return
-        try:
-            if self.wire is None:
-                await self.ws.send_text(frame.text)
-            elif not await self.wire.write(frame.wire):
-                self.closed = True
-        except (WebSocketDisconnect, RuntimeError, OSError):
+        if not self.closed and not await send_frame(self.ws, self.wire, frame):
             self.closed = True
 
     def too_slow(self) -> None:
