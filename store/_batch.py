@@ -121,6 +121,18 @@ class PgDialect(Dialect):
         sql = f"WITH appended AS ({_insert_entries(1)}) {_update_heads(len(ENTRY_COLUMNS) + 1)}"
         return [Step("fetch", sql, _columns(entries) + _columns(heads))]
 
+    def write_if_unchanged(
+        self, entries: list[tuple[Any, ...]], heads: list[tuple[Any, ...]]
+    ) -> Step:
+        """Entries and heads planned from remembered rows, as one statement (``store/_heads.py``).
+
+        ``heads`` rows are the head values, the id, then the remembered
+        ``head_seq``, ``timer_owner`` and ``timer_fence``: a session's head is
+        updated only if its row still holds those, and its entries are inserted
+        only if its head was. Returns the ids of the sessions written.
+        """
+        return Step("fetch", _write_if_unchanged(), _columns(entries) + _columns(heads))
+
 
 def _columns(rows: list[tuple[Any, ...]]) -> tuple[list[Any], ...]:
     """Rows as one array per column, for ``unnest``."""
@@ -131,11 +143,13 @@ def _unnest(types: tuple[str, ...], first: int) -> str:
     return ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=first))
 
 
+_ENTRY_TYPES = ("varchar", "bigint", "varchar", "varchar", "varchar", "text", *("varchar",) * 3)
+
+
 @cache
 def _insert_entries(first: int) -> str:
-    types = ("varchar", "bigint", "varchar", "varchar", "varchar", "text", *("varchar",) * 3)
     cols = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
-    return f"INSERT INTO session_log_entries ({cols}) SELECT * FROM unnest({_unnest(types, first)})"
+    return f"INSERT INTO session_log_entries ({cols}) SELECT * FROM unnest({_unnest(_ENTRY_TYPES, first)})"
 
 
 @cache
@@ -149,8 +163,36 @@ def _update_heads(first: int) -> str:
     )
 
 
-def script(jobs: Sequence[Job], d: Dialect) -> Script:
-    """The batch's statements in order; returns one outcome per job."""
+@cache
+def _write_if_unchanged() -> str:
+    n = len(ENTRY_COLUMNS)
+    types = ("bigint", "varchar", "text", "varchar", "bigint", "varchar", "bigint", "bigint")
+    names = ", ".join((*HEAD_COLUMNS, "id", "was_seq", "was_owner", "was_fence"))
+    sets = ", ".join(f"{c} = v.{c}" for c in HEAD_COLUMNS if c != "timer_lease_until")
+    cols = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
+    heads = _unnest((*types, "varchar", "bigint", "varchar", "bigint"), n + 1)
+    return (
+        f"WITH v AS (SELECT * FROM unnest({heads}) AS v({names})),"
+        f" upd AS (UPDATE courtroom_sessions AS s SET {sets},"
+        # A lease renewed since it was remembered is kept, not shortened.
+        "  timer_lease_until = CASE WHEN v.timer_lease_until IS NULL THEN NULL"
+        "   ELSE GREATEST(s.timer_lease_until, v.timer_lease_until) END"
+        " FROM v WHERE s.id = v.id AND s.head_seq = v.was_seq AND s.timer_fence = v.was_fence"
+        "  AND s.timer_owner IS NOT DISTINCT FROM v.was_owner RETURNING s.id),"
+        f" ins AS (INSERT INTO session_log_entries ({cols})"
+        f"  SELECT * FROM unnest({_unnest(_ENTRY_TYPES, 1)}) AS e({cols})"
+        "  WHERE e.session_id IN (SELECT id FROM upd))"
+        " SELECT id FROM upd"
+    )
+
+
+def script(jobs: Sequence[Job], d: Dialect, seen: dict[str, Row] | None = None) -> Script:
+    """The batch's statements in order; returns one outcome per job.
+
+    Args:
+        seen: filled with the batch's session rows as the batch leaves them
+            (for the backend's ``HeadCache`` once the batch has committed).
+    """
     # Presence first, so the live counts read below include this batch's rows.
     connects: list[Op] = [
         Insert.row("live_connections", j.row) for j in jobs if isinstance(j, Connect)
@@ -172,6 +214,8 @@ def script(jobs: Sequence[Job], d: Dialect) -> Script:
                 live[key] = int((yield d.count_live(*key))[0][0])
 
     p = plan(jobs, rows, live, removed)
+    if seen is not None:
+        seen.update(rows)
     yield from _ops(p.new_sessions, d)
     # Not ``yield from`` a list: the driver sends each step's rows back in.
     for step in d.write_log(p.entries, p.heads):  # noqa: UP028

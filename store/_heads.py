@@ -1,0 +1,84 @@
+"""The writer's memory of the session rows it last committed, and what it allows.
+
+After each commit the backend knows every touched session's row exactly as it
+left it (head, state, timer). On PostgreSQL a batch whose every session is
+remembered can skip the locking read: it is planned against the remembered
+rows and written as *one* autocommitted statement whose head update is
+conditional on the row still being what was remembered (``head_seq``,
+``timer_owner``, ``timer_fence``). A row changed meanwhile (another node's
+command, a timer claim) fails the condition, nothing of that session is
+written (its entries are inserted only for the rows the update matched), and
+its jobs are run again on the locking path. The memory is only a guess; the
+database's condition is what makes it safe.
+
+``fast_plan`` is pure: it decides whether a batch may take that path.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import replace
+
+from store._plan import Command, Job, Plan, Row, plan
+
+
+class HeadCache:
+    """The last committed row of up to ``size`` sessions, least recently used out first."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._rows: OrderedDict[str, Row] = OrderedDict()
+
+    def get(self, session_id: str) -> Row | None:
+        row = self._rows.get(session_id)
+        if row is not None:
+            self._rows.move_to_end(session_id)
+        return row
+
+    def put(self, rows: dict[str, Row]) -> None:
+        """Remember rows as committed (copies, so the batch's own objects stay the batch's)."""
+        for sid, row in rows.items():
+            self._rows[sid] = replace(row, dirty=False)
+            self._rows.move_to_end(sid)
+        while len(self._rows) > self._size:
+            self._rows.popitem(last=False)
+
+    def forget(self, session_ids: Sequence[str] | set[str]) -> None:
+        for sid in session_ids:
+            self._rows.pop(sid, None)
+
+    def clear(self) -> None:
+        self._rows.clear()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+def fast_plan(jobs: Sequence[Job], cache: HeadCache) -> tuple[Plan, dict[str, Row]] | None:
+    """Plan ``jobs`` against remembered rows, or None if the batch needs the locking path.
+
+    Only commands that read nothing else in the transaction (no live-connection
+    count) on remembered sessions qualify, and only if every session ends with
+    new entries and the plan writes nothing but entries and heads: a refusal
+    or a no-op leaves no conditional write that would prove the guess right,
+    and projection rows cannot be made conditional in the same statement.
+
+    Returns:
+        The plan and the rows it was made against (updated in place by it).
+    """
+    rows: dict[str, Row] = {}
+    for job in jobs:
+        if not isinstance(job, Command) or job.live_user is not None:
+            return None
+        if job.session_id not in rows:
+            row = cache.get(job.session_id)
+            if row is None:
+                return None
+            rows[job.session_id] = replace(row)
+    before = {sid: (r.head_seq, r.timer_owner, r.timer_fence) for sid, r in rows.items()}
+    p = plan(jobs, rows, {}, set())
+    if p.ops or p.new_sessions or not all(r.dirty for r in rows.values()):
+        return None
+    p.heads = [(*r.head_values(sid), *before[sid]) for sid, r in rows.items()]
+    return p, rows
