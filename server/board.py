@@ -380,6 +380,10 @@ class Board:
         if tile is None or tile.channel is None:
             return
         entry = orjson.loads(frame.text)
+        if entry.get("type") != "event":
+            # The record's signed checkpoints come the same way (server/record.py): not
+            # entries of the chain, and nothing a tile shows.
+            return
         if tile.verifying:
             tile.waiting.append(entry)
         else:

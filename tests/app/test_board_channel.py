@@ -154,6 +154,32 @@ def test_the_chain_of_each_session_is_checked_for_its_tile(court: Court) -> None
         assert f["chain"] == {"state": "ok", "through": f["sequence_number"], "broken_at": None}
 
 
+def test_signed_checkpoints_do_not_break_a_tiles_chain(court: Court) -> None:
+    # A turn's start and a pause are signed (checkpoint frames on the session's channel,
+    # docs/protocol.md section 4): the tile's chain check reads the entries only.
+    t, (s1, _) = day_with_sessions(court)
+    uid = str(court.user_ids["pet1"])
+    with court.client.websocket_connect(board_url(t)) as ws:
+        hello(court, ws, "admin")
+        court.post(f"/api/session/{s1}/start")
+        court.post(f"/api/session/{s1}/join", "pet1", json={"role": "petitioner", "speaker": 1})
+        r = ok(
+            court.post(
+                "/api/classroom/rounds",
+                json={"session_id": s1, "turns": [{"participant_id": uid, "allowed_seconds": 90}]},
+            )
+        )
+        court.post(f"/api/classroom/rounds/{r['id']}/start")
+        court.post(f"/api/classroom/turns/{r['turns'][0]['id']}/start", "pet1")
+        court.post(f"/api/session/{s1}/pause")
+        head = ok(court.get(f"/api/session/{s1}"), 200)["head"]["sequence_number"]
+        court.post(f"/api/session/{s1}/log", json={"event_type": "NOTE", "details": {}})
+        f = next_summary(ws, s1, head)
+        while f["chain"]["state"] == "checking":
+            f = next_summary(ws, s1, f["sequence_number"] - 1)
+        assert f["chain"] == {"state": "ok", "through": head + 1, "broken_at": None}
+
+
 def test_one_clocks_frame_carries_every_running_clock(court: Court) -> None:
     t, sids = day_with_sessions(court)
     uid = str(court.user_ids["pet1"])
