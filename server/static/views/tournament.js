@@ -208,6 +208,7 @@ export function mount(root, { id, query, go }) {
     picked = null;
     focusGrid = gridBox.contains(document.activeElement) || focusGrid;
     refusal.hidden = true;
+    msg.textContent = ""; // "Picked up …" is over either way
     const a = data.version.assignments.find((x) => x.id === assignmentId);
     if (a && a.slot_id === slotId) {
       render();
