@@ -30,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 from protocol import CloseCode
 from protocol.errors import CourtroomError
 from server.auth import TokenSigner
-from server.board import tournament_socket
+from server.board import start_news, tournament_socket
 from server.broker import create_broker
 from server.clockwork import Clockwork
 from server.config import Settings
@@ -151,6 +151,7 @@ def create_app(
         if hasattr(broker, "on_resync"):
             broker.on_resync = hub.resync
         await hub.start()
+        news = await start_news(services)
         await services.presence.start()
         await clockwork.start()
         await keeper.start()
@@ -170,6 +171,7 @@ def create_app(
             await clockwork.close()
             await keeper.close()
             await hub.close()
+            await news.close()
             await broker.close()
             await store.close()
             if heap is not None:

@@ -16,8 +16,11 @@ per board. So, per node and per (tournament, day), one :class:`Board`:
   2 a second) with the anchor of every running clock, encoded once for all
   boards: the page interpolates between them, so the frames a board receives
   do not grow with the number of courts;
-* re-reads the day's schedule every ``rescan_ms`` (a session opened for a
-  match, a match moved) and sends a ``schedule`` frame when it changed.
+* re-reads the day's schedule at once when a session is opened for one of the
+  tournament's matches on any node (the news of it travels on the broker's
+  ``tournament:<id>`` channel, Redis across nodes: :func:`announce_session`),
+  and every ``rescan_ms`` for the rest (a match moved, a version finalized);
+  it sends a ``schedule`` frame when the day changed.
 
 The channel carries states, not events: a summary is the whole tile of a
 session at ``sequence_number``. Resume is therefore by state: the client's
@@ -38,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -57,20 +60,23 @@ from protocol.errors import (
     Unauthorized,
 )
 from server.auth import Principal
+from server.broker import Broker, create_broker
 from server.errors import close_code_for
 from server.frames import OutFrame
 from server.hub import Channel, Hub
+from server.metrics import METRICS
 from server.outbound import Outbound
 from server.rules.state import ADMIN, FACULTY, SUPER_ADMIN, SessionState
 from server.services import Services
 from server.wire import wire_of
-from server.ws import send_frame
+from server.ws import refused_when_full, send_frame
+from store import LogEntry
 
 log = logging.getLogger("courtroom.board")
 
 ORGANISER_ROLES = frozenset({ADMIN, SUPER_ADMIN, FACULTY})
 MIN_CLOCK_INTERVAL_MS = 500  # at most 2 clocks frames a second, whatever the tick setting
-RESCAN_MS = 10_000  # a session opened while a board is open shows within this
+NEWS = "tournament:"  # the broker channels of tournament news (after COURTROOM_REDIS_PREFIX)
 QUEUE_FRAMES = 1024
 
 
@@ -242,6 +248,7 @@ class BoardConn:
         if self.closed:
             return
         self.closed = True
+        METRICS.ws_closed.labels(str(int(code))).inc()
         self.outbound.cancel()
         with contextlib.suppress(Exception):
             if self.ws.application_state != WebSocketState.DISCONNECTED:
@@ -270,6 +277,8 @@ class Board:
         self.schedule: dict[str, Any] = {}
         self.schedule_bytes = b""
         self.ready = asyncio.Event()
+        self.rescanning = asyncio.Lock()  # one re-read at a time (news and the timer race)
+        self.rescans = 0  # re-reads done (tests: news, not the timer, brought a session)
         self.tasks: list[asyncio.Task[None]] = []
         self.frames_sent = 0  # frames pushed to sockets (bench and tests)
         self.clock_frames = 0
@@ -292,22 +301,34 @@ class Board:
         self.tiles.clear()
 
     async def _rescan(self) -> None:
-        day = await self.registry.schedule.day(
-            self.tournament_id, self.day, None, signed_in=not self.public
-        )
-        encoded = orjson.dumps(day, option=orjson.OPT_NON_STR_KEYS)
-        wanted = {str(i["session_id"]) for i in day["items"] if i.get("session_id")}
-        for sid in sorted(wanted):
-            if sid not in self.tiles:
-                await self._attach(sid)
-        for sid in [s for s in self.tiles if s not in wanted]:
-            tile = self.tiles.pop(sid)
-            await self.registry.hub.detach(tile.tap, sid)
-        if encoded != self.schedule_bytes:
-            first = not self.schedule_bytes
-            self.schedule, self.schedule_bytes = day, encoded
-            if not first:
-                self._broadcast(OutFrame(b'{"type":"schedule","schedule":' + encoded + b"}"))
+        async with self.rescanning:
+            self.rescans += 1
+            day = await self.registry.schedule.day(
+                self.tournament_id, self.day, None, signed_in=not self.public
+            )
+            encoded = orjson.dumps(day, option=orjson.OPT_NON_STR_KEYS)
+            # The schedule first: a page learns which match a session belongs to before
+            # that session's first summary arrives.
+            if encoded != self.schedule_bytes:
+                first = not self.schedule_bytes
+                self.schedule, self.schedule_bytes = day, encoded
+                if not first:
+                    self._broadcast(OutFrame(b'{"type":"schedule","schedule":' + encoded + b"}"))
+            wanted = {str(i["session_id"]) for i in day["items"] if i.get("session_id")}
+            for sid in sorted(wanted):
+                if sid not in self.tiles:
+                    await self._attach(sid)
+            for sid in [s for s in self.tiles if s not in wanted]:
+                tile = self.tiles.pop(sid)
+                await self.registry.hub.detach(tile.tap, sid)
+
+    def session_opened(self, session_id: str) -> None:
+        """News: a session was opened for a match of this tournament (on some node)."""
+        if session_id in self.tiles:
+            return  # the echo of news already acted on, or the timer was quicker
+        task = asyncio.create_task(self._rescan_logged(), name="board-news")
+        _background.add(task)
+        task.add_done_callback(_background.discard)
 
     async def _attach(self, sid: str) -> None:
         tile = _Tile(sid, _Tap(sid, self._on_entry))
@@ -359,6 +380,10 @@ class Board:
         if tile is None or tile.channel is None:
             return
         entry = orjson.loads(frame.text)
+        if entry.get("type") != "event":
+            # The record's signed checkpoints come the same way (server/record.py): not
+            # entries of the chain, and nothing a tile shows.
+            return
         if tile.verifying:
             tile.waiting.append(entry)
         else:
@@ -415,10 +440,13 @@ class Board:
     async def _rescan_loop(self) -> None:
         while True:
             await asyncio.sleep(self.registry.rescan_ms / 1000)
-            try:
-                await self._rescan()
-            except Exception as exc:  # the database may be away: try again
-                log.info("board %s: rescan failed: %s", self.tournament_id, exc)
+            await self._rescan_logged()
+
+    async def _rescan_logged(self) -> None:
+        try:
+            await self._rescan()
+        except Exception as exc:  # the database may be away: the timer tries again
+            log.info("board %s: rescan failed: %s", self.tournament_id, exc)
 
     # --- a board socket joins -----------------------------------------------------
 
@@ -456,13 +484,14 @@ class Board:
 class BoardRegistry:
     """The node's boards, one per (tournament, day, public or not), opened on demand."""
 
-    def __init__(self, services: Services, *, rescan_ms: int = RESCAN_MS) -> None:
+    def __init__(self, services: Services, *, rescan_ms: int | None = None) -> None:
         self.hub: Hub = services.hub
         self.store = services.store
         self.schedule: Any = services.extras["schedule"]
+        self.news: Broker | None = services.extras.get("tournament_news")
         self.clock: Callable[[], int] = services.courtroom.clock
         self.tick_ms = services.settings.tick_interval_ms
-        self.rescan_ms = rescan_ms
+        self.rescan_ms = rescan_ms if rescan_ms is not None else services.settings.board_rescan_ms
         self.boards: dict[tuple[int, date, bool], Board] = {}
         self._lock = asyncio.Lock()
 
@@ -471,6 +500,9 @@ class BoardRegistry:
         async with self._lock:
             board = self.boards.get(key)
             if board is None:
+                if self.news is not None and not self._watching(tournament_id):
+                    # Before the first read, so no session opened after it goes unheard.
+                    await self.news.subscribe(str(tournament_id))
                 board = Board(self, tournament_id, day, public)
                 await board.open()
                 self.boards[key] = board
@@ -483,6 +515,41 @@ class BoardRegistry:
             if not board.subs and self.boards.get(key) is board:
                 del self.boards[key]
                 await board.close()
+                if self.news is not None and not self._watching(board.tournament_id):
+                    await self.news.unsubscribe(str(board.tournament_id))
+
+    def _watching(self, tournament_id: int) -> bool:
+        return any(k[0] == tournament_id for k in self.boards)
+
+    def on_news(self, topic: str, entries: Sequence[LogEntry]) -> None:
+        """The broker's receiver: ``entries`` open a session for a match of ``topic``."""
+        sids = {e.session_id for e in entries}
+        for board in list(self.boards.values()):
+            if str(board.tournament_id) == topic:
+                for sid in sids:
+                    board.session_opened(sid)
+
+
+async def start_news(services: Services) -> Broker:
+    """The node's tournament news: the broker of the sessions' entries, on its own channels."""
+    s = services.settings
+    news = create_broker(s.redis_url, prefix=s.redis_prefix, channel=NEWS)
+    services.extras["tournament_news"] = news
+    await news.start(lambda topic, entries: registry_of(services).on_news(topic, entries))
+    return news
+
+
+async def announce_session(
+    services: Services, tournament_id: int, entries: Sequence[LogEntry]
+) -> None:
+    """Tell every node's boards of ``tournament_id`` that a session was opened for a match.
+
+    Called after the session's first entries committed. Losing the news loses
+    nothing but time: the boards' timer re-reads the schedule.
+    """
+    news: Broker | None = services.extras.get("tournament_news")
+    if news is not None:
+        await news.publish(str(tournament_id), entries)
 
 
 def registry_of(services: Services) -> BoardRegistry:
@@ -510,8 +577,13 @@ def access_for(principal: Principal | None, tournament: Mapping[str, Any]) -> st
 async def tournament_socket(ws: WebSocket) -> None:
     services: Services = ws.app.state.services
     raw = ws.path_params["tournament_id"]
+    if await refused_when_full(ws, services):
+        return
     await ws.accept()
     conn = BoardConn(ws, services.settings.outbound_queue_frames)
+    # Counted with the session sockets: the cap, /metrics, and 1001 on shutdown.
+    services.connections.add(conn)
+    METRICS.ws_connections.inc()
     board: Board | None = None
     reg = registry_of(services)
     try:
@@ -545,6 +617,8 @@ async def tournament_socket(ws: WebSocket) -> None:
         await conn.close(CloseCode.INTERNAL, "internal error")
     finally:
         conn.outbound.cancel()
+        services.connections.discard(conn)
+        METRICS.ws_connections.dec()
         if board is not None:
             await reg.leave(board, conn)
 

@@ -64,10 +64,16 @@ class MemoryBroker:
         return None
 
 
-def create_broker(redis_url: str | None, *, prefix: str = "courtroom:") -> Broker:
-    """The adapter named by configuration; Redis is imported only when asked for."""
+def create_broker(
+    redis_url: str | None, *, prefix: str = "courtroom:", channel: str = "session:"
+) -> Broker:
+    """The adapter named by configuration; Redis is imported only when asked for.
+
+    ``channel`` names the kind of topic: ``session:`` for the sessions' entries,
+    ``tournament:`` for the boards' news (server/board.py).
+    """
     if not redis_url:
         return MemoryBroker()
     from server.fanout_redis import RedisBroker
 
-    return RedisBroker(redis_url, prefix=prefix + "session:")
+    return RedisBroker(redis_url, prefix=prefix + channel)

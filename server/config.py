@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     ws_rate: float = _var(20.0, "COURTROOM_WS_RATE", "a number of messages a second, above 0", gt=0, le=100_000)  # fmt: skip
     ws_burst: int = _var(60, "COURTROOM_WS_BURST", "an integer of messages, 1-100000", ge=1, le=100_000)  # fmt: skip
     max_connections: int = _var(20_000, "COURTROOM_MAX_CONNECTIONS", "an integer, 0 (no limit) to 1000000", ge=0, le=1_000_000)  # fmt: skip
+    # A live board re-reads its day's schedule this often; a session opened for a match
+    # comes at once as news (server/board.py), so this only catches moves and finalizing.
+    board_rescan_ms: int = _var(10_000, "COURTROOM_BOARD_RESCAN_MS", "an integer of milliseconds, 50-86400000", ge=50, le=86_400_000)  # fmt: skip
 
     # -- process --------------------------------------------------------------------
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = _var(

@@ -281,6 +281,7 @@ class ScheduleService(EntityService):
             "title": f"{pet['name']} v. {res['name']} — {court['label']}, {start:%H:%M}",
             "match_id": match["id"],
             "schedule_version_id": a["schedule_version_id"],
+            "tournament_id": tid,
         }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from server.auth import TokenSigner
 from server.broker import Broker
@@ -15,8 +15,12 @@ from server.observers import ObserverGate
 from server.presence import PresenceTracker
 from store import SessionStore, UserStore
 
-if TYPE_CHECKING:
-    from server.ws import Connection
+
+class LiveSocket(Protocol):
+    """An open WebSocket as the node counts it (session and board sockets): the
+    connection cap counts them, and shutdown closes them with 1001."""
+
+    async def close(self, code: int, reason: str = "") -> None: ...
 
 
 @dataclass(slots=True)
@@ -31,5 +35,5 @@ class Services:
     signer: TokenSigner
     presence: PresenceTracker
     observers: ObserverGate
-    connections: set[Connection] = field(default_factory=set)
+    connections: set[LiveSocket] = field(default_factory=set)
     extras: dict[str, Any] = field(default_factory=dict)

@@ -189,16 +189,25 @@ def _to_command(msg: p.ClientMessage) -> c.SessionCommand:
     raise ProtocolError(f"{msg.TYPE} is not a command")
 
 
+async def refused_when_full(ws: WebSocket, services: Services) -> bool:
+    """True if the process is full and ``ws`` was refused (session and board sockets alike).
+
+    Full (COURTROOM_MAX_CONNECTIONS): accept only to say so with 1013, which
+    clients treat as "try again later" (with back-off), and hold nothing.
+    """
+    cap = services.settings.max_connections
+    if not cap or len(services.connections) < cap:
+        return False
+    await ws.accept()
+    METRICS.ws_closed.labels(str(int(CloseCode.OVERLOADED))).inc()
+    await ws.close(code=int(CloseCode.OVERLOADED), reason="server full: try again later")
+    return True
+
+
 async def session_socket(ws: WebSocket) -> None:
     services: Services = ws.app.state.services
     session_id = ws.path_params["session_id"]
-    cap = services.settings.max_connections
-    if cap and len(services.connections) >= cap:
-        # Full (COURTROOM_MAX_CONNECTIONS): accept only to say so with 1013, which
-        # clients treat as "try again later" (with back-off), and hold nothing.
-        await ws.accept()
-        METRICS.ws_closed.labels(str(int(CloseCode.OVERLOADED))).inc()
-        await ws.close(code=int(CloseCode.OVERLOADED), reason="server full: try again later")
+    if await refused_when_full(ws, services):
         return
     await ws.accept()
     METRICS.ws_connections.inc()

@@ -19,6 +19,7 @@ from protocol.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from server.board import announce_session
 from server.routes import models as m
 from server.routes.deps import (
     JSON_INT,
@@ -107,6 +108,7 @@ async def create_session(body: CreateSessionBody, svc: Svc, user: Control) -> di
         raise FeatureDisabled("recording is disabled (FEATURE_SESSION_RECORDING)")
     expected: tuple[dict[str, Any], ...] = ()
     title = body.title
+    tournament_id: int | None = None
     if body.assignment_id is not None:
         resolver = svc.extras.get("assignment_resolver")
         if resolver is None:
@@ -114,6 +116,7 @@ async def create_session(body: CreateSessionBody, svc: Svc, user: Control) -> di
         info = await resolver(body.assignment_id)
         expected = tuple(info["expected"])
         title = title or info.get("title", "")
+        tournament_id = info.get("tournament_id")
         if await svc.store.find_by_assignment(body.assignment_id) is not None:
             raise Conflict("a session for this assignment exists already")
     storable(body.metadata, "metadata")
@@ -129,6 +132,9 @@ async def create_session(body: CreateSessionBody, svc: Svc, user: Control) -> di
         metadata=metadata or None,
     )
     sid = committed.entries[0].session_id
+    if tournament_id is not None:
+        # Open boards of the tournament show the new session now, on every node.
+        await announce_session(svc, tournament_id, committed.entries)
     return await _detail(svc, sid)
 
 

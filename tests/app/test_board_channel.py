@@ -7,6 +7,7 @@ subscribe (organisers; anyone only where the schedule is public).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -153,6 +154,32 @@ def test_the_chain_of_each_session_is_checked_for_its_tile(court: Court) -> None
         assert f["chain"] == {"state": "ok", "through": f["sequence_number"], "broken_at": None}
 
 
+def test_signed_checkpoints_do_not_break_a_tiles_chain(court: Court) -> None:
+    # A turn's start and a pause are signed (checkpoint frames on the session's channel,
+    # docs/protocol.md section 4): the tile's chain check reads the entries only.
+    t, (s1, _) = day_with_sessions(court)
+    uid = str(court.user_ids["pet1"])
+    with court.client.websocket_connect(board_url(t)) as ws:
+        hello(court, ws, "admin")
+        court.post(f"/api/session/{s1}/start")
+        court.post(f"/api/session/{s1}/join", "pet1", json={"role": "petitioner", "speaker": 1})
+        r = ok(
+            court.post(
+                "/api/classroom/rounds",
+                json={"session_id": s1, "turns": [{"participant_id": uid, "allowed_seconds": 90}]},
+            )
+        )
+        court.post(f"/api/classroom/rounds/{r['id']}/start")
+        court.post(f"/api/classroom/turns/{r['turns'][0]['id']}/start", "pet1")
+        court.post(f"/api/session/{s1}/pause")
+        head = ok(court.get(f"/api/session/{s1}"), 200)["head"]["sequence_number"]
+        court.post(f"/api/session/{s1}/log", json={"event_type": "NOTE", "details": {}})
+        f = next_summary(ws, s1, head)
+        while f["chain"]["state"] == "checking":
+            f = next_summary(ws, s1, f["sequence_number"] - 1)
+        assert f["chain"] == {"state": "ok", "through": head + 1, "broken_at": None}
+
+
 def test_one_clocks_frame_carries_every_running_clock(court: Court) -> None:
     t, sids = day_with_sessions(court)
     uid = str(court.user_ids["pet1"])
@@ -254,3 +281,76 @@ def test_a_session_opened_while_the_board_is_open_joins_it(court: Court) -> None
         assert next_summary(ws, s3)["status"] == "pending"
         court.post(f"/api/session/{s3}/start")
         assert next_summary(ws, s3, 1)["status"] == "active"
+
+
+def test_a_session_opened_for_a_match_reaches_an_open_board_as_news(
+    court_factory: Callable[..., Court],
+) -> None:
+    # The timer re-reads the schedule once a day here: whatever arrives came as news.
+    court = court_factory(COURTROOM_BOARD_RESCAN_MS="86400000")
+    t, (s1, _) = day_with_sessions(court)
+    m3 = t.assignments(t.versions[-1])[t.matches["m3"]]["id"]
+    with court.client.websocket_connect(board_url(t)) as ws:
+        w = hello(court, ws, "admin")
+        assert len(w["heads"]) == 2
+        (board,) = court.services.extras["boards"].boards.values()
+        assert board.rescans == 1  # the read at opening
+        s3 = str(
+            ok(court.post("/api/session/create", "admin", json={"assignment_id": str(m3)}))["id"]
+        )
+        # The schedule naming the session comes before the session's first summary.
+        before = []  # the other tiles' chain checks may finish meanwhile
+        f = ws.receive_json()
+        while f["type"] != "schedule":
+            before.append(f.get("session_id"))
+            f = ws.receive_json()
+        assert s3 not in before
+        item = next(i for i in f["schedule"]["items"] if i["assignment_id"] == m3)
+        assert item["session_id"] == s3
+        assert next_summary(ws, s3)["status"] == "pending"
+        assert board.rescans == 2, "one re-read, on the news; the timer never ran"
+        # News of another tournament, or a repeat of this one, re-reads nothing.
+        court.services.extras["boards"].on_news(str(t.id + 1000), [])
+        board.session_opened(s3)
+        court.post(f"/api/session/{s1}/start")
+        assert next_summary(ws, s1)["status"] == "active"
+        assert board.rescans == 2
+
+
+# --- the node's connections: the cap and shutdown ------------------------------------------
+
+
+def test_board_sockets_count_against_the_connection_cap(
+    court_factory: Callable[..., Court],
+) -> None:
+    court = court_factory(COURTROOM_MAX_CONNECTIONS="1")
+    t, (s1, _) = day_with_sessions(court)
+    with court.client.websocket_connect(board_url(t)) as first:
+        hello(court, first, "admin")
+        assert len(court.services.connections) == 1
+        for url in (board_url(t), f"/ws/sessions/{s1}"):  # full for boards and sessions
+            with court.client.websocket_connect(url) as second:
+                with pytest.raises(WebSocketDisconnect) as info:
+                    second.receive_json()
+                assert info.value.code == 1013
+        first.send_json({"type": "ping", "id": 1})  # the first is unaffected
+        f = first.receive_json()
+        while f["type"] != "pong":
+            f = first.receive_json()
+    with court.client.websocket_connect(board_url(t)) as again:  # room again once it left
+        assert hello(court, again, "admin")["type"] == "board"
+    assert len(court.services.connections) == 0
+
+
+def test_shutdown_closes_board_sockets_with_1001(court: Court) -> None:
+    from server.serve import close_all
+
+    t, _ = day_with_sessions(court)
+    with court.client.websocket_connect(board_url(t)) as ws:
+        hello(court, ws, "admin")
+        assert court.client.portal is not None
+        court.client.portal.call(close_all)  # what SIGTERM runs before uvicorn's shutdown
+        with pytest.raises(WebSocketDisconnect) as info:
+            for _ in range(100):
+                ws.receive_json()
+        assert info.value.code == 1001

@@ -52,7 +52,12 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     proc = ServerProcess(
-        tmp_path_factory.mktemp("browser-court"), env={"COURTROOM_LOG_LEVEL": "warning"}
+        tmp_path_factory.mktemp("browser-court"),
+        env={
+            "COURTROOM_LOG_LEVEL": "warning",
+            # Boards re-read their schedule once a day: what reaches them is pushed.
+            "COURTROOM_BOARD_RESCAN_MS": "86400000",
+        },
     )
     for username, role in USERS:
         proc.create_user(username, role, PASSWORD)

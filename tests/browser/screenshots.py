@@ -38,12 +38,20 @@ ONLY: set[str] = set()  # --only: the screenshots to write (all when empty)
 
 
 def shot(
-    page: Page, out: Path, name: str, *, full_page: bool = False, element: str | None = None
+    page: Page,
+    out: Path,
+    name: str,
+    *,
+    full_page: bool = False,
+    element: str | None = None,
+    keep_focus: bool = False,
 ) -> Path:
     path = out / f"{name}.png"
     if ONLY and name not in ONLY:
         return path
-    page.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+    if not keep_focus:  # the focus ring, unless the picture is about the keyboard
+        page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.evaluate("window.scrollTo(0, 0)")
     page.wait_for_timeout(150)
     if element is not None:
         page.locator(element).screenshot(path=str(path), animations="disabled", caret="hide")
@@ -318,10 +326,16 @@ def board_and_scheduling(pages: Pages, http: Http, out: Path) -> None:
     sched.wait_for_selector('#version-status:has-text("finalized")')
     sched.click("#btn-clone")
     sched.wait_for_selector('#version-status:has-text("draft")')
+    # By keyboard: Enter on the match's cell picks it up, the target cell has the focus
+    # (the arrows would move it there), Enter puts it down: refused.
     quarter = sched.locator(".match-card", has_text="Acme Law v. Northbridge")
-    quarter.focus()
+    quarter.locator("xpath=ancestor::td[1]").focus()
     sched.keyboard.press("Enter")
-    sched.locator(".move-here").nth(1).click()  # 09:xx Court 2: Acme Law plays court 1 then
+    sched.wait_for_selector("#sched-grid.holding")
+    target = sched.locator(".move-here").nth(1)  # 09:xx Court 2: Acme Law plays court 1 then
+    target.locator("xpath=ancestor::td[1]").focus()
+    shot(sched, out, "scheduling-keyboard", element="#sched-grid-box", keep_focus=True)
+    sched.keyboard.press("Enter")
     sched.wait_for_selector("#move-refused:not([hidden]) .violations li")
     shot(sched, out, "scheduling", full_page=True)
 

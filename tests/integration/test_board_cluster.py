@@ -15,6 +15,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import scratch_database
 from tests.integration.cluster import RedisProcess
@@ -55,7 +56,13 @@ class Two:
 def two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Two]:
     base = tmp_path_factory.mktemp("board-cluster")
     with scratch_database() as db, RedisProcess(base) as redis:
-        env = {"DATABASE_URL": db, "REDIS_URL": redis.url, "COURTROOM_LOG_LEVEL": "warning"}
+        env = {
+            "DATABASE_URL": db,
+            "REDIS_URL": redis.url,
+            "COURTROOM_LOG_LEVEL": "warning",
+            # The boards re-read their schedule once a day: a new session comes as news.
+            "COURTROOM_BOARD_RESCAN_MS": "86400000",
+        }
         nodes = [
             ServerProcess(base / f"node{i}", env={**env, "COURTROOM_NODE_ID": f"node-{i}"})
             for i in range(2)
@@ -74,7 +81,10 @@ def two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Two]:
                 n.stop()
 
 
-def day_with_two_sessions(two: Two) -> tuple[int, str, list[str]]:
+def day_with_two_sessions(two: Two, opened: int = 2) -> tuple[int, str, list[str]]:
+    """A tournament of two matches today, each in a slot; a session opened for the first
+    ``opened`` of them. Returns its id, the day and the session ids (or the assignment
+    ids of the matches left unopened, after them)."""
     now = dt.datetime.now(dt.UTC)
     day = now.date().isoformat()
     start = now.replace(second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M:00Z")
@@ -109,9 +119,9 @@ def day_with_two_sessions(two: Two) -> tuple[int, str, list[str]]:
                 0, "POST", "/api/session/create", json={"assignment_id": str(i["assignment_id"])}
             )["id"]
         )
-        for i in items
+        for i in items[:opened]
     ]
-    return int(t["id"]), day, sids
+    return int(t["id"]), day, sids + [str(i["assignment_id"]) for i in items[opened:]]
 
 
 async def open_board(
@@ -160,3 +170,37 @@ async def test_judge_on_node_a_board_on_node_b(two: Two) -> None:
         assert got[s2]["sequence_number"] == heads[s2] + 1
     finally:
         await ws.close()
+
+
+async def test_a_session_opened_on_node_a_reaches_the_board_on_node_b_as_news(two: Two) -> None:
+    tid, day, (s1, aid) = day_with_two_sessions(two, opened=1)
+    ws, board = await open_board(two, 1, tid, day)
+    try:
+        assert set(board["heads"]) == {s1}
+        s2 = str(two.call(0, "POST", "/api/session/create", json={"assignment_id": aid})["id"])
+        # Node B re-reads its schedule once a day: only the news can bring this.
+        while True:
+            f = json.loads(await ws.recv(decode=True))
+            if f["type"] == "schedule":
+                break
+            assert f.get("session_id") != s2, "the schedule names the session first"
+        item = next(i for i in f["schedule"]["items"] if str(i["assignment_id"]) == aid)
+        assert item["session_id"] == s2
+        assert (await summary_of(ws, s2, -1))["status"] == "pending"
+        two.call(0, "POST", f"/api/session/{s2}/start", user="judge")
+        assert (await summary_of(ws, s2, 1))["status"] == "active"
+    finally:
+        await ws.close()
+
+
+async def test_sigterm_closes_a_board_with_1001(two: Two) -> None:
+    tid, day, _ = day_with_two_sessions(two)
+    ws, _ = await open_board(two, 1, tid, day)
+    two.nodes[1].terminate()
+    try:
+        with pytest.raises(ConnectionClosed) as info:
+            while True:
+                await ws.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1001
+    finally:
+        two.nodes[1].start()

@@ -257,8 +257,11 @@ export function mount(root, { id, query, go }) {
     for (const item of d.items) {
       seen.add(item.assignment_id);
       const t = tiles.get(item.assignment_id);
-      if (t) t.setItem(item);
-      else {
+      if (t) {
+        t.setItem(item);
+        // A session opened for this match: its summary may have come before this schedule.
+        if (item.session_id && !t.summary && sock && sock.summaries[item.session_id]) t.setSummary(sock.summaries[item.session_id]);
+      } else {
         const tile = new Tile(item, boardCtx);
         tiles.set(item.assignment_id, tile);
         if (item.session_id && sock && sock.summaries[item.session_id]) tile.setSummary(sock.summaries[item.session_id]);

@@ -1,10 +1,16 @@
 // Scheduling in the browser: a tournament's schedule versions (draft or
 // finalized; clone a finalized one to edit it), auto-assign, the grid of
-// courts × slots where a match is moved by drag-and-drop or by keyboard
-// (pick it up, then "Move here"), the conflict report, finalize, and the
-// live sessions of the matches. Every move is the server's to validate: a
-// refused move shows its violations in plain words and the grid is redrawn
-// from the server, so nothing changes.
+// courts × slots where a match is moved by drag-and-drop or by keyboard,
+// the conflict report, finalize, and the live sessions of the matches. Every
+// move is the server's to validate: a refused move shows its violations in
+// plain words and the grid is redrawn from the server, so nothing changes.
+//
+// The grid is a WAI-ARIA grid with a roving tabindex: Tab enters it once (at
+// the cell last visited), arrow keys, Home and End move between cells. Enter
+// or Space on a match picks it up; the arrows then choose the slot, Enter or
+// Space drops it there (the server decides), Escape puts it back. On a cell
+// without a match to move, Enter does the cell's action (open the session,
+// its judge console, every session of the slot).
 
 import { ApiError, api, auth } from "../api.js";
 import { fill, h } from "../dom.js";
@@ -18,6 +24,8 @@ export function mount(root, { id, query, go }) {
   let vid = Number(query.get("version")) || null;
   let dayDate = query.get("date") || null;
   let picked = null; // assignment id picked up with the keyboard
+  let cursor = { row: 0, col: 0 }; // the grid cell that holds the tab stop
+  let focusGrid = false; // after the next render, the cursor's cell takes the focus
 
   const title = h("h1", { id: "tournament-title" }, "Scheduling");
   const msg = h("p", { class: "message", id: "sched-message", "aria-live": "polite" });
@@ -66,7 +74,7 @@ export function mount(root, { id, query, go }) {
         "section",
         { class: "panel", "aria-labelledby": "grid-h" },
         h("h2", { id: "grid-h" }, "Courts and slots"),
-        h("p", { class: "muted small", id: "grid-help" }, "Drag a match to another slot, or press Enter on a match to pick it up, then Move here on a slot (Escape puts it back). The server checks every move. A match placed by hand is marked locked: auto-assign keeps it where it is."),
+        h("p", { class: "muted small", id: "grid-help" }, "Drag a match to another slot. With the keyboard: arrow keys move between cells; Enter or Space on a match picks it up, the arrow keys choose a slot, Enter or Space puts it there, Escape puts it back. The server checks every move. A match placed by hand is marked locked: auto-assign keeps it where it is."),
         gridBox,
       ),
       h("section", { class: "panel", "aria-labelledby": "unplaced-h" }, h("h2", { id: "unplaced-h" }, "Unplaced matches"), unplacedBox),
@@ -198,7 +206,9 @@ export function mount(root, { id, query, go }) {
   // --- moves --------------------------------------------------------------------
   const move = async (assignmentId, slotId) => {
     picked = null;
+    focusGrid = gridBox.contains(document.activeElement) || focusGrid;
     refusal.hidden = true;
+    msg.textContent = ""; // "Picked up …" is over either way
     const a = data.version.assignments.find((x) => x.id === assignmentId);
     if (a && a.slot_id === slotId) {
       render();
@@ -224,7 +234,7 @@ export function mount(root, { id, query, go }) {
   };
 
   // --- drawing --------------------------------------------------------------------
-  const card = (a, draggable) => {
+  const card = (a, draggable, inGrid = false) => {
     const m = data.matches.get(a.match_id);
     const stage = m ? m.stage_id : "";
     const b = h(
@@ -238,6 +248,8 @@ export function mount(root, { id, query, go }) {
         "data-locked": a.locked ? "true" : "false",
         "aria-pressed": picked === a.id ? "true" : "false",
         draggable: draggable ? "true" : "false",
+        // In the grid the cell holds the tab stop; the arrows reach the card's cell.
+        tabindex: inGrid ? "-1" : null,
         title: m ? `stage ${stage}, ${m.duration_minutes} min, judges: ${m.judge_ids.map(judgeName).join(", ") || "none"}` : "",
       },
       a.locked ? h("span", { class: "lock" }, "locked") : null,
@@ -248,14 +260,26 @@ export function mount(root, { id, query, go }) {
         ev.dataTransfer.setData("text/plain", String(a.id));
         ev.dataTransfer.effectAllowed = "move";
       });
-      b.addEventListener("click", () => {
-        picked = picked === a.id ? null : a.id;
-        render();
-        const again = document.getElementById(`match-${a.id}`);
-        if (again) again.focus();
+      b.addEventListener("click", (ev) => {
+        if (inGrid && ev.detail === 0) return; // Enter in the grid: the grid's keys handle it
+        pick(picked === a.id ? null : a.id, !inGrid);
+        if (inGrid || picked === null) {
+          const again = document.getElementById(`match-${a.id}`);
+          if (again) again.focus();
+        }
       });
     }
     return b;
+  };
+
+  /** Pick a match up (or put it down: null); from the unplaced list the grid takes the focus. */
+  const pick = (assignmentId, toGrid = false) => {
+    picked = assignmentId;
+    refusal.hidden = true;
+    focusGrid = toGrid && picked !== null;
+    render();
+    const a = picked === null ? null : data.version.assignments.find((x) => x.id === picked);
+    if (a) say(`Picked up ${matchName(a.match_id)}: choose a slot with the arrow keys, then Enter to put it there, or Escape to cancel.`);
   };
 
   const sessionOf = (assignmentId) => (data.day ? data.day.items.find((i) => i.assignment_id === assignmentId) : null);
@@ -292,7 +316,13 @@ export function mount(root, { id, query, go }) {
     const pickedA = picked ? v.assignments.find((a) => a.id === picked) : null;
     const table = h(
       "table",
-      { class: "sched-grid", id: "sched-grid" },
+      {
+        class: `sched-grid${pickedA ? " holding" : ""}`,
+        id: "sched-grid",
+        role: "grid",
+        "aria-labelledby": "grid-h",
+        "aria-describedby": "grid-help",
+      },
       h("caption", { class: "sr-only" }, `Courts and slots on ${dayDate}`),
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Start"), courts.map((c) => h("th", { scope: "col" }, c.label)), h("th", { scope: "col" }, "Whole slot"))),
       h(
@@ -311,7 +341,7 @@ export function mount(root, { id, query, go }) {
               const td = h(
                 "td",
                 { class: "cell", "data-slot-id": String(slot.id), "data-court": c.label, "data-start": start },
-                a ? card(a, editable) : h("span", { class: "muted small" }, "free"),
+                a ? card(a, editable, true) : h("span", { class: "muted small" }, "free"),
                 a && item && item.session_id ? h("a", { class: "small", href: `#/judge/${item.session_id}`, "data-open-session": String(a.id) }, "Judge console") : null,
                 a && item && !item.session_id && editor && !draft ? h("button", { type: "button", class: "small link", "data-open-session": String(a.id), onclick: async () => {
                         const sid = await act("Open the live session", () => openSession(a.id));
@@ -360,7 +390,9 @@ export function mount(root, { id, query, go }) {
         ),
       ),
     );
+    if (gridBox.contains(document.activeElement)) focusGrid = true; // the redraw keeps the focus
     fill(gridBox, starts.length ? h("div", { class: "scroll-x" }, table) : h("p", { class: "muted" }, "No slots on this day."));
+    roving(table, pickedA);
 
     // Unplaced matches, with why each could not be placed (from the conflict report).
     const reasons = new Map((data.report.unassigned || []).map((u) => [u.assignment_id, u]));
@@ -411,10 +443,82 @@ export function mount(root, { id, query, go }) {
         ),
       ),
     );
-    if (picked) {
-      const first = gridBox.querySelector(".move-here");
-      if (first && !gridBox.contains(document.activeElement)) first.focus();
+  };
+
+  // --- the grid's keys (a roving tabindex over the body's cells) ----------------------
+  const cellsOf = (table) => [...table.tBodies[0].rows].map((tr) => [...tr.cells].filter((c) => c.tagName === "TD"));
+
+  const roving = (table, pickedA) => {
+    const rows = cellsOf(table);
+    if (!rows.length) return;
+    cursor.row = Math.min(cursor.row, rows.length - 1);
+    cursor.col = Math.min(cursor.col, rows[cursor.row].length - 1);
+    rows.forEach((cells, r) =>
+      cells.forEach((td, c) => {
+        td.setAttribute("role", "gridcell");
+        td.tabIndex = r === cursor.row && c === cursor.col ? 0 : -1;
+        td.dataset.row = String(r);
+        td.dataset.col = String(c);
+        if (pickedA && td.dataset.slotId === String(pickedA.slot_id)) td.classList.add("picked-from");
+        // One tab stop for the whole grid: what is inside a cell is reached by its cell.
+        for (const el of td.querySelectorAll("a, button")) el.tabIndex = -1;
+      }),
+    );
+    table.addEventListener("keydown", (ev) => gridKey(ev, rows));
+    table.addEventListener("focusin", (ev) => {
+      const td = ev.target.closest("td[data-row]");
+      if (td) setCursor(rows, Number(td.dataset.row), Number(td.dataset.col), false);
+    });
+    if (focusGrid) {
+      focusGrid = false;
+      rows[cursor.row][cursor.col].focus();
     }
+  };
+
+  const setCursor = (rows, row, col, focus = true) => {
+    row = Math.max(0, Math.min(row, rows.length - 1));
+    col = Math.max(0, Math.min(col, rows[row].length - 1));
+    const before = rows[cursor.row] && rows[cursor.row][cursor.col];
+    if (before) before.tabIndex = -1;
+    cursor = { row, col };
+    const td = rows[row][col];
+    td.tabIndex = 0;
+    if (focus) td.focus();
+  };
+
+  const gridKey = (ev, rows) => {
+    const td = ev.target.closest("td[data-row]");
+    if (!td || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    const r = Number(td.dataset.row);
+    const c = Number(td.dataset.col);
+    const moves = {
+      ArrowUp: [r - 1, c],
+      ArrowDown: [r + 1, c],
+      ArrowLeft: [r, c - 1],
+      ArrowRight: [r, c + 1],
+      Home: [r, 0],
+      End: [r, rows[r].length - 1],
+    };
+    if (ev.key in moves) {
+      ev.preventDefault();
+      setCursor(rows, ...moves[ev.key]);
+      return;
+    }
+    if (ev.key !== "Enter" && ev.key !== " ") return;
+    ev.preventDefault();
+    const slotId = td.dataset.slotId ? Number(td.dataset.slotId) : null;
+    if (picked) {
+      if (slotId) move(picked, slotId);
+      else say("Not a slot: choose a court's cell, or press Escape to put the match back.", true);
+      return;
+    }
+    const here = td.querySelector(".match-card[draggable='true']");
+    if (here) {
+      pick(Number(here.dataset.assignmentId));
+      return;
+    }
+    const action = td.querySelector("a[href], button:not(.match-card)");
+    if (action) action.click();
   };
 
   // --- controls -------------------------------------------------------------------
@@ -465,10 +569,21 @@ export function mount(root, { id, query, go }) {
   const onKey = (ev) => {
     if (ev.key === "Escape" && picked) {
       const back = picked;
+      const from = document.getElementById(`match-${back}`);
+      const inGrid = from && gridBox.contains(from);
+      if (inGrid) {
+        // The tab stop goes back to the match's cell.
+        const td = from.closest("td[data-row]");
+        cursor = { row: Number(td.dataset.row), col: Number(td.dataset.col) };
+        focusGrid = true;
+      }
       picked = null;
       render();
-      const b = document.getElementById(`match-${back}`);
-      if (b) b.focus();
+      say("Put back: nothing was moved.");
+      if (!inGrid) {
+        const b = document.getElementById(`match-${back}`);
+        if (b) b.focus();
+      }
     }
   };
   document.addEventListener("keydown", onKey);
