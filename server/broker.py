@@ -1,7 +1,9 @@
 """The broker port: how committed entries reach every node's hub.
 
 ``MemoryBroker`` serves one process. The Redis adapter (``fanout_redis``)
-implements the same port across nodes. Contract, as centrifuge's ``Broker``:
+implements the same port across nodes; ``broker_factory`` picks one from the
+configuration. This module never imports the Redis adapter, so the two form
+no import cycle. Contract, as centrifuge's ``Broker``:
 ``publish`` is called only after the entries' transaction committed, with
 consecutive entries of one session in order; delivery is at most once, so the
 hub detects gaps by sequence number and fills them from the log.
@@ -62,12 +64,3 @@ class MemoryBroker:
 
     async def ping(self) -> None:
         return None
-
-
-def create_broker(redis_url: str | None, *, prefix: str = "courtroom:") -> Broker:
-    """The adapter named by configuration; Redis is imported only when asked for."""
-    if not redis_url:
-        return MemoryBroker()
-    from server.fanout_redis import RedisBroker
-
-    return RedisBroker(redis_url, prefix=prefix + "session:")

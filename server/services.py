@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from server.auth import TokenSigner
 from server.broker import Broker
@@ -15,8 +15,15 @@ from server.observers import ObserverGate
 from server.presence import PresenceTracker
 from store import SessionStore, UserStore
 
-if TYPE_CHECKING:
-    from server.ws import Connection
+
+class Closable(Protocol):
+    """What shutdown needs of an open socket: ``ws.Connection`` is one.
+
+    A port rather than an import of ``server.ws``, so that the endpoint depends
+    on the services and not the reverse (no import cycle).
+    """
+
+    async def close(self, code: int, reason: str = "") -> None: ...
 
 
 @dataclass(slots=True)
@@ -31,5 +38,5 @@ class Services:
     signer: TokenSigner
     presence: PresenceTracker
     observers: ObserverGate
-    connections: set[Connection] = field(default_factory=set)
+    connections: set[Closable] = field(default_factory=set)
     extras: dict[str, Any] = field(default_factory=dict)
