@@ -93,7 +93,7 @@ from _common import (
     scratch_pg,
     server_env,
 )
-from bench_ticks import (
+from _tick_driver import (
     INSTRUMENT_HEAD,
     INSTRUMENT_TITLE,
     ClientPool,
@@ -103,10 +103,10 @@ from bench_ticks import (
     instrument_row,
     others_line,
     run_clock,
-    server_wrapper,
     settle,
     sleep_ticks,
 )
+from _tick_servers import server_wrapper
 
 TAG_LEN = 9  # FANC00001, FANB00001: one length, so frame sizes stay equal
 
