@@ -31,7 +31,7 @@ from protocol import CloseCode
 from protocol.errors import CourtroomError
 from server.auth import TokenSigner
 from server.board import tournament_socket
-from server.broker_factory import create_broker
+from server.broker import create_broker
 from server.clockwork import Clockwork
 from server.config import Settings
 from server.courtroom import Courtroom

@@ -16,12 +16,9 @@ from server.presence import PresenceTracker
 from store import SessionStore, UserStore
 
 
-class Closable(Protocol):
-    """What shutdown needs of an open socket: ``ws.Connection`` is one.
-
-    A port rather than an import of ``server.ws``, so that the endpoint depends
-    on the services and not the reverse (no import cycle).
-    """
+class LiveSocket(Protocol):
+    """An open WebSocket as the node counts it (session and board sockets): the
+    connection cap counts them, and shutdown closes them with 1001."""
 
     async def close(self, code: int, reason: str = "") -> None: ...
 
@@ -38,5 +35,5 @@ class Services:
     signer: TokenSigner
     presence: PresenceTracker
     observers: ObserverGate
-    connections: set[Closable] = field(default_factory=set)
+    connections: set[LiveSocket] = field(default_factory=set)
     extras: dict[str, Any] = field(default_factory=dict)
