@@ -9,151 +9,35 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable
 from pathlib import Path
-from typing import IO, Any, NoReturn, TypeVar
+from typing import IO
 
 import click
 import orjson
 
-from clients._bundle import keys_from_document, load_bundle, verify_bundle
+from clients._cli_bundle import is_bundle, verify_bundle_file
+from clients._cli_support import (
+    EXIT_FAILED,
+    EXIT_UNREADABLE,
+    EXIT_UNVERIFIED,
+    auth_options,
+    bearer_token,
+    check_auth,
+    fail,
+    read_password,
+    run,
+)
 from clients._connection import CourtroomClient
-from clients._errors import ClientError, CommandError, UnreadableExport
+from clients._display import Names, format_event, format_tick, status_line
+from clients._errors import UnreadableExport
 from clients._http import HttpApi
-from clients._messages import Event, Tick, Welcome
-from clients._script import ScriptError, Send, Step, Wait, parse_script
+from clients._judge import print_events, run_script
+from clients._messages import Tick
+from clients._script import ScriptError, parse_script
 from clients._status import ConnectionStatus
 from clients._verify import verify_export
 
-__all__ = ["main"]
-
-T = TypeVar("T")
-
-EXIT_FAILED = 1
-EXIT_UNREADABLE = 2
-EXIT_UNVERIFIED = 3
-
-
-def _fail(message: str, status: int = EXIT_FAILED) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(status)
-
-
-def _run(coro: Awaitable[T]) -> T:
-    """Run a coroutine; a client error ends the program with its message, not a traceback."""
-
-    async def wrapper() -> T:
-        return await coro
-
-    try:
-        return asyncio.run(wrapper())
-    except ClientError as exc:
-        _fail(str(exc))
-    except TimeoutError:
-        _fail("timed out waiting for the server")
-    except KeyboardInterrupt:
-        click.echo("-- stopped (Ctrl-C)", err=True)
-        sys.exit(130)
-
-
-def _status_line(status: ConnectionStatus) -> None:
-    if status.state == "connected" and status.welcome is not None:
-        w = status.welcome
-        note = " (recovered)" if w.recovered else ""
-        click.echo(f"-- connected: head #{w.head_sequence}{note}", err=True)
-    elif status.state == "disconnected":
-        when = f"; reconnecting in {status.delay:.2f} s" if status.delay is not None else ""
-        click.echo(f"-- disconnected ({_why(status)}){when}", err=True)
-    elif status.state == "closed":
-        click.echo(f"-- closed ({_why(status)})", err=True)
-
-
-def _why(status: ConnectionStatus) -> str:
-    parts = [str(status.code) if status.code is not None else "", status.reason]
-    return " ".join(p for p in parts if p) or "no reason given"
-
-
-class Names:
-    """Display names of a session's users, learnt from what the watch receives.
-
-    The welcome's snapshot names every participant, and a participant's
-    arrival (``PARTICIPANT_JOINED`` / ``RECONNECTED``) carries the name. Anyone
-    else (an organiser acting over HTTP, a signed-in observer) stays ``user ID``.
-    """
-
-    def __init__(self) -> None:
-        self._names: dict[str, str] = {}
-
-    def learn_welcome(self, welcome: Welcome) -> None:
-        participants = welcome.session.get("participants")
-        if isinstance(participants, dict):
-            for user_id, p in participants.items():
-                if isinstance(p, dict):
-                    self._set(user_id, p.get("name"))
-
-    def learn(self, event: Event) -> None:
-        if event.event_type in ("PARTICIPANT_JOINED", "PARTICIPANT_RECONNECTED"):
-            self._set(event.actor_id, event.details.get("name"))
-
-    def _set(self, user_id: object, name: object) -> None:
-        if isinstance(user_id, str) and isinstance(name, str) and name.strip():
-            self._names[user_id] = name.strip()
-
-    def of(self, user_id: str) -> str:
-        return self._names.get(user_id) or f"user {user_id}"
-
-
-def format_event(event: Event, names: Names | None = None) -> str:
-    """One line for an event: ``#seq time TYPE by NAME {details}``."""
-    clock = event.timestamp[11:23]  # HH:MM:SS.fff of the fixed-width timestamp
-    if event.actor_id is None:
-        actor = ""
-    else:
-        actor = f" by {(names or Names()).of(event.actor_id)}"
-    details = orjson.dumps(event.details, option=orjson.OPT_SORT_KEYS).decode()
-    return f"#{event.sequence_number:<5} {clock} {event.event_type}{actor} {details}"
-
-
-def format_tick(tick: Tick) -> str:
-    """One clock line: ``clock mm:ss.s running|paused turn <id> (#seq)``."""
-    ms = max(tick.remaining_ms, 0)
-    minutes, rest = divmod(ms, 60_000)
-    sign = "-" if tick.remaining_ms < 0 else " "
-    state = "running" if tick.running else "paused"
-    return (
-        f"clock {sign}{minutes:02d}:{rest / 1000:04.1f} {state} "
-        f"turn {tick.turn_id} (#{tick.sequence_number})"
-    )
-
-
-def _read_password(password_stdin: bool) -> str:
-    if password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    value: str = click.prompt("password", hide_input=True, err=True)
-    return value
-
-
-async def _token(
-    url: str, token: str | None, username: str | None, password_stdin: bool
-) -> str | None:
-    if token is not None or username is None:
-        return token
-    async with HttpApi(url) as api:
-        return await api.login(username, _read_password(password_stdin))
-
-
-def _auth_options(f: Any) -> Any:
-    f = click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")(f)
-    f = click.option("--username", "-u", help="Sign in with this account (password asked).")(f)
-    f = click.option(
-        "--token", envvar="COURTROOM_TOKEN", help="A bearer token (or $COURTROOM_TOKEN)."
-    )(f)
-    return f
-
-
-def _check_auth(token: str | None, username: str | None) -> None:
-    if token is not None and username is not None:
-        raise click.UsageError("give --token or --username, not both")
+__all__ = ["Names", "format_event", "format_tick", "main", "run_script"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -164,7 +48,7 @@ def main() -> None:
 @main.command()
 @click.argument("url")
 @click.argument("session_id")
-@_auth_options
+@auth_options
 @click.option(
     "--as",
     "as_",
@@ -217,7 +101,7 @@ def watch(
     where it was), verifies the chain as it goes, and says on stderr when it
     reconnects. Exits 3 if what it received did not verify.
     """
-    _check_auth(token, username)
+    check_auth(token, username)
     if as_ == "participant" and role is None:
         raise click.UsageError("--as participant needs --role")
 
@@ -226,10 +110,10 @@ def watch(
     def on_status(status: ConnectionStatus) -> None:
         if status.welcome is not None:
             names.learn_welcome(status.welcome)
-        _status_line(status)
+        status_line(status)
 
     async def go() -> bool:
-        bearer = await _token(url, token, username, password_stdin)
+        bearer = await bearer_token(url, token, username, password_stdin)
         client = CourtroomClient(
             url,
             session_id,
@@ -263,7 +147,7 @@ def watch(
             click.echo(f"-- CHAIN BROKEN at #{client.first_bad_sequence}", err=True)
         return client.verified
 
-    if not _run(go()):
+    if not run(go()):
         sys.exit(EXIT_UNVERIFIED)
 
 
@@ -271,7 +155,7 @@ def watch(
 @click.argument("url")
 @click.argument("session_id")
 @click.argument("script", type=click.File("r"))
-@_auth_options
+@auth_options
 @click.option(
     "--role",
     type=click.Choice(["judge", "moderator"]),
@@ -311,16 +195,16 @@ def judge(
       leave
     "#" starts a comment. Exits 1 at the first refusal (unless --keep-going).
     """
-    _check_auth(token, username)
+    check_auth(token, username)
     if token is None and username is None:
         raise click.UsageError("a judge needs --token or --username")
     try:
         steps = parse_script(script.read())
     except ScriptError as exc:
-        _fail(f"{script.name}: {exc}", EXIT_UNREADABLE)
+        fail(f"{script.name}: {exc}", EXIT_UNREADABLE)
 
     async def go() -> int:
-        bearer = await _token(url, token, username, password_stdin)
+        bearer = await bearer_token(url, token, username, password_stdin)
         client = CourtroomClient(
             url,
             session_id,
@@ -329,10 +213,10 @@ def judge(
             role=None if observer else role,
             resume_from=None,  # a judge acts now; it does not need the history
             subscribe=events,
-            on_status=_status_line,
+            on_status=status_line,
         )
         async with client:
-            printer = asyncio.create_task(_print_events(client)) if events else None
+            printer = asyncio.create_task(print_events(client)) if events else None
             try:
                 return await run_script(client, steps, keep_going=keep_going)
             finally:
@@ -340,60 +224,9 @@ def judge(
                     printer.cancel()
                     await asyncio.gather(printer, return_exceptions=True)
 
-    status = _run(go())
+    status = run(go())
     if status:
         sys.exit(status)
-
-
-async def _print_events(client: CourtroomClient) -> None:
-    names = Names()
-    if client.welcome is not None:
-        names.learn_welcome(client.welcome)
-    async for msg in client:
-        if isinstance(msg, Event):
-            names.learn(msg)
-            click.echo(format_event(msg, names))
-
-
-async def run_script(
-    client: CourtroomClient, steps: list[Step], *, keep_going: bool = False
-) -> int:
-    """Run parsed steps on a connected client, echoing each; returns the exit status.
-
-    Args:
-        client: a connected client.
-        steps: from :func:`parse_script`.
-        keep_going: go on after a refusal of a step without ``-``.
-
-    Returns:
-        0 when every step that had to succeed did, else 1.
-    """
-    status = 0
-    for step in steps:
-        if isinstance(step, Wait):
-            click.echo(f"> wait {step.seconds:g}")
-            await asyncio.sleep(step.seconds)
-            continue
-        assert isinstance(step, Send)
-        click.echo(f"> {step.text}")
-        try:
-            if step.type == "ping":
-                rtt = await client.ping()
-                click.echo(f"< pong {rtt * 1000:.1f} ms")
-            elif step.type == "leave":
-                await client.leave()
-                click.echo("< left")
-                return status
-            else:
-                result = await client.command(step.type, **step.fields)
-                click.echo(f"< ok {orjson.dumps(result, option=orjson.OPT_SORT_KEYS).decode()}")
-        except CommandError as exc:
-            click.echo(f"< error {exc.code}: {exc.message}")
-            if not step.may_fail:
-                status = EXIT_FAILED
-                if not keep_going:
-                    return status
-    return status
 
 
 @main.command()
@@ -412,7 +245,7 @@ async def run_script(
     is_flag=True,
     help="Write the record bundle instead: entries, signed checkpoints and their keys.",
 )
-@_auth_options
+@auth_options
 def export(
     url: str,
     session_id: str,
@@ -423,14 +256,14 @@ def export(
     password_stdin: bool,
 ) -> None:
     """Download a session's log as JSON Lines, or its bundle (check either with "verify")."""
-    _check_auth(token, username)
+    check_auth(token, username)
     if token is None and username is None:
         raise click.UsageError("the export needs --token or --username")
 
     async def go() -> int:
         async with HttpApi(url, token=token) as api:
             if username is not None:
-                await api.login(username, _read_password(password_stdin))
+                await api.login(username, read_password(password_stdin))
             fetch = api.bundle if as_bundle else api.export
             if str(output) == "-":
                 return await fetch(session_id, sys.stdout.buffer)
@@ -447,7 +280,7 @@ def export(
             partial.replace(output)
             return n
 
-    n = _run(go())
+    n = run(go())
     what = "bytes of bundle" if as_bundle else "entries"
     click.echo(f"exported {n} {what} to {output}", err=True)
 
@@ -495,13 +328,13 @@ def verify(
     and a completed session reaches its final checkpoint; each failure is named.
     """
     bundle_options = bool(keys_given or keys_doc or require_complete)
-    if str(file) != "-" and (bundle_options or _is_bundle(file)):
-        _verify_bundle(file, as_json, keys_given, keys_doc, require_complete)
+    if str(file) != "-" and (bundle_options or is_bundle(file)):
+        verify_bundle_file(file, as_json, keys_given, keys_doc, require_complete)
         return
     try:
         result = verify_export(sys.stdin.buffer if str(file) == "-" else file)
     except UnreadableExport as exc:
-        _fail(f"unreadable: {exc}", EXIT_UNREADABLE)
+        fail(f"unreadable: {exc}", EXIT_UNREADABLE)
     head_ok = expect_head is None or (result.valid and result.head_hash == expect_head.lower())
     if as_json:
         click.echo(orjson.dumps({**result.as_dict(), "head_matches": head_ok}).decode())
@@ -515,70 +348,6 @@ def verify(
     else:
         click.echo(f"valid: {result.entries} entries, head {result.head_hash}")
     if not (result.valid and head_ok):
-        sys.exit(EXIT_FAILED)
-
-
-def _is_bundle(file: Path) -> bool:
-    try:
-        with open(file, "rb") as f:
-            start = f.read(200)
-    except OSError:
-        return False
-    return start.lstrip().startswith(b"{") and b'"courtroom-bundle/' in start
-
-
-def _trusted_keys(keys_given: tuple[str, ...], keys_doc: str | None) -> dict[str, bytes] | None:
-    if not keys_given and keys_doc is None:
-        return None
-    out: dict[str, bytes] = {}
-    for text in keys_given:
-        out.update(keys_from_document([{"verifier_key": text}]))
-    if keys_doc is not None:
-        if keys_doc.startswith(("http://", "https://")):
-            doc = _run(_fetch_json(keys_doc))
-        else:
-            try:
-                doc = orjson.loads(Path(keys_doc).read_bytes())
-            except (OSError, orjson.JSONDecodeError) as exc:
-                raise UnreadableExport(f"cannot read keys from {keys_doc}: {exc}") from None
-        out.update(keys_from_document(doc))
-    return out
-
-
-async def _fetch_json(url: str) -> Any:
-    scheme, _, rest = url.partition("://")
-    host, _, path = rest.partition("/")
-    async with HttpApi(f"{scheme}://{host}") as api:
-        return await api.request("GET", "/" + path)
-
-
-def _verify_bundle(
-    file: Path,
-    as_json: bool,
-    keys_given: tuple[str, ...],
-    keys_doc: str | None,
-    require_complete: bool,
-) -> None:
-    try:
-        trusted = _trusted_keys(keys_given, keys_doc)
-        report = verify_bundle(load_bundle(file), trusted, require_complete=require_complete)
-    except UnreadableExport as exc:
-        _fail(f"unreadable: {exc}", EXIT_UNREADABLE)
-    if as_json:
-        click.echo(orjson.dumps(report.as_dict()).decode())
-    else:
-        for note in report.notes:
-            click.echo(f"note: {note}")
-        for failure in report.failures:
-            click.echo(f"FAILED: {failure}")
-        if report.valid:
-            click.echo(
-                f"valid: {report.entries} entries, {report.checkpoints} signed checkpoints,"
-                f" signed through #{report.signed_size}"
-            )
-        else:
-            click.echo(f"invalid: {len(report.failures)} failure(s)")
-    if not report.valid:
         sys.exit(EXIT_FAILED)
 
 

@@ -1,39 +1,19 @@
-"""The broker port: how committed entries reach every node's hub.
+"""The in-process broker, and the choice of the adapter of the broker port.
 
-``MemoryBroker`` serves one process. The Redis adapter (``fanout_redis``)
-implements the same port across nodes. Contract, as centrifuge's ``Broker``:
-``publish`` is called only after the entries' transaction committed, with
-consecutive entries of one session in order; delivery is at most once, so the
-hub detects gaps by sequence number and fills them from the log.
+The port (``Broker``, ``Receiver``) and its contract are in
+``server/broker_port.py``, re-exported here. ``MemoryBroker`` serves one
+process; the Redis adapter (``fanout_redis``) serves many nodes and is imported
+only when configuration names it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Sequence
 
+from server.broker_port import Broker, Receiver
 from store import LogEntry
 
-Receiver = Callable[[str, Sequence[LogEntry]], None]
-
-
-class Broker(Protocol):
-    async def start(self, receiver: Receiver) -> None:
-        """Begin delivering published entries of subscribed sessions to ``receiver``."""
-
-    async def close(self) -> None: ...
-
-    async def publish(self, session_id: str, entries: Sequence[LogEntry]) -> None:
-        """Fan committed entries out to every node subscribed to the session."""
-
-    async def subscribe(self, session_id: str) -> None:
-        """This node has clients of the session (called when the first arrives)."""
-
-    async def unsubscribe(self, session_id: str) -> None:
-        """This node's last client of the session left."""
-
-    async def ping(self) -> None:
-        """Raise if the broker cannot be reached (for ``/readyz``)."""
+__all__ = ["Broker", "MemoryBroker", "Receiver", "create_broker"]
 
 
 class MemoryBroker:

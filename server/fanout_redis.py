@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from protocol.errors import Unavailable
-from server.broker import Receiver
+from server.broker_port import Receiver
 from store import LogEntry
 
 log = logging.getLogger("courtroom.redis")

@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
+from store._db_errors import mapped as _mapped
 from store._schema import cluster_nodes as N, live_connections as LC
-from store._sessions import SessionStore, _mapped
+from store._sessions import SessionStore
 
 
 class ClusterStore:

@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, text, update
 
 from protocol.errors import Conflict
+from store._db_errors import mapped as _mapped
 from store._record_schema import merkle_nodes as MN, merkle_trees as MT, session_checkpoints as CP
 from store._schema import courtroom_sessions as S
-from store._sessions import SessionStore, _mapped
+from store._sessions import SessionStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from sqlalchemy import Table, and_, bindparam, false, func, insert, literal, sel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.errors import NotFound
+from store._db_errors import mapped as _mapped
 from store._schedule_schema import (
     match_judges as MJ,
     match_schedule_assignments as A,
@@ -38,7 +39,7 @@ from store._schedule_schema import (
     tournaments as T,
 )
 from store._schema import courtroom_sessions, users
-from store._sessions import SessionStore, _mapped
+from store._sessions import SessionStore
 
 Row = dict[str, Any]
 

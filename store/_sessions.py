@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from protocol import VerifyResult
-from protocol.errors import Conflict, NotFound, StoreError, Unavailable
+from protocol.errors import NotFound
+from store._db_errors import mapped as _mapped
 from store._engine import create_engine, is_sqlite
 from store._entries import LogEntry
 from store._plan import (
@@ -41,14 +40,10 @@ from store._plan import (
     TxInfo,
 )
 from store._schema import (
-    classroom_rounds,
-    classroom_turn_audit,
-    classroom_turns,
     courtroom_sessions as S,
     session_log_entries as L,
-    session_observations,
-    session_participations,
 )
+from store._session_reads import ProjectionReads
 from store._time import ms_to_iso, now_ms
 from store._verify import verify_pg, verify_sqlite
 from store._writer import Backend, Writer, silence
@@ -64,21 +59,6 @@ __all__ = [
     "ms_to_iso",
     "now_ms",
 ]
-
-
-@asynccontextmanager
-async def _mapped() -> AsyncIterator[None]:
-    """Map driver failures once, at the boundary: down → Unavailable, else StoreError."""
-    try:
-        yield
-    except IntegrityError as exc:
-        raise Conflict(f"conflicting write: {exc.orig}") from exc
-    except (OperationalError, ConnectionError, OSError, TimeoutError) as exc:
-        raise Unavailable(f"database unavailable: {exc}") from exc
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise Unavailable(f"database connection lost: {exc}") from exc
-        raise StoreError(f"database error: {exc}") from exc
 
 
 def _backend(url: str, sqlite: bool, sqlite_synchronous: str) -> Backend:
@@ -97,7 +77,7 @@ def _dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-class SessionStore:
+class SessionStore(ProjectionReads):
     """Sessions and their logs over one database.
 
     Args:
@@ -355,85 +335,6 @@ class SessionStore:
         if self._sqlite:
             return await asyncio.to_thread(verify_sqlite, u.database or "", session_id)
         return await verify_pg(_dsn(self._url), session_id)
-
-    async def participations(self, session_id: str) -> list[dict[str, Any]]:
-        P = session_participations
-        async with _mapped(), self.read_engine.connect() as c:
-            rows = await c.execute(
-                select(P).where(P.c.session_id == session_id).order_by(P.c.joined_at, P.c.user_id)
-            )
-            return [dict(r) for r in rows.mappings()]
-
-    async def observations(self, session_id: str) -> dict[str, int]:
-        O = session_observations  # noqa: E741, N806
-        async with _mapped(), self.read_engine.connect() as c:
-            total = await c.scalar(select(func.count()).where(O.c.session_id == session_id))
-            now = await c.scalar(
-                select(func.count()).where(O.c.session_id == session_id, O.c.left_at.is_(None))
-            )
-        return {"total": int(total or 0), "current": int(now or 0)}
-
-    # rounds and turns (projections)
-
-    async def round_row(self, round_id: str) -> dict[str, Any]:
-        async with _mapped(), self.read_engine.connect() as c:
-            row = (
-                (await c.execute(select(classroom_rounds).where(classroom_rounds.c.id == round_id)))
-                .mappings()
-                .first()
-            )
-            if row is None:
-                raise NotFound("Round not found")
-            turns = await c.execute(
-                select(classroom_turns)
-                .where(classroom_turns.c.round_id == round_id)
-                .order_by(classroom_turns.c.turn_order)
-            )
-            return {**dict(row), "turns": [dict(t) for t in turns.mappings()]}
-
-    async def session_round_ids(self, session_id: str) -> list[str]:
-        async with _mapped(), self.read_engine.connect() as c:
-            rows = await c.execute(
-                select(classroom_rounds.c.id)
-                .where(classroom_rounds.c.session_id == session_id)
-                .order_by(classroom_rounds.c.round_index)
-            )
-            return [str(r.id) for r in rows]
-
-    async def turn_row(self, turn_id: str) -> dict[str, Any]:
-        T = classroom_turns  # noqa: N806
-        async with _mapped(), self.read_engine.connect() as c:
-            row = (
-                (
-                    await c.execute(
-                        select(T, classroom_rounds.c.session_id)
-                        .join(classroom_rounds, classroom_rounds.c.id == T.c.round_id)
-                        .where(T.c.id == turn_id)
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        if row is None:
-            raise NotFound("Turn not found")
-        return dict(row)
-
-    async def turn_audit(self, turn_id: str) -> list[dict[str, Any]]:
-        A = classroom_turn_audit  # noqa: N806
-        async with _mapped(), self.read_engine.connect() as c:
-            rows = await c.execute(
-                select(A).where(A.c.turn_id == turn_id).order_by(A.c.sequence_number, A.c.id)
-            )
-            return [dict(r) for r in rows.mappings()]
-
-    async def round_session(self, round_id: str) -> str:
-        async with _mapped(), self.read_engine.connect() as c:
-            sid = await c.scalar(
-                select(classroom_rounds.c.session_id).where(classroom_rounds.c.id == round_id)
-            )
-        if sid is None:
-            raise NotFound("Round not found")
-        return str(sid)
 
 
 def _entry(r: Any) -> LogEntry:

@@ -8,8 +8,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from protocol.errors import Conflict
+from store._db_errors import mapped as _mapped
 from store._schema import users
-from store._sessions import SessionStore, _mapped, ms_to_iso, now_ms
+from store._sessions import SessionStore, ms_to_iso, now_ms
 
 
 class UserStore:

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from protocol.errors import NotFound, PermissionDenied
 from server.record import RecordKeeper
-from server.routes import models as m
+from server.routes import models as m, record_models as rm
 from server.routes.deps import SessionId, Svc, User, feature, require_roles
 from server.rules.state import CONTROL_ROLES
 
@@ -30,7 +30,7 @@ def keeper(svc: Svc) -> RecordKeeper:
     return k
 
 
-@keys_router.get("/.well-known/courtroom-keys", response_model=m.KeyList)
+@keys_router.get("/.well-known/courtroom-keys", response_model=rm.KeyList)
 async def courtroom_keys(svc: Svc) -> dict[str, Any]:
     """The public keys that sign checkpoints, with key ids and validity (no sign-in)."""
     return keeper(svc).keyring.document()
@@ -38,7 +38,7 @@ async def courtroom_keys(svc: Svc) -> dict[str, Any]:
 
 @router.get(
     "/{session_id}/checkpoints",
-    response_model=m.CheckpointList,
+    response_model=rm.CheckpointList,
     responses=m.errors(401, 403, 404, 422, 503),
 )
 async def checkpoints(session_id: SessionId, svc: Svc, user: User) -> dict[str, Any]:
@@ -49,7 +49,7 @@ async def checkpoints(session_id: SessionId, svc: Svc, user: User) -> dict[str, 
 @router.post(
     "/{session_id}/checkpoint",
     status_code=201,
-    response_model=m.CheckpointOut,
+    response_model=rm.CheckpointOut,
     responses=m.errors(401, 403, 404, 422, 503),
 )
 async def checkpoint_now(session_id: SessionId, svc: Svc, user: Control) -> dict[str, Any]:
@@ -59,7 +59,7 @@ async def checkpoint_now(session_id: SessionId, svc: Svc, user: Control) -> dict
 
 @router.get(
     "/{session_id}/proof/inclusion",
-    response_model=m.InclusionProof,
+    response_model=rm.InclusionProof,
     responses=m.errors(401, 403, 404, 422, 503),
 )
 async def inclusion(
@@ -70,7 +70,7 @@ async def inclusion(
 
 @router.get(
     "/{session_id}/proof/consistency",
-    response_model=m.ConsistencyProof,
+    response_model=rm.ConsistencyProof,
     response_model_by_alias=True,
     responses=m.errors(401, 403, 404, 422, 503),
 )
@@ -86,7 +86,7 @@ async def consistency(
 
 @router.get(
     "/{session_id}/receipt",
-    response_model=m.Receipt,
+    response_model=rm.Receipt,
     responses=m.errors(401, 403, 404, 422, 503),
 )
 async def receipt(session_id: SessionId, svc: Svc, user: User, sequence: Seq) -> dict[str, Any]:
@@ -105,7 +105,7 @@ async def receipt(session_id: SessionId, svc: Svc, user: User, sequence: Seq) ->
     "/{session_id}/bundle",
     response_class=StreamingResponse,
     responses={
-        200: {"model": m.Bundle, "description": "The bundle: one JSON file (docs/protocol.md §4)"},
+        200: {"model": rm.Bundle, "description": "The bundle: one JSON file (docs/protocol.md §4)"},
         **m.errors(401, 403, 404, 422, 503),
     },
 )

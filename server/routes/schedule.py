@@ -17,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, Field, StrictBool
 
 from protocol.errors import ValidationFailed
 from server.auth import Principal
-from server.routes import models as m
+from server.routes import models as m, schedule_models as sm
 from server.routes.deps import JSON_INT, MAX_ID, MaybeUser, Svc, User, feature, require_roles
 from server.schedule_adapter import ScheduleRejected, schedule_rejected_handler
 from server.schedule_service import NewSlot, ScheduleService
@@ -141,25 +141,25 @@ def _by(user: Principal) -> str:
 # --- tournaments ---------------------------------------------------------------------
 
 
-@router.post("", status_code=201, response_model=m.Tournament)
+@router.post("", status_code=201, response_model=sm.Tournament)
 async def create_tournament(body: TournamentBody, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.create_tournament(
         body.name, body.public_schedule, body.min_rest_minutes, _by(user)
     )
 
 
-@router.get("", response_model=m.TournamentList)
+@router.get("", response_model=sm.TournamentList)
 async def list_tournaments(s: Sched, user: User) -> dict[str, Any]:
     rows = await s.list_tournaments()
     return {"tournaments": rows, "count": len(rows)}
 
 
-@router.get("/{tid}", response_model=m.Tournament)
+@router.get("/{tid}", response_model=sm.Tournament)
 async def get_tournament(tid: Tid, s: Sched, user: User) -> dict[str, Any]:
     return await s.get_tournament(tid)
 
 
-@router.patch("/{tid}", response_model=m.Tournament)
+@router.patch("/{tid}", response_model=sm.Tournament)
 async def update_tournament(
     tid: Tid, body: TournamentPatch, s: Sched, user: Editor
 ) -> dict[str, Any]:
@@ -169,38 +169,38 @@ async def update_tournament(
 # --- entities --------------------------------------------------------------------------
 
 
-@router.post("/{tid}/events", status_code=201, response_model=m.EventOut)
+@router.post("/{tid}/events", status_code=201, response_model=sm.EventOut)
 async def create_event(tid: Tid, body: EventBody, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.create_event(tid, body.name)
 
 
-@router.post("/{tid}/stages", status_code=201, response_model=m.StageOut)
+@router.post("/{tid}/stages", status_code=201, response_model=sm.StageOut)
 async def create_stage(tid: Tid, body: StageBody, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.create_stage(tid, body.event_id, body.name, body.order)
 
 
-@router.get("/{tid}/stages", response_model=m.StageList)
+@router.get("/{tid}/stages", response_model=sm.StageList)
 async def list_stages(tid: Tid, s: Sched, user: User, event_id: QIdOpt = None) -> dict[str, Any]:
     rows = await s.list_stages(tid, event_id)
     return {"stages": rows, "count": len(rows)}
 
 
-@router.post("/{tid}/teams", status_code=201, response_model=m.TeamOut)
+@router.post("/{tid}/teams", status_code=201, response_model=sm.TeamOut)
 async def create_team(tid: Tid, body: TeamBody, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.create_team(tid, body.name, body.institution, body.member_user_ids)
 
 
-@router.post("/{tid}/judges", status_code=201, response_model=m.JudgeOut)
+@router.post("/{tid}/judges", status_code=201, response_model=sm.JudgeOut)
 async def create_judge(tid: Tid, body: JudgeBody, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.create_judge(tid, body.name, body.user_id)
 
 
-@router.post("/{tid}/courts", status_code=201, response_model=m.CourtOut)
+@router.post("/{tid}/courts", status_code=201, response_model=sm.CourtOut)
 async def create_court(tid: Tid, body: CourtBody, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.create_court(tid, body.label, body.number, body.capacity)
 
 
-@router.post("/{tid}/slots", status_code=201, response_model=m.SlotList)
+@router.post("/{tid}/slots", status_code=201, response_model=sm.SlotList)
 async def create_slots(tid: Tid, body: SlotsBody, s: Sched, user: Editor) -> dict[str, Any]:
     for i, b in enumerate(body.slots):
         if b.start.second or b.start.microsecond:
@@ -226,18 +226,18 @@ def _lister(kind: str, key: str) -> Any:
 
 
 for _kind, _key, _model in (
-    ("event", "events", m.EventList),
-    ("team", "teams", m.TeamList),
-    ("judge", "judges", m.JudgeList),
-    ("court", "courts", m.CourtList),
-    ("slot", "slots", m.SlotList),
+    ("event", "events", sm.EventList),
+    ("team", "teams", sm.TeamList),
+    ("judge", "judges", sm.JudgeList),
+    ("court", "courts", sm.CourtList),
+    ("slot", "slots", sm.SlotList),
 ):
     router.add_api_route(
         f"/{{tid}}/{_key}", _lister(_kind, _key), methods=["GET"], response_model=_model
     )
 
 
-@router.post("/{tid}/matches", status_code=201, response_model=m.MatchOut)
+@router.post("/{tid}/matches", status_code=201, response_model=sm.MatchOut)
 async def create_match(tid: Tid, body: MatchBody, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.create_match(
         tid,
@@ -249,7 +249,7 @@ async def create_match(tid: Tid, body: MatchBody, s: Sched, user: Editor) -> dic
     )
 
 
-@router.get("/{tid}/matches", response_model=m.MatchList)
+@router.get("/{tid}/matches", response_model=sm.MatchList)
 async def list_matches(
     tid: Tid,
     s: Sched,
@@ -264,35 +264,35 @@ async def list_matches(
 # --- schedule versions -------------------------------------------------------------------
 
 
-@router.post("/{tid}/schedule/versions", status_code=201, response_model=m.VersionOut)
+@router.post("/{tid}/schedule/versions", status_code=201, response_model=sm.VersionOut)
 async def create_version(tid: Tid, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.create_version(tid, _by(user))
 
 
-@router.get("/{tid}/schedule/versions", response_model=m.VersionList)
+@router.get("/{tid}/schedule/versions", response_model=sm.VersionList)
 async def list_versions(tid: Tid, s: Sched, user: User) -> dict[str, Any]:
     rows = await s.list_versions(tid)
     return {"versions": rows, "count": len(rows)}
 
 
-@router.get("/{tid}/schedule/versions/{vid}", response_model=m.VersionDetail)
+@router.get("/{tid}/schedule/versions/{vid}", response_model=sm.VersionDetail)
 async def get_version(tid: Tid, vid: Vid, s: Sched, user: MaybeUser) -> dict[str, Any]:
     return await s.get_version(tid, vid, signed_in=user is not None)
 
 
-@router.post("/{tid}/schedule/versions/{vid}/clone", status_code=201, response_model=m.VersionOut)
+@router.post("/{tid}/schedule/versions/{vid}/clone", status_code=201, response_model=sm.VersionOut)
 async def clone_version(tid: Tid, vid: Vid, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.clone(tid, vid, _by(user))
 
 
-@router.post("/{tid}/schedule/versions/{vid}/finalize", response_model=m.VersionOut)
+@router.post("/{tid}/schedule/versions/{vid}/finalize", response_model=sm.VersionOut)
 async def finalize_version(
     tid: Tid, vid: Vid, s: Sched, user: Editor, body: FinalizeBody | None = None
 ) -> dict[str, Any]:
     return await s.finalize(tid, vid, allow_unassigned=bool(body and body.allow_unassigned))
 
 
-@router.post("/{tid}/schedule/versions/{vid}/auto-assign", response_model=m.AutoAssignResult)
+@router.post("/{tid}/schedule/versions/{vid}/auto-assign", response_model=sm.AutoAssignResult)
 async def auto_assign(tid: Tid, vid: Vid, s: Sched, user: Editor) -> dict[str, Any]:
     return await s.auto_assign(tid, vid)
 
@@ -323,7 +323,7 @@ async def move_assignment(
     return _json(await s.move(tid, assignment_id, body.new_slot_id))
 
 
-@router.get("/{tid}/schedule/day", response_model=m.DaySchedule)
+@router.get("/{tid}/schedule/day", response_model=sm.DaySchedule)
 async def day_schedule(
     tid: Tid,
     s: Sched,

@@ -10,7 +10,6 @@ under the session's lock, and an ended turn is no longer ``running``.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from protocol.errors import (
@@ -32,24 +31,12 @@ from server.rules.commands import (
     TimerDue,
 )
 from server.rules.events import NewEvent
-from server.rules.formats import (
-    PRESETS,
-    SEED_DEFAULT,
-    FormatError,
-    Speaker,
-    format_from_dict,
-    format_to_dict,
-    generate_turns,
-)
+from server.rules.round_evolve import locate_turn
+from server.rules.round_plan import plan_turns
 from server.rules.state import Actor, RoundState, SessionState, Status, TurnState
 
 ROUND_TYPES = ("PETITIONER_MAIN", "RESPONDENT_MAIN", "REBUTTAL", "OTHER")
 TURN_ENDED = ("submitted", "auto_submitted", "force_submitted", "closed")
-
-
-def turn_id_for(round_id: str, order: int) -> str:
-    """Turn ids derive from the round id, so creating a round stays deterministic."""
-    return str(uuid.uuid5(uuid.UUID(round_id), f"turn-{order}"))
 
 
 def _require_control(actor: Actor, what: str) -> None:
@@ -62,22 +49,6 @@ def _round(state: SessionState, round_id: str) -> RoundState:
     if r is None:
         raise NotFound("Round not found")
     return r
-
-
-def _locate_turn(state: SessionState, turn_id: str) -> tuple[RoundState, TurnState]:
-    for r in state.rounds.values():
-        t = r.turn(turn_id)
-        if t is not None:
-            return r, t
-    raise NotFound("Turn not found")
-
-
-def _speakers(state: SessionState) -> list[Speaker]:
-    return [
-        Speaker(participant_id=p.user_id, side=p.role, speaker=p.speaker or 1)  # type: ignore[arg-type]
-        for p in sorted(state.participants.values(), key=lambda p: (p.role, p.speaker or 0))
-        if p.role in ("petitioner", "respondent")
-    ]
 
 
 def create_round(
@@ -97,43 +68,7 @@ def create_round(
         raise Conflict(f"round_index {index} already exists in this session")
     if cmd.default_turn_seconds is not None and not 1 <= cmd.default_turn_seconds <= 24 * 3600:
         raise ValidationFailed("default_turn_seconds must be between 1 and 86400")
-    turns: list[dict[str, Any]]
-    fmt_spec: dict[str, Any] | None = None
-    if cmd.turns is not None:
-        turns = _explicit_turns(state, cmd)
-        fmt_name = "custom"
-    else:
-        try:
-            if cmd.format_spec is not None:
-                fmt = format_from_dict(cmd.format_spec)
-            elif cmd.format_name is not None:
-                if cmd.format_name not in PRESETS:
-                    raise ValidationFailed(
-                        f"unknown format {cmd.format_name!r}; presets: {', '.join(sorted(PRESETS))}"
-                    )
-                fmt = PRESETS[cmd.format_name]
-            else:
-                fmt = SEED_DEFAULT
-            specs = generate_turns(
-                fmt, _speakers(state), default_turn_seconds=cmd.default_turn_seconds
-            )
-        except FormatError as exc:
-            raise ValidationFailed(str(exc)) from None
-        fmt_name = fmt.name
-        fmt_spec = format_to_dict(fmt)  # kept in the log, so a custom format stays readable
-        turns = [
-            {
-                "turn_id": turn_id_for(cmd.round_id, s.order),
-                "order": s.order,
-                "participant_id": s.participant_id,
-                "side": s.side,
-                "speaker": s.speaker,
-                "kind": s.kind,
-                "allowed_ms": s.allowed_ms,
-                "warnings_ms": list(s.warnings_ms),
-            }
-            for s in specs
-        ]
+    fmt_name, fmt_spec, turns = plan_turns(state, cmd)
     if not turns:
         raise ValidationFailed("a round needs at least one turn")
     return [
@@ -150,31 +85,6 @@ def create_round(
             actor.user_id,
         )
     ]
-
-
-def _explicit_turns(state: SessionState, cmd: CreateRound) -> list[dict[str, Any]]:
-    assert cmd.turns is not None
-    out = []
-    for order, plan in enumerate(cmd.turns, start=1):
-        p = state.participants.get(plan.participant_id)
-        if p is None or p.role not in ("petitioner", "respondent"):
-            raise ValidationFailed(f"participant {plan.participant_id} is not a speaker here")
-        if not 1 <= plan.allowed_seconds <= 24 * 3600:
-            raise ValidationFailed("allowed_seconds must be between 1 and 86400")
-        allowed = plan.allowed_seconds * 1000
-        out.append(
-            {
-                "turn_id": turn_id_for(cmd.round_id, order),
-                "order": order,
-                "participant_id": p.user_id,
-                "side": p.role,
-                "speaker": p.speaker or 1,
-                "kind": "main",
-                "allowed_ms": allowed,
-                "warnings_ms": [w for w in (300_000, 120_000, 60_000, 30_000) if w < allowed],
-            }
-        )
-    return out
 
 
 def start_round(
@@ -226,7 +136,7 @@ def abort_active(state: SessionState, actor: Actor, reason: str, now_ms: int) ->
 
 
 def _current(state: SessionState, turn_id: str) -> tuple[RoundState, TurnState]:
-    r, t = _locate_turn(state, turn_id)
+    r, t = locate_turn(state, turn_id)
     if r.status != "ACTIVE":
         raise Conflict(f"the round is {r.status}")
     if r.current_turn_id != turn_id:
@@ -430,128 +340,3 @@ def thaw_details(state: SessionState, now_ms: int) -> dict[str, Any]:
         "remaining_ms": t.remaining_ms,
         "deadline_ms": now_ms + t.remaining_ms,
     }
-
-
-def apply_freeze(state: SessionState, d: dict[str, Any]) -> None:
-    if "turn_id" in d:
-        _, t = _locate_turn(state, d["turn_id"])
-        t.remaining_ms = d["remaining_ms"]
-        t.deadline_ms = None
-
-
-def apply_thaw(state: SessionState, d: dict[str, Any]) -> None:
-    if "turn_id" in d:
-        _, t = _locate_turn(state, d["turn_id"])
-        t.deadline_ms = d["deadline_ms"]
-
-
-# --- evolve -----------------------------------------------------------------
-
-
-def _created(s: SessionState, d: dict[str, Any], a: str | None, at: int) -> None:
-    s.rounds[d["round_id"]] = RoundState(
-        round_id=d["round_id"],
-        round_index=d["round_index"],
-        round_type=d["round_type"],
-        format_name=d["format"],
-        turns=[
-            TurnState(
-                turn_id=t["turn_id"],
-                order=t["order"],
-                participant_id=t["participant_id"],
-                side=t["side"],
-                speaker=t["speaker"],
-                kind=t["kind"],
-                allowed_ms=t["allowed_ms"],
-                warnings_ms=list(t["warnings_ms"]),
-                remaining_ms=t["allowed_ms"],
-            )
-            for t in d["turns"]
-        ],
-    )
-
-
-def _round_started(s: SessionState, d: dict[str, Any], a: str | None, at: int) -> None:
-    r = s.rounds[d["round_id"]]
-    r.status = "ACTIVE"
-    r.current_turn_id = d["current_turn_id"]
-    r.started_at_ms = d.get("started_at_ms", at)
-
-
-def _end_turn_clock(t: TurnState, at: int) -> None:
-    if t.deadline_ms is not None:
-        t.remaining_ms = max(0, t.deadline_ms - at)
-    t.deadline_ms = None
-
-
-def _round_ended(status: str) -> Any:
-    def apply(s: SessionState, d: dict[str, Any], a: str | None, at: int) -> None:
-        r = s.rounds[d["round_id"]]
-        t = r.current
-        if t is not None and not t.ended and t.status != "expired":
-            if t.status == "running" and "remaining_ms" in d:
-                t.remaining_ms = d["remaining_ms"]
-            t.deadline_ms = None
-            if t.status == "running":
-                t.status = "closed"
-        r.status = status
-        r.current_turn_id = None if status != "ACTIVE" else r.current_turn_id
-        r.ended_at_ms = d.get("ended_at_ms", at)
-
-    return apply
-
-
-def _advanced(s: SessionState, d: dict[str, Any], a: str | None, at: int) -> None:
-    r = s.rounds[d["round_id"]]
-    prev = r.turn(d["from_turn_id"])
-    if prev is not None and prev.status in ("running", "expired"):
-        prev.status = "closed"  # expired and not submitted: the round moved on
-    r.current_turn_id = d["current_turn_id"]
-
-
-def _turn_started(s: SessionState, d: dict[str, Any], a: str | None, at: int) -> None:
-    _, t = _locate_turn(s, d["turn_id"])
-    t.status = "running"
-    t.started_at_ms = d["started_at_ms"]
-    t.deadline_ms = d["deadline_ms"]
-
-
-def _warning(s: SessionState, d: dict[str, Any], a: str | None, at: int) -> None:
-    _, t = _locate_turn(s, d["turn_id"])
-    t.warnings_fired.append(d["threshold_ms"])
-
-
-def _expired(s: SessionState, d: dict[str, Any], a: str | None, at: int) -> None:
-    _, t = _locate_turn(s, d["turn_id"])
-    t.status = "expired"
-    t.remaining_ms = 0
-    t.deadline_ms = None
-    t.expired_at_ms = d["expired_at_ms"]
-
-
-def _submitted(status: str) -> Any:
-    def apply(s: SessionState, d: dict[str, Any], a: str | None, at: int) -> None:
-        _, t = _locate_turn(s, d["turn_id"])
-        at_ms = d.get("submitted_at_ms", at)
-        _end_turn_clock(t, at_ms)
-        t.status = status
-        t.ended_at_ms = at_ms
-        t.word_count = d.get("word_count")
-        t.late = bool(d.get("late", False))
-
-    return apply
-
-
-EVOLVE = {
-    ev.ROUND_CREATED: _created,
-    ev.ROUND_STARTED: _round_started,
-    ev.ROUND_ADVANCED: _advanced,
-    ev.ROUND_COMPLETED: _round_ended("COMPLETED"),
-    ev.ROUND_ABORTED: _round_ended("ABORTED"),
-    ev.TURN_STARTED: _turn_started,
-    ev.TURN_TIME_WARNING: _warning,
-    ev.TURN_TIME_EXPIRED: _expired,
-    ev.TURN_SUBMITTED: _submitted("submitted"),
-    ev.TURN_AUTO_SUBMITTED: _submitted("auto_submitted"),
-    ev.TURN_FORCE_SUBMITTED: _submitted("force_submitted"),
-}

@@ -35,7 +35,7 @@ from protocol.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from server.rules import events as ev, rounds
+from server.rules import events as ev, round_evolve, rounds
 from server.rules.commands import (
     AbortRound as AbortRoundCmd,
     Complete,
@@ -339,13 +339,13 @@ def _started(s: SessionState, d: dict[str, Any], a: str | None, t: int) -> None:
 def _paused(s: SessionState, d: dict[str, Any], a: str | None, t: int) -> None:
     s.status = Status.PAUSED
     s.paused_at_ms = t
-    rounds.apply_freeze(s, d)
+    round_evolve.apply_freeze(s, d)
 
 
 def _resumed(s: SessionState, d: dict[str, Any], a: str | None, t: int) -> None:
     s.status = Status.ACTIVE
     s.paused_at_ms = None
-    rounds.apply_thaw(s, d)
+    round_evolve.apply_thaw(s, d)
 
 
 def _completed(s: SessionState, d: dict[str, Any], a: str | None, t: int) -> None:
@@ -413,5 +413,5 @@ _EVOLVE: dict[str, Callable[[SessionState, dict[str, Any], str | None, int], Non
     ev.PARTICIPANT_LEFT: _gone,
     ev.OBSERVER_JOINED: _observer_joined,
     ev.OBSERVER_LEFT: _observer_left,
-    **rounds.EVOLVE,
+    **round_evolve.EVOLVE,
 }

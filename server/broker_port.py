@@ -1,0 +1,39 @@
+"""The broker port: how committed entries reach every node's hub.
+
+``server/broker.py`` implements it in one process (``MemoryBroker``) and
+picks the adapter named by configuration; ``server/fanout_redis.py``
+implements it across nodes. The port lives apart from both so that the Redis
+adapter depends on it alone, never on the module that imports the adapter.
+Contract, as centrifuge's ``Broker``: ``publish`` is called only after the
+entries' transaction committed, with consecutive entries of one session in
+order; delivery is at most once, so the hub detects gaps by sequence number and
+fills them from the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from store import LogEntry
+
+Receiver = Callable[[str, Sequence[LogEntry]], None]
+
+
+class Broker(Protocol):
+    async def start(self, receiver: Receiver) -> None:
+        """Begin delivering published entries of subscribed sessions to ``receiver``."""
+
+    async def close(self) -> None: ...
+
+    async def publish(self, session_id: str, entries: Sequence[LogEntry]) -> None:
+        """Fan committed entries out to every node subscribed to the session."""
+
+    async def subscribe(self, session_id: str) -> None:
+        """This node has clients of the session (called when the first arrives)."""
+
+    async def unsubscribe(self, session_id: str) -> None:
+        """This node's last client of the session left."""
+
+    async def ping(self) -> None:
+        """Raise if the broker cannot be reached (for ``/readyz``)."""
