@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import json
 import re
 import urllib.request
@@ -29,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from clients._bundle import keys_from_document, verify_bundle
 from protocol.checkpoint import Checkpoint, sign
 from server.signing import Keyring, load_keyring
-from tests.browser.helpers import Http, Pages, wait_live, wait_verified
+from tests.browser.helpers import Http, Pages, json_file, wait_live, wait_verified
 from tests.integration.procs import ServerProcess
 from tests.unit.test_bundle import MUTANTS, SID, SIZES, checkpoints_for, make_entries
 
@@ -66,12 +67,7 @@ def corpus(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def open_verifier(pages: Pages, url: str) -> Any:
-    ctx = pages.browser.new_context()
-    pages.contexts.append(ctx)
-    page = ctx.new_page()
-    page.set_default_timeout(20_000)
-    pages.watch(page, url)
-    page.goto(url)
+    page = pages.open_url(url)
     page.wait_for_function("window.__verifier && window.__verifier.ready")
     return page
 
@@ -130,10 +126,6 @@ def test_require_complete_catches_a_cut_relabelled_active(
     assert any("no SESSION_COMPLETED" in f for f in strict["failures"]), strict
 
 
-def _file(name: str, doc: Any) -> dict[str, Any]:
-    return {"name": name, "mimeType": "application/json", "buffer": json.dumps(doc).encode()}
-
-
 def test_a_saved_copy_verifies_from_file_with_no_server(
     pages: Pages, server: ServerProcess, tmp_path: Path, bundle: dict[str, Any], ring: Keyring
 ) -> None:
@@ -155,9 +147,9 @@ def test_a_saved_copy_verifies_from_file_with_no_server(
     page.goto(saved.as_uri())
     page.wait_for_function("window.__verifier && window.__verifier.ready")
     # An auditor picks the bundle, then the published key list.
-    page.set_input_files("#bundle-file", files=[_file("session.bundle.json", bundle)])
+    page.set_input_files("#bundle-file", files=[json_file("session.bundle.json", bundle)])
     page.wait_for_selector('#result[data-state="valid"]')
-    page.set_input_files("#keys-file", files=[_file("courtroom-keys.json", ring.document())])
+    page.set_input_files("#keys-file", files=[json_file("courtroom-keys.json", ring.document())])
     page.wait_for_function(
         "document.querySelector('#keys-status').textContent.includes('1 trusted')"
     )
@@ -168,14 +160,14 @@ def test_a_saved_copy_verifies_from_file_with_no_server(
     # A cut tail, picked next, fails, named as the CLI names it.
     cut = copy.deepcopy(bundle)
     del cut["entries"][-4:]
-    page.set_input_files("#bundle-file", files=[_file("cut.bundle.json", cut)])
+    page.set_input_files("#bundle-file", files=[json_file("cut.bundle.json", cut)])
     page.wait_for_selector('#result[data-state="failed"]')
     failures = page.inner_text("#failures")
     assert "checkpoint 5 signs 20 entries but the bundle has 16: the tail was cut" in failures
     # And an edited entry: the first bad sequence, entry by entry.
     flipped = copy.deepcopy(bundle)
     MUTANTS["bit flip in details"][0](flipped)
-    page.set_input_files("#bundle-file", files=[_file("flipped.bundle.json", flipped)])
+    page.set_input_files("#bundle-file", files=[json_file("flipped.bundle.json", flipped)])
     page.wait_for_function("document.querySelector('#result').dataset.firstInvalid === '7'")
     assert "✗" in page.inner_text('#entries tr[data-index="7"]')
     assert tried == [], tried
@@ -225,10 +217,12 @@ def _resign(
 
 
 def _badge(page: Any) -> dict[str, Any]:
-    return page.evaluate(
-        "() => { const b = document.querySelector('#verified');"
-        " return {state: b.dataset.state, signedAt: b.dataset.signedAt || null,"
-        " checkpoint: b.dataset.checkpoint || null, text: b.textContent, title: b.title}; }"
+    return dict(
+        page.evaluate(
+            "() => { const b = document.querySelector('#verified');"
+            " return {state: b.dataset.state, signedAt: b.dataset.signedAt || null,"
+            " checkpoint: b.dataset.checkpoint || null, text: b.textContent, title: b.title}; }"
+        )
     )
 
 
@@ -267,20 +261,22 @@ def test_a_tampered_checkpoint_frame_turns_the_badge_red(
     tampers: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], str, str]] = {
         "flipped signature": (_flip_signature, "bad signature", "the signature does not verify"),
         "another key": (
-            lambda f: _resign(f, mallory),
+            functools.partial(_resign, key=mallory),
             "unknown key",
             "which the server does not publish",
         ),
         # Really signed with the server's key, but not over the entries the page holds.
         "contradicting root": (
-            lambda f: _resign(f, server_key, root=bytes(32)),
+            functools.partial(_resign, key=server_key, root=bytes(32)),
             "contradicts the entries",
             "are not the ones it signed",
         ),
     }
     honest = pages.open(f"/watch/{sid}")
     routed = {
-        name: pages.open(f"/watch/{sid}", before=lambda p, c=change: _route_checkpoints(p, c))
+        name: pages.open(
+            f"/watch/{sid}", before=functools.partial(_route_checkpoints, change=change)
+        )
         for name, (change, _, _) in tampers.items()
     }
     for p in (honest, *routed.values()):
