@@ -175,24 +175,34 @@ export function mount(root, { id }) {
   );
   parts.push(stop);
 
-  const download = h(
-    "button",
-    {
-      type: "button",
-      class: "link",
-      id: "btn-export",
-      onclick: async () => {
-        const res = await api("GET", `/api/session/${id}/export`, { raw: true });
-        const url = URL.createObjectURL(await res.blob());
-        const a = h("a", { href: url, download: `session-${id}.jsonl` });
-        document.body.append(a);
-        a.click();
-        a.remove();
-        setTimeout(() => URL.revokeObjectURL(url), 1000);
+  /** A signed-in download of one of the session's files (the token goes in the header). */
+  const saveButton = (buttonId, path, filename, label) =>
+    h(
+      "button",
+      {
+        type: "button",
+        class: "link",
+        id: buttonId,
+        onclick: async () => {
+          const res = await api("GET", path, { raw: true });
+          const url = URL.createObjectURL(await res.blob());
+          const a = h("a", { href: url, download: filename });
+          document.body.append(a);
+          a.click();
+          a.remove();
+          setTimeout(() => URL.revokeObjectURL(url), 1000);
+        },
       },
-    },
-    "Download the log (JSON Lines)",
-  );
+      label,
+    );
+  const download = [
+    saveButton("btn-export", `/api/session/${id}/export`, `session-${id}.jsonl`, "Download the log (JSON Lines)"),
+    " · ",
+    saveButton("btn-bundle", `/api/session/${id}/bundle`, `session-${id}.bundle.json`, "Download the bundle"),
+    " (check it with ",
+    h("a", { href: "/verify", id: "link-verify" }, "the verifier page"),
+    ")",
+  ];
 
   (async () => {
     let data;
@@ -255,7 +265,7 @@ export function mount(root, { id }) {
             slider,
             whenEl,
             h("div", { class: "actions" }, bPrev, bPlay, bNext, h("label", { for: "speed", class: "inline" }, "Speed "), speedSel),
-            h("p", { class: "muted small" }, download),
+            h("p", { class: "muted small" }, ...download),
           ),
         ),
         h("section", { class: "panel feed-panel", "aria-labelledby": "entries-h" }, h("h2", { id: "entries-h" }, `Log (${tl.entries.length} entries)`), list),
