@@ -16,9 +16,14 @@ export const GENESIS_HASH = "0".repeat(64);
 const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/; // printable ASCII minus " and \
 const SHORT = { 0x22: '\\"', 0x5c: "\\\\", 0x0a: "\\n", 0x0d: "\\r", 0x09: "\\t", 0x08: "\\b", 0x0c: "\\f" };
 
+// Below U+007F, JSON.stringify escapes exactly as Python does (\" \\ \b \f \n \r \t,
+// \u00xx in lowercase for the other controls); DEL and beyond it does not.
+const ASCII = /^[\x00-\x7e]*$/;
+
 /** A string as json.dumps(s) (ensure_ascii=True) writes it. */
 export function pyQuote(s) {
   if (PLAIN.test(s)) return '"' + s + '"';
+  if (ASCII.test(s)) return JSON.stringify(s); // e.g. the details text inside a payload: native speed
   let out = '"';
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i); // UTF-16 code units: astral characters come out as surrogate pairs, as in Python
@@ -90,8 +95,9 @@ export function pyDumps(value) {
   // UTF-16 order is code point order unless a key holds a surrogate or U+E000..U+FFFF.
   const keys = Object.keys(value).sort();
   if (keys.some((k) => HIGH.test(k))) keys.sort(byCodePoint);
-  if (keys.length === 0) return "{}";
-  return "{" + keys.map((k) => pyQuote(k) + ": " + pyDumps(value[k])).join(", ") + "}";
+  let out = "{";
+  for (let i = 0; i < keys.length; i++) out += (i ? ", " : "") + pyQuote(keys[i]) + ": " + pyDumps(value[keys[i]]);
+  return out + "}";
 }
 
 /**
@@ -203,11 +209,18 @@ export function sha256Digest(bytes, length = bytes.length, out = new Uint8Array(
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
-/** Lowercase hex of bytes. */
+const HEX_CODES = new TextEncoder().encode("0123456789abcdef");
+const HEX_OUT = new Uint8Array(128);
+const latin1 = new TextDecoder("latin1");
+
+/** Lowercase hex of bytes (a 32-byte digest per entry on the verifiers' hot path: no concatenation). */
 export function toHex(bytes) {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i]];
-  return s;
+  if (bytes.length > 64) return Array.from(bytes, (b) => HEX[b]).join("");
+  for (let i = 0; i < bytes.length; i++) {
+    HEX_OUT[2 * i] = HEX_CODES[bytes[i] >> 4];
+    HEX_OUT[2 * i + 1] = HEX_CODES[bytes[i] & 15];
+  }
+  return latin1.decode(HEX_OUT.subarray(0, 2 * bytes.length));
 }
 
 /** Hex SHA-256 of bytes in plain JavaScript. */
