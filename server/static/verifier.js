@@ -139,6 +139,11 @@ async function useBundle(file) {
 }
 
 async function useKeys(text, label) {
+  setKeys(text, label);
+  if (bundleText !== null) await run(bundleText);
+}
+
+function setKeys(text, label) {
   try {
     trusted = readKeys(text);
     $("keys-status").textContent = `Keys: ${trusted.size} trusted from ${label} (${[...trusted.keys()].join(", ")}).`;
@@ -146,7 +151,6 @@ async function useKeys(text, label) {
     trusted = null;
     $("keys-status").textContent = `Keys: ${label} is not a key list (${err.message}); using the bundle's own.`;
   }
-  if (bundleText !== null) await run(bundleText);
 }
 
 function wire() {
@@ -166,11 +170,9 @@ function wire() {
     const files = [...ev.dataTransfer.files];
     const texts = await Promise.all(files.map(readFile));
     const bundle = texts.findIndex((t) => t.includes(BUNDLE_FORMAT));
-    texts.forEach((t, i) => i !== bundle && useKeys(t, files[i].name));
-    if (bundle >= 0) {
-      bundleText = texts[bundle];
-      run(bundleText);
-    }
+    texts.forEach((t, i) => i !== bundle && setKeys(t, files[i].name));
+    if (bundle >= 0) bundleText = texts[bundle];
+    if (bundleText !== null) run(bundleText);
   });
   if (location.protocol === "http:" || location.protocol === "https:") {
     const button = $("server-keys");
