@@ -521,17 +521,19 @@ export class CheckpointWatch {
       this._fail(cp.tree_size, "fields differ", "its fields differ from its signed note");
     } else if (cp.session_id !== this.sessionId) {
       this._fail(cp.tree_size, "another session", `signed for session ${cp.session_id}, not ${this.sessionId}`);
-    } else if (this.unchecked === null) {
-      let keys;
+    } else if (canVerifySignatures()) {
+      let keys = null;
       try {
         keys = await this.keys();
+        this.unchecked = null;
       } catch (err) {
-        this.unchecked = `the published keys could not be read (${err.message})`;
+        this.unchecked = `the published keys could not be read (${err.message})`; // the next checkpoint tries again
       }
       if (keys) {
         const pub = keys.get(signed.key_id);
         if (pub === undefined) this._fail(cp.tree_size, "unknown key", `signed by key ${signed.key_id}, which the server does not publish`);
         else if (!(await verifySignature(pub, signed.signature, signed.body))) this._fail(cp.tree_size, "bad signature", "the signature does not verify");
+        else signed.verified = true;
       }
     }
     if (this.failure === null) {
@@ -551,7 +553,7 @@ export class CheckpointWatch {
       return;
     }
     this.checked += 1;
-    if (this.unchecked === null) this.signedAt = Math.max(this.signedAt, size);
+    if (signed.verified) this.signedAt = Math.max(this.signedAt, size);
   }
 
   _changed() {
