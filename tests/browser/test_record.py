@@ -32,29 +32,16 @@ from protocol.checkpoint import Checkpoint, sign
 from server.signing import Keyring, load_keyring
 from tests.browser.helpers import Http, Pages, json_file, wait_live, wait_verified
 from tests.integration.procs import ServerProcess
-from tests.unit.test_bundle import MUTANTS, SID, SIZES, checkpoints_for, make_entries
+from tests.unit import test_bundle as unit
 
 pytestmark = pytest.mark.browser
 
+# The Python verifier's corpus and its fixtures: both verifiers face the same bundles.
+MUTANTS = unit.MUTANTS
+ring = unit.ring
+bundle = unit.bundle
+
 WS = re.compile(r".*/ws/sessions/.*")
-
-
-@pytest.fixture
-def ring(tmp_path: Path) -> Keyring:
-    return load_keyring({"COURTROOM_DATA_DIR": str(tmp_path / "keys")})
-
-
-@pytest.fixture
-def bundle(ring: Keyring) -> dict[str, Any]:
-    entries = make_entries()
-    return {
-        "format": "courtroom-bundle/1",
-        "session_id": SID,
-        "status": "completed",
-        "entries": entries,
-        "checkpoints": checkpoints_for(entries, SIZES, ring),
-        "keys": [k.as_dict() for k in ring.keys],
-    }
 
 
 def corpus(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
