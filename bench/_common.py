@@ -219,6 +219,30 @@ def _proc_table() -> dict[int, tuple[int, str, float]]:
     return out
 
 
+def tree_cpu_seconds(root: int | None = None) -> float:
+    """User + system CPU seconds of the live descendants of ``root`` (default: this process).
+
+    A browser's renderers are its descendants: what a page's work costs in CPU,
+    whatever share of a core the machine let it have.
+    """
+    table = _proc_table()
+    ours = _descendants(table, os.getpid() if root is None else root)
+    return sum(table[pid][2] for pid in ours if pid in table)
+
+
+def _descendants(table: dict[int, tuple[int, str, float]], root: int) -> set[int]:
+    """``root`` and every process below it in ``table`` (pid -> (ppid, ...))."""
+    ours = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, _, _) in table.items():
+            if ppid in ours and pid not in ours:
+                ours.add(pid)
+                grew = True
+    return ours
+
+
 def _machine_busy() -> float:
     """CPU seconds the machine spent in user, nice and system time (/proc/stat)."""
     try:
@@ -252,14 +276,7 @@ class Neighbours:
         """(cores busy elsewhere on average, the top commands) since the start."""
         end = _proc_table()
         elapsed = max(time.monotonic() - self._t0, 1e-9)
-        ours = {os.getpid()}
-        grew = True
-        while grew:  # our descendants
-            grew = False
-            for pid, (ppid, _, _) in end.items():
-                if ppid in ours and pid not in ours:
-                    ours.add(pid)
-                    grew = True
+        ours = _descendants(end, os.getpid())
         used: dict[str, float] = {}
         excluded = 0.0
         for pid, (ppid, comm, cpu) in end.items():

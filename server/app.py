@@ -50,6 +50,7 @@ from server.serve import RUNNING
 from server.services import Services
 from server.signing import load_keyring
 from server.throttle import LoginThrottle
+from server.verify_page import verify_page
 from server.ws import drain_departures, session_socket
 from store import ClusterStore, RecordStore, ScheduleStore, SessionStore, UserStore, migrate
 from timers import Clock, system_clock
@@ -203,6 +204,8 @@ def create_app(
     # The browser client (plain ES modules, docs/browser.md) at /app/; / leads there.
     app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="app")
     app.router.routes.append(Route("/", _to_app, include_in_schema=False))
+    # The bundle verifier as one file that also works saved, with no server.
+    app.router.routes.append(Route("/verify", verify_page, include_in_schema=False))
     # Outermost first: the request id covers everything, the origin gate runs before any
     # route (a refused WebSocket is never accepted).
     allowed = [o for o in settings.allowed_origins if o != "*"]

@@ -56,6 +56,7 @@ function renderNav() {
     a
       ? [
           h("a", { href: "#/sessions" }, "Sessions"),
+          h("a", { href: "/verify", id: "nav-verify" }, "Verify a bundle"),
           h("span", { class: "who", id: "signed-in-as" }, `${a.name || a.username} (${a.role.toLowerCase()})`),
           h(
             "button",
@@ -70,7 +71,7 @@ function renderNav() {
             "Sign out",
           ),
         ]
-      : [h("a", { href: "#/login" }, "Sign in")],
+      : [h("a", { href: "/verify", id: "nav-verify" }, "Verify a bundle"), h("a", { href: "#/login" }, "Sign in")],
   );
 }
 

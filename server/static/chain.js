@@ -16,9 +16,14 @@ export const GENESIS_HASH = "0".repeat(64);
 const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/; // printable ASCII minus " and \
 const SHORT = { 0x22: '\\"', 0x5c: "\\\\", 0x0a: "\\n", 0x0d: "\\r", 0x09: "\\t", 0x08: "\\b", 0x0c: "\\f" };
 
+// Below U+007F, JSON.stringify escapes exactly as Python does (\" \\ \b \f \n \r \t,
+// \u00xx in lowercase for the other controls); DEL and beyond it does not.
+const ASCII = /^[\x00-\x7e]*$/;
+
 /** A string as json.dumps(s) (ensure_ascii=True) writes it. */
 export function pyQuote(s) {
   if (PLAIN.test(s)) return '"' + s + '"';
+  if (ASCII.test(s)) return JSON.stringify(s); // e.g. the details text inside a payload: native speed
   let out = '"';
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i); // UTF-16 code units: astral characters come out as surrogate pairs, as in Python
@@ -49,6 +54,8 @@ function pyFloat(v) {
   }
   return (neg ? "-" : "") + body;
 }
+
+const HIGH = /[\ud800-\uffff]/;
 
 function byCodePoint(a, b) {
   // Python sorts str keys by code point; JS compares UTF-16 units. They agree
@@ -85,27 +92,35 @@ export function pyDumps(value) {
     if (value.length === 0) return "[]";
     return "[" + value.map(pyDumps).join(", ") + "]";
   }
-  const keys = Object.keys(value).sort(byCodePoint);
-  if (keys.length === 0) return "{}";
-  return "{" + keys.map((k) => pyQuote(k) + ": " + pyDumps(value[k])).join(", ") + "}";
+  // UTF-16 order is code point order unless a key holds a surrogate or U+E000..U+FFFF.
+  const keys = Object.keys(value).sort();
+  if (keys.some((k) => HIGH.test(k))) keys.sort(byCodePoint);
+  let out = "{";
+  for (let i = 0; i < keys.length; i++) out += (i ? ", " : "") + pyQuote(keys[i]) + ": " + pyDumps(value[keys[i]]);
+  return out + "}";
 }
 
-/** The exact text that is hashed for one entry. */
+/**
+ * The exact text that is hashed for one entry: pyDumps of the seven fields
+ * (details as its own pyDumps text), written out with the keys in their
+ * sorted order, as protocol/_chain.py does, since this is the verifiers' hot path.
+ */
 export function entryPayload(e) {
-  return pyDumps({
-    session_id: e.session_id,
-    sequence_number: e.sequence_number,
-    timestamp: e.timestamp,
-    event_type: e.event_type,
-    actor_id: e.actor_id,
-    details: pyDumps(e.details),
-    previous_hash: e.previous_hash,
-  });
+  return (
+    '{"actor_id": ' + pyDumps(e.actor_id) +
+    ', "details": ' + pyQuote(pyDumps(e.details)) +
+    ', "event_type": ' + pyDumps(e.event_type) +
+    ', "previous_hash": ' + pyDumps(e.previous_hash) +
+    ', "sequence_number": ' + pyDumps(e.sequence_number) +
+    ', "session_id": ' + pyDumps(e.session_id) +
+    ', "timestamp": ' + pyDumps(e.timestamp) +
+    "}"
+  );
 }
 
 // --- SHA-256 ------------------------------------------------------------------
 
-const K = new Uint32Array([
+const ROUND = new Int32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
   0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
   0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
@@ -116,55 +131,101 @@ const K = new Uint32Array([
   0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ]);
 
-/** SHA-256 of bytes in plain JavaScript (the fallback outside secure contexts). */
-export function sha256Bytes(bytes) {
-  const h = new Uint32Array([
-    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-  ]);
-  const bitLen = bytes.length * 8;
-  const padded = new Uint8Array(((bytes.length + 9 + 63) >> 6) << 6);
-  padded.set(bytes);
-  padded[bytes.length] = 0x80;
-  const view = new DataView(padded.buffer);
-  view.setUint32(padded.length - 8, Math.floor(bitLen / 0x100000000));
-  view.setUint32(padded.length - 4, bitLen >>> 0);
-  const w = new Uint32Array(64);
-  for (let off = 0; off < padded.length; off += 64) {
-    for (let i = 0; i < 16; i++) w[i] = view.getUint32(off + i * 4);
-    for (let i = 16; i < 64; i++) {
-      const a = w[i - 15];
-      const b = w[i - 2];
-      const s0 = ((a >>> 7) | (a << 25)) ^ ((a >>> 18) | (a << 14)) ^ (a >>> 3);
-      const s1 = ((b >>> 17) | (b << 15)) ^ ((b >>> 19) | (b << 13)) ^ (b >>> 10);
-      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
-    }
-    let [a, b, c, d, e, f, g, hh] = h;
-    for (let i = 0; i < 64; i++) {
-      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-      const ch = (e & f) ^ (~e & g);
-      const t1 = (hh + S1 + ch + K[i] + w[i]) | 0;
-      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-      const maj = (a & b) ^ (a & c) ^ (b & c);
-      const t2 = (S0 + maj) | 0;
-      hh = g;
-      g = f;
-      f = e;
-      e = (d + t1) | 0;
-      d = c;
-      c = b;
-      b = a;
-      a = (t1 + t2) | 0;
-    }
-    h[0] += a;
-    h[1] += b;
-    h[2] += c;
-    h[3] += d;
-    h[4] += e;
-    h[5] += f;
-    h[6] += g;
-    h[7] += hh;
+const WORDS = new Int32Array(64);
+const H0 = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+
+/** One 64-byte block at `off` into the state `h` (Int32Array(8)). */
+function compress(h, src, off) {
+  const W = WORDS;
+  const K = ROUND;
+  for (let i = 0; i < 16; i++, off += 4) W[i] = (src[off] << 24) | (src[off + 1] << 16) | (src[off + 2] << 8) | src[off + 3];
+  for (let i = 16; i < 64; i++) {
+    const a = W[i - 15];
+    const b = W[i - 2];
+    const s0 = ((a >>> 7) | (a << 25)) ^ ((a >>> 18) | (a << 14)) ^ (a >>> 3);
+    const s1 = ((b >>> 17) | (b << 15)) ^ ((b >>> 19) | (b << 13)) ^ (b >>> 10);
+    W[i] = (W[i - 16] + s0 + W[i - 7] + s1) | 0;
   }
-  return Array.from(h, (x) => x.toString(16).padStart(8, "0")).join("");
+  let a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+  for (let i = 0; i < 64; i++) {
+    const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+    const t1 = (hh + S1 + ((e & f) ^ (~e & g)) + K[i] + W[i]) | 0;
+    const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+    const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+    hh = g;
+    g = f;
+    f = e;
+    e = (d + t1) | 0;
+    d = c;
+    c = b;
+    b = a;
+    a = (t1 + t2) | 0;
+  }
+  h[0] += a;
+  h[1] += b;
+  h[2] += c;
+  h[3] += d;
+  h[4] += e;
+  h[5] += f;
+  h[6] += g;
+  h[7] += hh;
+}
+
+const STATE = new Int32Array(8);
+const TAIL = new Uint8Array(128);
+
+/**
+ * SHA-256 of `bytes[0:length]` in plain JavaScript, synchronously, into `out`
+ * (32 bytes). No allocation per call: the bundle verifier hashes each entry,
+ * leaf and node with it (three per entry), where WebCrypto's per-call promise
+ * costs more than the hashing; it is also the fallback outside secure contexts.
+ */
+export function sha256Digest(bytes, length = bytes.length, out = new Uint8Array(32)) {
+  const h = STATE;
+  h.set(H0);
+  const full = length & ~63;
+  for (let off = 0; off < full; off += 64) compress(h, bytes, off);
+  const rest = length - full;
+  TAIL.fill(0);
+  TAIL.set(bytes.subarray(full, length));
+  TAIL[rest] = 0x80;
+  const end = rest < 56 ? 64 : 128;
+  const bits = length * 8;
+  const hi = Math.floor(bits / 0x100000000);
+  for (let i = 0; i < 4; i++) {
+    TAIL[end - 8 + i] = (hi >>> (24 - 8 * i)) & 0xff;
+    TAIL[end - 4 + i] = (bits >>> (24 - 8 * i)) & 0xff;
+  }
+  compress(h, TAIL, 0);
+  if (end === 128) compress(h, TAIL, 64);
+  for (let i = 0; i < 8; i++) {
+    out[i * 4] = h[i] >>> 24;
+    out[i * 4 + 1] = (h[i] >>> 16) & 0xff;
+    out[i * 4 + 2] = (h[i] >>> 8) & 0xff;
+    out[i * 4 + 3] = h[i] & 0xff;
+  }
+  return out;
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+const HEX_CODES = new TextEncoder().encode("0123456789abcdef");
+const HEX_OUT = new Uint8Array(128);
+const latin1 = new TextDecoder("latin1");
+
+/** Lowercase hex of bytes (a 32-byte digest per entry on the verifiers' hot path: no concatenation). */
+export function toHex(bytes) {
+  if (bytes.length > 64) return Array.from(bytes, (b) => HEX[b]).join("");
+  for (let i = 0; i < bytes.length; i++) {
+    HEX_OUT[2 * i] = HEX_CODES[bytes[i] >> 4];
+    HEX_OUT[2 * i + 1] = HEX_CODES[bytes[i] & 15];
+  }
+  return latin1.decode(HEX_OUT.subarray(0, 2 * bytes.length));
+}
+
+/** Hex SHA-256 of bytes in plain JavaScript. */
+export function sha256Bytes(bytes) {
+  return toHex(sha256Digest(bytes));
 }
 
 const encoder = new TextEncoder();
@@ -195,6 +256,26 @@ export function hashesEqual(a, b) {
 }
 
 // --- verification -------------------------------------------------------------
+
+/**
+ * Why entry `e` does not follow (null when it does): the chain v1 rules of
+ * PROTOCOL.md section 1, given the sequence number and previous hash expected
+ * and `computed`, the chain v1 hash of its fields. Shared by the live pages
+ * (ChainVerifier) and the bundle verifier (record.js).
+ */
+export function entryProblem(e, expectedSeq, prev, sessionId, computed) {
+  if (e.sequence_number !== expectedSeq) return `expected entry #${expectedSeq}, got #${e.sequence_number}`;
+  if (sessionId !== null && e.session_id !== sessionId) return "entry of another session";
+  if (!hashesEqual(e.previous_hash, prev)) return "previous_hash does not match the entry before it";
+  if (!hashesEqual(e.hash, computed)) return "hash does not match the entry's fields";
+  return null;
+}
+
+/** The sequence number a break is reported at (protocol._chain.ChainVerifier's rule). */
+export function brokenSequence(e, expectedSeq) {
+  const seq = e && e.sequence_number;
+  return Number.isInteger(seq) && seq > 0 ? seq : expectedSeq;
+}
 
 /**
  * Incremental verifier, the browser twin of protocol._chain.ChainVerifier.
@@ -234,18 +315,9 @@ export class ChainVerifier {
     try {
       if (this.brokenAt !== null) return false;
       this.count += 1;
-      let reason = null;
-      if (e.sequence_number !== this.expectedSeq) {
-        reason = `expected entry #${this.expectedSeq}, got #${e.sequence_number}`;
-      } else if (this.sessionId !== null && e.session_id !== this.sessionId) {
-        reason = "entry of another session";
-      } else if (!hashesEqual(e.previous_hash, this.prev)) {
-        reason = "previous_hash does not match the entry before it";
-      } else if (!hashesEqual(e.hash, await entryHash(e))) {
-        reason = "hash does not match the entry's fields";
-      }
+      const reason = entryProblem(e, this.expectedSeq, this.prev, this.sessionId, await entryHash(e));
       if (reason !== null) {
-        this.brokenAt = Number.isInteger(e.sequence_number) && e.sequence_number > 0 ? e.sequence_number : this.expectedSeq;
+        this.brokenAt = brokenSequence(e, this.expectedSeq);
         this.reason = reason;
         return false;
       }

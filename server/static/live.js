@@ -2,10 +2,11 @@
 // the clock, the chain verifier and the feed. The judge, speaker and
 // observer views are drawn from this.
 
-import { socketUrl } from "./api.js";
+import { api, auth, socketUrl } from "./api.js";
 import { ChainVerifier } from "./chain.js";
 import { ClockOffset, LiveClock } from "./clock.js";
 import { CLOCK_EVENTS, applyEvent, clockOf, describe, timestampMs } from "./model.js";
+import { CheckpointWatch } from "./record.js";
 import { CourtSocket } from "./socket.js";
 
 export class LiveSession {
@@ -30,6 +31,16 @@ export class LiveSession {
         this.emit("verify");
       },
     });
+    // Signed checkpoints (record v2): each against the published key and the
+    // entries that chain v1 accepted, in the same badge.
+    this.signed = { signedAt: 0, checked: 0, failure: null, unchecked: null, waiting: 0 };
+    this.record = new CheckpointWatch({
+      sessionId,
+      onchange: (r) => {
+        this.signed = r;
+        this.emit("verify");
+      },
+    });
     this.closed = null; // {code, reason} once it gave up
     this.serverError = null;
     this.warnings = [];
@@ -41,6 +52,7 @@ export class LiveSession {
       onStatus: (status, detail) => this.emit("status", { status, detail }),
       onWelcome: (w) => this._welcome(w),
       onEvent: (e, info) => this._event(e, info),
+      onCheckpoint: (c) => this.record.addCheckpoint(c),
       onTick: (t) => this.clock.applyTick(t),
       onError: (f) => {
         this.serverError = f;
@@ -95,13 +107,25 @@ export class LiveSession {
       this.verifier.brokenAt = w.head.sequence_number + 1;
     }
     this.clock.applyState(clockOf(this.state), w.head.sequence_number);
+    if (this.socket.connections === 1) this._earlierCheckpoints();
     this.emit("welcome", w);
     this.emit("state");
   }
 
+  /** The checkpoints signed before this page came (signed in: frames only reach those present). */
+  async _earlierCheckpoints() {
+    if (!auth.token) return;
+    try {
+      const { checkpoints } = await api("GET", `/api/session/${encodeURIComponent(this.sessionId)}/checkpoints`);
+      for (const c of checkpoints) this.record.addCheckpoint(c);
+    } catch {
+      /* not allowed or not there: the frames that arrive from now on are checked */
+    }
+  }
+
   _event(e, { replayed }) {
     this.seen[e.event_type] = Date.now(); // when each kind of event last arrived (tests read it)
-    this.verifier.feed(e);
+    this.verifier.feed(e).then((ok) => ok && this.record.addEntry(e.hash));
     if (!replayed && this.state) {
       applyEvent(this.state, e);
       if (CLOCK_EVENTS.has(e.event_type)) this.clock.applyState(clockOf(this.state), e.sequence_number);

@@ -39,7 +39,7 @@ export class CommandError extends Error {
 
 /**
  * Callbacks (all optional): onStatus(status, detail), onWelcome(welcome),
- * onEvent(event, {replayed}), onTick(tick), onError(errorFrame),
+ * onEvent(event, {replayed}), onCheckpoint(checkpoint), onTick(tick), onError(errorFrame),
  * onClosed(code, reason) when it gives up for good.
  */
 export class CourtSocket {
@@ -56,6 +56,7 @@ export class CourtSocket {
     this.seqs = []; // every sequence number delivered, in order (tests read it)
     this.duplicates = 0;
     this.gaps = 0;
+    this.checkpoints = 0; // checkpoint frames received
     this.connections = 0;
     this.status = "idle";
     this.pending = new Map();
@@ -246,6 +247,10 @@ export class CourtSocket {
         break;
       case "event":
         this._event(f);
+        break;
+      case "checkpoint": // a signed checkpoint of the log (docs/protocol.md section 4)
+        this.checkpoints += 1;
+        if (this.cb.onCheckpoint) this.cb.onCheckpoint(f);
         break;
       case "tick":
         this.offset.observe(f.server_time_ms);

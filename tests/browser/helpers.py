@@ -22,7 +22,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # playwright is imported by the fixtures, which skip or fail without it
-    from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        ConsoleMessage,
+        FilePayload,
+        Page,
+        Playwright,
+    )
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -279,6 +286,16 @@ class Pages:
         page.goto(f"{self.base_url}/app/#{route}")
         return page
 
+    def open_url(self, url: str) -> Page:
+        """A new page at any ``url`` (the bundle verifier, a saved file), in its own context."""
+        ctx = self.browser.new_context()
+        self.contexts.append(ctx)
+        page = ctx.new_page()
+        page.set_default_timeout(20_000)
+        self.watch(page, url)
+        page.goto(url)
+        return page
+
     def close(self) -> None:
         for ctx in self.contexts:
             try:
@@ -286,6 +303,11 @@ class Pages:
             except Exception:  # a context of a browser that is gone already
                 pass
         self.contexts.clear()
+
+
+def json_file(name: str, doc: Any) -> FilePayload:
+    """A JSON file to give a page's file input (``set_input_files``)."""
+    return {"name": name, "mimeType": "application/json", "buffer": json.dumps(doc).encode()}
 
 
 def wait_live(page: Page, timeout: float = 10_000) -> None:

@@ -24,6 +24,7 @@ from tests.browser.helpers import (
     PHONE,
     Http,
     Pages,
+    json_file,
     launch_chromium,
     wait_live,
     wait_running,
@@ -186,6 +187,17 @@ def run(pages: Pages, http: Http, out: Path) -> None:
         resumed["details"],
     )
     shot(replay, out, "replay")
+
+    # The bundle verifier, given the completed session's bundle and the published keys.
+    bundle = http.get(f"/api/session/{replay_sid}/bundle")
+    keys = http.get("/.well-known/courtroom-keys", user=None)
+    verify = pages.open_url(f"{http.base_url}/verify")
+    verify.set_viewport_size({"width": 1100, "height": 900})
+    verify.wait_for_function("window.__verifier && window.__verifier.ready")
+    verify.set_input_files("#keys-file", files=[json_file("courtroom-keys.json", keys)])
+    verify.set_input_files("#bundle-file", files=[json_file("session.bundle.json", bundle)])
+    verify.wait_for_selector('#result[data-state="valid"]')
+    shot(verify, out, "verify-page", full_page=True)
 
     # Refusals: a session that does not exist, one for signed-in observers only.
     pages.expect_console_error(r"status of 404")

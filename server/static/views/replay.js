@@ -8,7 +8,9 @@ import { ChainVerifier } from "../chain.js";
 import { formatMs } from "../clock.js";
 import { fill, h, shortcuts, timeOfDay } from "../dom.js";
 import { applyEvent, clockOf, currentTurn, describe, emptyState, personName, seatLabel, timestampMs } from "../model.js";
+import { CheckpointWatch } from "../record.js";
 import { disposer, shortcutHelp, showRefusal } from "./common.js";
+import { renderBadge } from "./widgets.js";
 
 const SPEEDS = [1, 4, 16, 64];
 
@@ -173,24 +175,34 @@ export function mount(root, { id }) {
   );
   parts.push(stop);
 
-  const download = h(
-    "button",
-    {
-      type: "button",
-      class: "link",
-      id: "btn-export",
-      onclick: async () => {
-        const res = await api("GET", `/api/session/${id}/export`, { raw: true });
-        const url = URL.createObjectURL(await res.blob());
-        const a = h("a", { href: url, download: `session-${id}.jsonl` });
-        document.body.append(a);
-        a.click();
-        a.remove();
-        setTimeout(() => URL.revokeObjectURL(url), 1000);
+  /** A signed-in download of one of the session's files (the token goes in the header). */
+  const saveButton = (buttonId, path, filename, label) =>
+    h(
+      "button",
+      {
+        type: "button",
+        class: "link",
+        id: buttonId,
+        onclick: async () => {
+          const res = await api("GET", path, { raw: true });
+          const url = URL.createObjectURL(await res.blob());
+          const a = h("a", { href: url, download: filename });
+          document.body.append(a);
+          a.click();
+          a.remove();
+          setTimeout(() => URL.revokeObjectURL(url), 1000);
+        },
       },
-    },
-    "Download the log (JSON Lines)",
-  );
+      label,
+    );
+  const download = [
+    saveButton("btn-export", `/api/session/${id}/export`, `session-${id}.jsonl`, "Download the log (JSON Lines)"),
+    " · ",
+    saveButton("btn-bundle", `/api/session/${id}/bundle`, `session-${id}.bundle.json`, "Download the bundle"),
+    " (check it with ",
+    h("a", { href: "/verify", id: "link-verify" }, "the verifier page"),
+    ")",
+  ];
 
   (async () => {
     let data;
@@ -205,22 +217,20 @@ export function mount(root, { id }) {
     tl = new Timeline(id, data.entries);
     window.__courtroom.replay = { timeline: tl, show, at };
     const last = tl.entries.length ? tl.stateAfter(tl.entries.length - 1) : null;
+    // Chain v1 over the log, then every signed checkpoint against it (record v2).
     const verifier = new ChainVerifier({ sessionId: id });
-    for (const e of data.entries) verifier.feed(e);
-    verifier.settled().then((r) => {
-      if (r.valid) {
-        badge.dataset.state = "ok";
-        badge.dataset.verifiedThrough = String(r.verifiedThrough);
-        badge.textContent = `✓ verified #1–${r.verifiedThrough}`;
-      } else {
-        badge.dataset.state = "broken";
-        badge.dataset.brokenAt = String(r.firstInvalidSequence);
-        badge.textContent = `✗ chain broken at #${r.firstInvalidSequence}`;
-        badge.title = r.reason || "";
-      }
-      const headOk = r.valid && data.head && r.headHash === data.head.hash;
-      badge.dataset.head = headOk ? "matches" : "differs";
-    });
+    const watch = new CheckpointWatch({ sessionId: id });
+    for (const e of data.entries) verifier.feed(e).then((ok) => ok && watch.addEntry(e.hash));
+    window.__courtroom.replay.watch = watch;
+    api("GET", `/api/session/${encodeURIComponent(id)}/checkpoints`)
+      .then(({ checkpoints }) => checkpoints.forEach((c) => watch.addCheckpoint(c)))
+      .catch(() => {}) // none to check: the badge shows the chain alone
+      .then(() => Promise.all([verifier.settled(), watch.settled()]))
+      .then(([r]) => {
+        renderBadge(badge, r, watch.result()); // checkpoints that waited for entries are checked by now
+        const headOk = r.valid && data.head && r.headHash === data.head.hash;
+        badge.dataset.head = headOk ? "matches" : "differs";
+      });
     slider.max = String(Math.max(0, tl.end - tl.start));
     fill(
       list,
@@ -255,7 +265,7 @@ export function mount(root, { id }) {
             slider,
             whenEl,
             h("div", { class: "actions" }, bPrev, bPlay, bNext, h("label", { for: "speed", class: "inline" }, "Speed "), speedSel),
-            h("p", { class: "muted small" }, download),
+            h("p", { class: "muted small" }, ...download),
           ),
         ),
         h("section", { class: "panel feed-panel", "aria-labelledby": "entries-h" }, h("h2", { id: "entries-h" }, `Log (${tl.entries.length} entries)`), list),

@@ -26,28 +26,52 @@ export function connectionPill(live) {
   return { node, dispose: off };
 }
 
-/** The verified badge: green while the chain of received entries holds, red where it breaks. */
+/**
+ * Draw the verified badge from chain v1's result (`verify`, chain.js) and the
+ * signed checkpoints' (`signed`, record.js CheckpointWatch): green "✓ verified
+ * #1–N · signed at #M" while both hold, red at the first entry that breaks the
+ * chain or the first checkpoint that fails (bad signature, unknown key, a
+ * root or head the entries contradict). The live views and the replay share it.
+ */
+export function renderBadge(node, r, signed) {
+  const failed = signed && signed.failure;
+  delete node.dataset.signedAt;
+  delete node.dataset.checkpoint;
+  if (!r.valid) {
+    node.dataset.state = "broken";
+    node.dataset.brokenAt = String(r.firstInvalidSequence);
+    node.textContent = `✗ chain broken at #${r.firstInvalidSequence}`;
+    node.title = `Entry #${r.firstInvalidSequence} does not verify: ${r.reason || "hash mismatch"}. Nothing after it can be trusted.`;
+  } else if (failed) {
+    node.dataset.state = "broken";
+    node.dataset.checkpoint = "failed";
+    node.dataset.checkpointSize = String(failed.size);
+    node.textContent = `✗ checkpoint at #${failed.size}: ${failed.short}`;
+    node.title = `The signed checkpoint of entries 1..${failed.size} fails: ${failed.reason}. The server's signed record and what this page received disagree.`;
+  } else if (r.entries === 0) {
+    node.dataset.state = "checking";
+    node.textContent = "verifying…";
+    node.title = "Waiting for the log";
+  } else {
+    node.dataset.state = "ok";
+    node.dataset.verifiedThrough = String(r.verifiedThrough);
+    const at = signed ? signed.signedAt : 0;
+    node.textContent = `✓ verified #1–${r.verifiedThrough}` + (at ? ` · signed at #${at}` : "");
+    node.title = `Every entry from #1 to #${r.verifiedThrough} recomputes to its chain v1 hash and links to the one before it.`;
+    if (at) {
+      node.dataset.signedAt = String(at);
+      node.title += ` Entries 1..${at} are those of a checkpoint signed with the server's published key.`;
+    } else if (signed && signed.unchecked) {
+      node.title += ` Signed checkpoints not checked: ${signed.unchecked}.`;
+    }
+  }
+  node.setAttribute("aria-label", node.title ? `${node.textContent}. ${node.title}` : node.textContent);
+}
+
+/** The verified badge of a live view (renderBadge, redrawn as entries and checkpoints arrive). */
 export function verifiedBadge(live) {
   const node = h("span", { class: "badge", role: "status", id: "verified", "data-state": "checking", tabindex: "0" }, "verifying…");
-  const render = () => {
-    const r = live.verify;
-    if (!r.valid) {
-      node.dataset.state = "broken";
-      node.dataset.brokenAt = String(r.firstInvalidSequence);
-      node.textContent = `✗ chain broken at #${r.firstInvalidSequence}`;
-      node.title = `Entry #${r.firstInvalidSequence} does not verify: ${r.reason || "hash mismatch"}. Nothing after it can be trusted.`;
-    } else if (r.entries === 0) {
-      node.dataset.state = "checking";
-      node.textContent = "verifying…";
-      node.title = "Waiting for the log";
-    } else {
-      node.dataset.state = "ok";
-      node.dataset.verifiedThrough = String(r.verifiedThrough);
-      node.textContent = `✓ verified #1–${r.verifiedThrough}`;
-      node.title = `Every entry from #1 to #${r.verifiedThrough} recomputes to its chain v1 hash and links to the one before it.`;
-    }
-    node.setAttribute("aria-label", node.title ? `${node.textContent}. ${node.title}` : node.textContent);
-  };
+  const render = () => renderBadge(node, live.verify, live.signed);
   render();
   const off = live.on((kind) => kind === "verify" && render());
   return { node, dispose: off };

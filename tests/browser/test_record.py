@@ -1,0 +1,284 @@
+"""Record v2 in the browser: signed checkpoints on the live pages, and the bundle verifier page.
+
+* The verifier page (``/verify``, and a saved copy of it over ``file://`` with
+  every network request refused) faces the mutation corpus of
+  ``tests/unit/test_bundle.py`` (its generators, imported): every mutant must
+  fail with exactly the findings the Python verifier reports, the honest
+  bundle must pass.
+* The observer page shows "signed at #N" as checkpoint frames arrive; a
+  Playwright WebSocket route between the page and the real server tampers
+  with a checkpoint frame on the way (a flipped signature, a key the server
+  does not publish, a checkpoint really signed with the server's key whose
+  root contradicts the entries), and the badge must say so.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import functools
+import json
+import re
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from clients._bundle import keys_from_document, verify_bundle
+from protocol.checkpoint import Checkpoint, sign
+from server.signing import Keyring, load_keyring
+from tests.browser.helpers import Http, Pages, json_file, wait_live, wait_verified
+from tests.integration.procs import ServerProcess
+from tests.unit import test_bundle as unit
+
+pytestmark = pytest.mark.browser
+
+# The Python verifier's corpus and its fixtures: both verifiers face the same bundles.
+MUTANTS = unit.MUTANTS
+ring = unit.ring
+bundle = unit.bundle
+
+WS = re.compile(r".*/ws/sessions/.*")
+
+
+def corpus(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out = {"honest": bundle}
+    for name, (mutate, _) in MUTANTS.items():
+        mutant = copy.deepcopy(bundle)
+        mutate(mutant)
+        out[name] = mutant
+    return out
+
+
+def open_verifier(pages: Pages, url: str) -> Any:
+    page = pages.open_url(url)
+    page.wait_for_function("window.__verifier && window.__verifier.ready")
+    return page
+
+
+_RUN_ALL = """async ([bundles, keys]) => {
+    const v = window.__verifier;
+    const trusted = keys === null ? null : v.readKeys(keys);
+    const out = {};
+    for (const [name, b] of Object.entries(bundles)) out[name] = await v.run(JSON.stringify(b), trusted);
+    return out;
+}"""
+
+
+def test_the_verifier_page_names_every_mutant_as_the_python_verifier_does(
+    pages: Pages, server: ServerProcess, bundle: dict[str, Any], ring: Keyring
+) -> None:
+    page = open_verifier(pages, f"{server.base_url}/verify")
+    bundles = corpus(bundle)
+    keys = json.dumps(ring.document())
+    got = page.evaluate(_RUN_ALL, [bundles, keys])
+    trusted = keys_from_document(ring.document())
+    honest = got.pop("honest")
+    assert honest["valid"] and honest["failures"] == [], honest
+    assert (honest["entries"], honest["checkpoints"], honest["signed_size"]) == (20, 5, 20)
+    assert honest["completed_at"] == 20
+    assert set(got) == set(MUTANTS)
+    for name, report in got.items():
+        py = verify_bundle(bundles[name], trusted)
+        _, expected = MUTANTS[name]
+        assert not report["valid"], name
+        assert any(expected in f for f in report["failures"]), (name, report["failures"])
+        # The same findings, word for word and in the same order, as courtroom-client verify.
+        assert report["failures"] == py.failures, name
+        assert report["first_invalid_sequence"] == py.first_invalid_sequence, name
+        assert (report["entries"], report["signed_size"]) == (py.entries, py.signed_size), name
+    # Without trusted keys: the bundle's own, and the page says so (as the CLI does).
+    own = page.evaluate(_RUN_ALL, [{"honest": bundle}, None])["honest"]
+    assert own["valid"] and any("bundle itself" in n for n in own["notes"])
+    # The UI agrees with the last run: the one on the page.
+    assert page.get_attribute("#result", "data-state") == "valid"
+
+
+def test_require_complete_catches_a_cut_relabelled_active(
+    pages: Pages, server: ServerProcess, bundle: dict[str, Any], ring: Keyring
+) -> None:
+    cut = copy.deepcopy(bundle)
+    del cut["entries"][-4:]
+    cut["checkpoints"] = [c for c in cut["checkpoints"] if c["tree_size"] <= 16]
+    cut["status"] = "active"
+    page = open_verifier(pages, f"{server.base_url}/app/verify.html")  # the modules loaded as files
+    keys = json.dumps(ring.document())
+    relaxed = page.evaluate(_RUN_ALL, [{"cut": cut}, keys])["cut"]
+    assert relaxed["valid"]
+    page.check("#require-complete")
+    strict = page.evaluate(_RUN_ALL, [{"cut": cut}, keys])["cut"]
+    assert any("no SESSION_COMPLETED" in f for f in strict["failures"]), strict
+
+
+def test_a_saved_copy_verifies_from_file_with_no_server(
+    pages: Pages, server: ServerProcess, tmp_path: Path, bundle: dict[str, Any], ring: Keyring
+) -> None:
+    saved = tmp_path / "courtroom-verify.html"
+    with urllib.request.urlopen(f"{server.base_url}/verify", timeout=10) as r:  # "Save page as"
+        saved.write_bytes(r.read())
+    ctx = pages.browser.new_context()
+    pages.contexts.append(ctx)
+    tried: list[str] = []
+
+    def refuse(route: Any) -> None:  # no network at all: only the file itself loads
+        tried.append(route.request.url)
+        route.abort()
+
+    ctx.route(re.compile(r"^(?!file:).*"), refuse)
+    page = ctx.new_page()
+    page.set_default_timeout(20_000)
+    pages.watch(page, "file://")
+    page.goto(saved.as_uri())
+    page.wait_for_function("window.__verifier && window.__verifier.ready")
+    # An auditor picks the bundle, then the published key list.
+    page.set_input_files("#bundle-file", files=[json_file("session.bundle.json", bundle)])
+    page.wait_for_selector('#result[data-state="valid"]')
+    page.set_input_files("#keys-file", files=[json_file("courtroom-keys.json", ring.document())])
+    page.wait_for_function(
+        "document.querySelector('#keys-status').textContent.includes('1 trusted')"
+    )
+    page.wait_for_selector('#result[data-state="valid"]')
+    verdict = page.inner_text("#verdict")
+    assert verdict.startswith("✓ valid: 20 entries, 5 signed checkpoints"), verdict
+    assert page.locator("#checkpoints tbody tr").count() == 5
+    # A cut tail, picked next, fails, named as the CLI names it.
+    cut = copy.deepcopy(bundle)
+    del cut["entries"][-4:]
+    page.set_input_files("#bundle-file", files=[json_file("cut.bundle.json", cut)])
+    page.wait_for_selector('#result[data-state="failed"]')
+    failures = page.inner_text("#failures")
+    assert "checkpoint 5 signs 20 entries but the bundle has 16: the tail was cut" in failures
+    # And an edited entry: the first bad sequence, entry by entry.
+    flipped = copy.deepcopy(bundle)
+    MUTANTS["bit flip in details"][0](flipped)
+    page.set_input_files("#bundle-file", files=[json_file("flipped.bundle.json", flipped)])
+    page.wait_for_function("document.querySelector('#result').dataset.firstInvalid === '7'")
+    assert "✗" in page.inner_text('#entries tr[data-index="7"]')
+    assert tried == [], tried
+
+
+# --- live pages -------------------------------------------------------------------
+
+
+def _route_checkpoints(page: Any, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Relay the page's socket to the real server, passing each checkpoint frame through ``change``."""
+
+    def handler(ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def down(message: str | bytes) -> None:
+            text = message if isinstance(message, str) else message.decode()
+            frame = json.loads(text)
+            ws.send(json.dumps(change(frame)) if frame.get("type") == "checkpoint" else text)
+
+        server.on_message(down)
+        ws.on_message(lambda m: server.send(m))
+
+    page.route_web_socket(WS, handler)
+
+
+def _flip_signature(frame: dict[str, Any]) -> dict[str, Any]:
+    body, _, line = frame["note"].partition("\n\n")
+    dash, name, sig = line.rstrip("\n").split(" ")
+    raw = bytearray(base64.b64decode(sig))
+    raw[10] ^= 1  # in the signature, after the 4-byte key id
+    frame["note"] = f"{body}\n\n{dash} {name} {base64.b64encode(bytes(raw)).decode()}\n"
+    return frame
+
+
+def _resign(
+    frame: dict[str, Any], key: Ed25519PrivateKey | Keyring, root: bytes | None = None
+) -> dict[str, Any]:
+    cp = Checkpoint(
+        frame["session_id"],
+        frame["tree_size"],
+        root if root is not None else bytes.fromhex(frame["root_hash"]),
+        frame["chain_head"],
+        frame["time"],
+    )
+    signed = key.sign(cp) if isinstance(key, Keyring) else sign(cp, key, "courtroom")
+    return {**frame, **signed.as_dict()}
+
+
+def _badge(page: Any) -> dict[str, Any]:
+    return dict(
+        page.evaluate(
+            "() => { const b = document.querySelector('#verified');"
+            " return {state: b.dataset.state, signedAt: b.dataset.signedAt || null,"
+            " checkpoint: b.dataset.checkpoint || null, text: b.textContent, title: b.title}; }"
+        )
+    )
+
+
+def test_the_observer_badge_says_signed_at_as_checkpoints_arrive(pages: Pages, http: Http) -> None:
+    sid = http.new_session("signed")
+    http.start(sid)
+    observer = pages.open(f"/watch/{sid}")
+    wait_live(observer)
+    first = http.post(f"/api/session/{sid}/checkpoint")["tree_size"]
+    observer.wait_for_selector(f'#verified[data-signed-at="{first}"]')
+    assert f"signed at #{first}" in _badge(observer)["text"]
+    last = http.note(sid, "after the first checkpoint")
+    wait_verified(observer, last)
+    second = http.post(f"/api/session/{sid}/checkpoint")["tree_size"]
+    assert second >= last > first
+    observer.wait_for_selector(f'#verified[data-signed-at="{second}"]')
+    badge = _badge(observer)
+    assert badge["state"] == "ok" and badge["text"].endswith(f"· signed at #{second}"), badge
+    assert observer.evaluate("window.__courtroom.live.socket.checkpoints") == 2
+    # A page that comes later, signed in, checks the earlier ones from /checkpoints.
+    judge = pages.open(f"/judge/{sid}", user="judge")
+    judge.wait_for_selector(f'#verified[data-signed-at="{second}"]')
+    # So does the replay, against the whole log it loads.
+    replay = pages.open(f"/replay/{sid}", user="judge")
+    replay.wait_for_selector(f'#verified[data-signed-at="{second}"]')
+    assert replay.get_attribute("#verified", "data-head") == "matches"
+
+
+def test_a_tampered_checkpoint_frame_turns_the_badge_red(
+    pages: Pages, http: Http, server: ServerProcess
+) -> None:
+    sid = http.new_session("tampered checkpoint")
+    http.start(sid)
+    server_key = load_keyring({"COURTROOM_DATA_DIR": str(server.data_dir)})
+    mallory = Ed25519PrivateKey.generate()
+    tampers: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], str, str]] = {
+        "flipped signature": (_flip_signature, "bad signature", "the signature does not verify"),
+        "another key": (
+            functools.partial(_resign, key=mallory),
+            "unknown key",
+            "which the server does not publish",
+        ),
+        # Really signed with the server's key, but not over the entries the page holds.
+        "contradicting root": (
+            functools.partial(_resign, key=server_key, root=bytes(32)),
+            "contradicts the entries",
+            "are not the ones it signed",
+        ),
+    }
+    honest = pages.open(f"/watch/{sid}")
+    routed = {
+        name: pages.open(
+            f"/watch/{sid}", before=functools.partial(_route_checkpoints, change=change)
+        )
+        for name, (change, _, _) in tampers.items()
+    }
+    for p in (honest, *routed.values()):
+        wait_live(p)
+    head = http.note(sid, "before the checkpoint")
+    for p in (honest, *routed.values()):
+        wait_verified(p, head)
+    size = http.post(f"/api/session/{sid}/checkpoint")["tree_size"]
+    honest.wait_for_selector(f'#verified[data-signed-at="{size}"]')
+    for name, page in routed.items():
+        _, short, why = tampers[name]
+        page.wait_for_selector('#verified[data-checkpoint="failed"]')
+        badge = _badge(page)
+        assert badge["state"] == "broken" and badge["signedAt"] is None, (name, badge)
+        assert badge["text"] == f"✗ checkpoint at #{size}: {short}", (name, badge)
+        assert why in badge["title"], (name, badge)
+    # The chain itself still verifies on the tampered pages: it is the checkpoint that fails.
+    assert all(p.evaluate("window.__courtroom.live.verify.valid") for p in routed.values())
