@@ -60,22 +60,11 @@ class CourtroomApp(FastAPI):
         self.router.routes[0:0] = self.socket_routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            if self.root_path:  # as FastAPI does, before matching on the path
-                scope["root_path"] = self.root_path
-            for route in self.socket_routes:
-                match, child = route.matches(scope)
-                if match is Match.FULL:
-                    scope.update(child)
-                    scope["app"] = self
-                    scope["router"] = self.router
-                    await self._socket(route, scope, receive, send)
-                    return
-        await super().__call__(scope, receive, send)
-
-    async def _socket(
-        self, route: WebSocketRoute, scope: Scope, receive: Receive, send: Send
-    ) -> None:
+        route = self._socket_route(scope) if scope["type"] == "websocket" else None
+        if route is None:
+            await super().__call__(scope, receive, send)
+            return
+        # One frame, not two: it lives as long as the socket.
         token = REQUEST_ID.set(request_id_for(scope))
         try:
             if origin_refused(scope, self.allowed_origins):
@@ -93,3 +82,16 @@ class CourtroomApp(FastAPI):
                     await ws.close(code=int(CloseCode.INTERNAL), reason="internal error")
         finally:
             REQUEST_ID.reset(token)
+
+    def _socket_route(self, scope: Scope) -> WebSocketRoute | None:
+        """The socket route for this scope, with the scope completed as the router would."""
+        if self.root_path:  # as FastAPI does, before matching on the path
+            scope["root_path"] = self.root_path
+        for route in self.socket_routes:
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                scope.update(child)
+                scope["app"] = self
+                scope["router"] = self.router
+                return route
+        return None
