@@ -1,8 +1,9 @@
 """The Starlette (FastAPI) application and its lifespan.
 
 FastAPI is Starlette with typed request validation and OpenAPI docs
-(``/docs``, ``/openapi.json``); the WebSocket endpoint is a plain Starlette
-route so nothing sits between the socket and the hub.
+(``/docs``, ``/openapi.json``); the WebSocket endpoints are plain Starlette
+routes, served past the middleware and the router (``server/sockets.py``) so
+nothing sits between the socket and the hub.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from server.schedule_service import ScheduleService
 from server.serve import RUNNING
 from server.services import Services
 from server.signing import load_keyring
+from server.sockets import CourtroomApp
 from server.throttle import LoginThrottle
 from server.verify_page import verify_page
 from server.ws import drain_departures, session_socket
@@ -178,7 +180,7 @@ def create_app(
             if heap is not None:
                 heap.stop()
 
-    app = FastAPI(
+    app = CourtroomApp(
         title="Courtroom",
         version="0.1.0",
         summary="Live moot-court sessions with an authoritative clock and a verifiable log.",
@@ -196,10 +198,14 @@ def create_app(
         app.include_router(router)
     schedule.install(app)
     app.include_router(record.keys_router)
-    # First in the table: a crowd's handshakes should not be matched against every HTTP route.
-    app.router.routes.insert(0, WebSocketRoute("/ws/sessions/{session_id}", session_socket))
-    app.router.routes.insert(
-        1, WebSocketRoute("/ws/tournaments/{tournament_id}", tournament_socket)
+    # Served directly, with the origin gate and request ids of the middleware below
+    # (server/sockets.py): each middleware frame would live as long as the socket.
+    app.serve_sockets(
+        [
+            WebSocketRoute("/ws/sessions/{session_id}", session_socket),
+            WebSocketRoute("/ws/tournaments/{tournament_id}", tournament_socket),
+        ],
+        settings.allowed_origins,
     )
     # The browser client (plain ES modules, docs/browser.md) at /app/; / leads there.
     app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="app")
@@ -207,7 +213,8 @@ def create_app(
     # The bundle verifier as one file that also works saved, with no server.
     app.router.routes.append(Route("/verify", verify_page, include_in_schema=False))
     # Outermost first: the request id covers everything, the origin gate runs before any
-    # route (a refused WebSocket is never accepted).
+    # route (a refused WebSocket is never accepted). The socket routes above do both
+    # themselves.
     allowed = [o for o in settings.allowed_origins if o != "*"]
     if allowed or "*" in settings.allowed_origins:
         app.add_middleware(

@@ -21,7 +21,14 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["REQUEST_ID", "JsonFormatter", "RequestIdFilter", "RequestIdMiddleware", "log_config"]
+__all__ = [
+    "REQUEST_ID",
+    "JsonFormatter",
+    "RequestIdFilter",
+    "RequestIdMiddleware",
+    "log_config",
+    "request_id_for",
+]
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -99,6 +106,16 @@ def log_config(fmt: str, level: str) -> dict[str, Any]:
     }
 
 
+def request_id_for(scope: Scope) -> str:
+    """The client's ``X-Request-ID`` when it is a short token, else a new id."""
+    given = ""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            given = value.decode("latin-1")
+            break
+    return given if _CLIENT_ID.match(given) else uuid.uuid4().hex[:16]
+
+
 class RequestIdMiddleware:
     """Pure ASGI (no buffering, WebSockets pass through): one id per request or connection."""
 
@@ -109,12 +126,7 @@ class RequestIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        given = ""
-        for name, value in scope.get("headers", ()):
-            if name == b"x-request-id":
-                given = value.decode("latin-1")
-                break
-        rid = given if _CLIENT_ID.match(given) else uuid.uuid4().hex[:16]
+        rid = request_id_for(scope)
         token = REQUEST_ID.set(rid)
         if scope["type"] == "websocket":
             try:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["OriginGate", "origin_allowed"]
+__all__ = ["OriginGate", "origin_allowed", "origin_refused", "refuse_socket"]
 
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -36,6 +36,22 @@ def origin_allowed(origin: str, host: str, allowed: Sequence[str]) -> bool:
     return bool(sep) and netloc.lower() == host.lower()
 
 
+def origin_refused(scope: Scope, allowed: Sequence[str]) -> bool:
+    """Whether the request carries an ``Origin`` that may not use this server."""
+    origin = host = None
+    for name, value in scope.get("headers", ()):
+        if name == b"origin":
+            origin = value.decode("latin-1")
+        elif name == b"host":
+            host = value.decode("latin-1")
+    return origin is not None and not origin_allowed(origin, host or "", allowed)
+
+
+async def refuse_socket(send: Send) -> None:
+    """Close a WebSocket before accepting it: the client sees HTTP 403."""
+    await send({"type": "websocket.close", "code": 1008, "reason": "origin not allowed"})
+
+
 class OriginGate:
     def __init__(self, app: ASGIApp, allowed: Sequence[str]) -> None:
         self.app = app
@@ -43,22 +59,17 @@ class OriginGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "websocket" or (kind == "http" and scope["method"] not in _SAFE):
-            origin = host = None
-            for name, value in scope.get("headers", ()):
-                if name == b"origin":
-                    origin = value.decode("latin-1")
-                elif name == b"host":
-                    host = value.decode("latin-1")
-            if origin is not None and not origin_allowed(origin, host or "", self.allowed):
-                await self._refuse(kind, send)
-                return
+        if (
+            kind == "websocket" or (kind == "http" and scope["method"] not in _SAFE)
+        ) and origin_refused(scope, self.allowed):
+            await self._refuse(kind, send)
+            return
         await self.app(scope, receive, send)
 
     @staticmethod
     async def _refuse(kind: str, send: Send) -> None:
         if kind == "websocket":
-            await send({"type": "websocket.close", "code": 1008, "reason": "origin not allowed"})
+            await refuse_socket(send)
             return
         body = orjson.dumps({"detail": "origin not allowed", "code": "forbidden"})
         await send(

@@ -16,14 +16,23 @@ checks the connection is open, the close frame not yet sent, and the
 transport below its high-water mark; when it is not, the caller queues the
 frame and waits (``write``) like any other send, so back-pressure and the
 slow-consumer close (4001) are unchanged.
+
+The protocol is also trimmed for crowds of idle sockets (docs/benchmarks.md
+section 7): uvicorn's incoming-message ``asyncio.Queue`` (three deques and an
+event, about 3 kB) becomes an :class:`Inbox`, its ``writable`` event (a deque)
+a :class:`Flag`, both allocating only while someone waits, and the handshake's
+request and response, headers and all, are dropped once the socket is accepted.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import asyncio
+from typing import Any, Generic, Protocol, TypeVar
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
+
+T = TypeVar("T")
 
 EXTENSION = "courtroom.wire"
 
@@ -38,8 +47,118 @@ class Wire(Protocol):
         """Wait until writable, then write; False if the connection closed first."""
 
 
+class Inbox(Generic[T]):
+    """What uvicorn's protocol uses of ``asyncio.Queue`` (one reader), in a fraction of the memory.
+
+    An idle socket's queue is empty with its one reader waiting: that is one
+    future here, against three deques and an event in ``asyncio.Queue``.
+    """
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[T] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: T) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> T:
+        while not self._items:
+            # A cancelled get (a timeout) leaves its future behind: put_nowait skips it.
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        self._waiter = None
+        return self._items.pop(0)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+
+class Flag:
+    """``asyncio.Event`` as uvicorn uses it, with no waiter list until someone waits."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = True
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        for fut in waiters or ():
+            if not fut.done():
+                fut.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> None:
+        if self._set:
+            return
+        fut = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(fut)
+        try:
+            await fut
+        finally:
+            if self._waiters is not None and fut in self._waiters:
+                self._waiters.remove(fut)
+
+
 class CourtroomWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol plus the ``courtroom.wire`` extension."""
+
+    # uvicorn sets some 37 attributes per connection: past 30 an instance dict stops
+    # sharing its keys with the class and costs ~1.6 kB. Slots declared here take
+    # these (the base class's ``self.x = ...`` lands in them), leaving the dict small.
+    __slots__ = (
+        "config",
+        "app",
+        "loop",
+        "logger",
+        "root_path",
+        "asgi_version",
+        "app_state",
+        "connections",
+        "tasks",
+        "default_headers",
+        "server",
+        "client",
+        "scheme",
+        "handshake_initiated",
+        "close_timeout",
+        "ping_interval",
+        "ping_timeout",
+        "ping_sent_at",
+        "last_ping_rtt",
+        "curr_msg_data_type",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = Inbox()  # type: ignore[assignment]
+        self.writable = Flag()  # type: ignore[assignment]
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # The handshake is over: nothing reads its request or response again.
+            # websockets' parser keeps the request in a local of its generator for
+            # the life of the socket, so empty its headers in place too.
+            self.request.headers.clear()
+            del self.request, self.response
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
