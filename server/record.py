@@ -7,7 +7,7 @@ a transaction of its own (``store/_record.py``), and signs a checkpoint when
 an entry is a boundary (a turn's start or end, a round's end, a pause, the
 completion). Commits of one session that arrive while the task is busy are
 taken together. Entries that reached no hook on this node (another node's, a
-session's first entry, a crash between commit and tree) are read from the log:
+crash between commit and tree) are read from the log:
 the tree never trusts the hook to be complete, only the log. At start-up the
 node catches up every session whose tree is shorter than its log.
 
