@@ -5,8 +5,10 @@
 * bundle verify: a bundle of N chained entries with a signed checkpoint every
   1,000 entries is written to a temp file; ``courtroom-client verify``'s code
   (``load_bundle`` + ``verify_bundle``: JSON parse, chain v1, the RFC 6962 tree,
-  every signature) is timed on it, beside the baseline of chain v1 alone
-  (``verify_export`` over the same entries as JSON Lines: what an export costs);
+  every signature) is timed on it, in one pass (``workers=1``, the in-run
+  baseline of the parallel case) and as the CLI runs it (forked processes over
+  ranges, one per CPU), beside chain v1 alone (``verify_export`` over the same
+  entries as JSON Lines: what an export costs);
 * inclusion proof: the tree of an N-entry session is stored (``merkle_nodes``,
   built with ``CompactRange`` as the server builds it; not timed), then
   ``RecordKeeper.inclusion`` (the route's server-side work: session row, tree
@@ -36,7 +38,12 @@ from typing import Any
 from _common import Row, clean_case, install_loop, machine, print_table, scratch_pg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from clients._bundle import keys_from_document, load_bundle, verify_bundle
+from clients._bundle import (
+    _workers as bundle_workers,
+    keys_from_document,
+    load_bundle,
+    verify_bundle,
+)
 from clients._verify import verify_export
 from protocol import GENESIS_HASH, canonical_details, entry_hash_canonical, format_timestamp
 from protocol.checkpoint import Checkpoint, public_key_bytes
@@ -89,10 +96,15 @@ def make_bundle(n: int, path: Path, jsonl: Path, ring: Keyring) -> None:
         out.write(', "keys": ' + json.dumps([k.as_dict() for k in ring.keys]) + "}")
 
 
-def python_verify(path: Path, trusted: dict[str, bytes], n: int) -> tuple[int, float]:
-    """``courtroom-client verify``'s code on a bundle of ``n`` entries: (n, seconds)."""
+def python_verify(
+    path: Path, trusted: dict[str, bytes], n: int, workers: int | None = None
+) -> tuple[int, float]:
+    """``courtroom-client verify``'s code on a bundle of ``n`` entries: (n, seconds).
+
+    ``workers``: processes over ranges (None: as many as the client would use).
+    """
     t0 = time.perf_counter()
-    report = verify_bundle(load_bundle(path), trusted)
+    report = verify_bundle(load_bundle(path), trusted, workers=workers)
     dt = time.perf_counter() - t0
     assert report.valid and report.signed_size == n, report.failures
     return n, dt
@@ -114,19 +126,25 @@ async def bench_verify(n: int) -> list[Row]:
             assert r.valid and r.entries == n, r
             return n, dt
 
-        async def bundle() -> tuple[int, float]:
-            return python_verify(path, trusted, n)
+        async def bundle(workers: int | None) -> tuple[int, float]:
+            return python_verify(path, trusted, n, workers)
 
         base = "baseline: verify_export (chain v1 over JSON Lines)"
+        cps = f"{n // 1000 + (n % 1000 > 0)} signed checkpoints"
+        one = f"bundle verify, one pass (workers=1; {cps})"
+        workers = bundle_workers()  # what courtroom-client verify uses here
         return [
             await clean_case(base, chain_only, unit="entries/s", repeat=3, retries=0),
             await clean_case(
-                f"bundle verify ({n // 1000 + (n % 1000 > 0)} signed checkpoints)",
-                bundle,
+                one, lambda: bundle(1), unit="entries/s", repeat=3, retries=0, baseline=base
+            ),
+            await clean_case(
+                f"bundle verify, {workers} processes over ranges ({cps})",
+                lambda: bundle(None),
                 unit="entries/s",
                 repeat=3,
                 retries=0,
-                baseline=base,
+                baseline=one,
             ),
         ]
 
@@ -291,7 +309,8 @@ async def main() -> None:
             {
                 "bench": "bundle_verify",
                 "entries": n,
-                "per_s": round(rows[1].rate),
+                "per_s": round(rows[2].rate),
+                "one_pass_per_s": round(rows[1].rate),
                 "baseline_per_s": round(rows[0].rate),
             }
         )

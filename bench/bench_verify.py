@@ -1,10 +1,13 @@
 """Verification speed: entries/s of the chain verifier, in memory and from the store.
 
     .venv/bin/python bench/bench_verify.py [--quick] [--entries N] [--backend sqlite|postgres|both]
+        [--retries N]
 
 * ``ChainVerifier.feed_canonical`` over N in-memory entries (``LogEntry``);
 * ``SessionStore.verify`` over one stored session of N entries, on SQLite (a
-  file in a temp dir) and PostgreSQL (a scratch ``bench_<random>`` database).
+  file in a temp dir) and PostgreSQL (a scratch ``bench_<random>`` database):
+  in one pass (``workers=1``, the in-run baseline) and in ranges over worker
+  processes (the default: one per CPU; ``store/_verify.py``).
   The session is created through ``Courtroom.create_session`` and then filled
   with correctly chained rows by bulk inserts (that part is not timed). The
   store's paged read alone (``stream_entries``) is timed too, so the split
@@ -54,10 +57,12 @@ from server.rules.session import RulesConfig
 from server.rules.state import Actor
 from store import LogEntry, SessionStore, migrate
 from store._schema import courtroom_sessions as S, session_log_entries as L
+from store._verify import default_workers
 from timers import system_clock
 
 JUDGE = Actor(user_id="1", account_role="JUDGE", name="Bench Judge")
 REPEAT = 5  # runs per case; the median is kept
+RETRIES = 4  # noisy runs repeated (each after waiting for quiet); --retries
 
 
 def chain_after(first: LogEntry, n: int) -> list[LogEntry]:
@@ -166,13 +171,14 @@ async def bench_memory(entries: list[LogEntry]) -> list[Row]:
 
     base = "baseline: hashlib.sha256 over the payload bytes"
     return [
-        await clean_case(base, bare_sha, unit="entries/s", repeat=REPEAT),
+        await clean_case(base, bare_sha, unit="entries/s", repeat=REPEAT, retries=RETRIES),
         await clean_case(
             "memory: entry_hash_canonical (build payload + sha256)",
             hash_only,
             unit="entries/s",
             repeat=REPEAT,
             baseline=base,
+            retries=RETRIES,
         ),
         await clean_case(
             "memory: ChainVerifier.feed_canonical",
@@ -180,6 +186,7 @@ async def bench_memory(entries: list[LogEntry]) -> list[Row]:
             unit="entries/s",
             repeat=REPEAT,
             baseline=base,
+            retries=RETRIES,
         ),
         await clean_case(
             "memory: ChainVerifier.feed_rows (tuples, as the store reads them)",
@@ -187,6 +194,7 @@ async def bench_memory(entries: list[LogEntry]) -> list[Row]:
             unit="entries/s",
             repeat=REPEAT,
             baseline=base,
+            retries=RETRIES,
         ),
     ]
 
@@ -232,23 +240,39 @@ async def bench_store(label: str, url: str, n: int) -> list[Row]:
                 count += 1
             return count, time.perf_counter() - t0
 
-        async def verify() -> tuple[int, float]:
+        async def verify(workers: int | None) -> tuple[int, float]:
             t0 = time.perf_counter()
-            result = await store.verify(sid)
+            result = await store.verify(sid, workers=workers)
             dt = time.perf_counter() - t0
             if not (result.valid and result.entries == n and result.head_hash == entries[-1].hash):
                 print(f"WARNING: {label} verify did not accept the log: {result}")
             return n, dt
 
+        workers = default_workers()
+        await store.verify(sid, workers=workers)  # start the worker pool (once per process)
+        base = f"{label}: SessionStore.verify, one pass (workers=1)"
         return [
             await clean_case(
                 f"{label}: stream_entries alone (read, no hashing)",
                 read,
                 unit="entries/s",
                 repeat=REPEAT,
+                retries=RETRIES,
             ),
             await clean_case(
-                f"{label}: SessionStore.verify", verify, unit="entries/s", repeat=REPEAT
+                base,
+                lambda: verify(1),
+                unit="entries/s",
+                repeat=REPEAT,
+                retries=RETRIES,
+            ),
+            await clean_case(
+                f"{label}: SessionStore.verify, {workers} processes over ranges",
+                lambda: verify(workers),
+                unit="entries/s",
+                repeat=REPEAT,
+                retries=RETRIES,
+                baseline=base,
             ),
         ]
     finally:
@@ -278,12 +302,17 @@ async def main(args: argparse.Namespace) -> None:
                 rows += await bench_store("postgres", pg_url, args.entries)
     print_table(f"verify ({args.entries} entries per case; median of {REPEAT} runs)", rows)
     print(f"whole run (repeated cases included): {others.line()}")
+    by = {r.name: r for r in rows}
     for r in rows:
-        print(
-            json.dumps(
-                {"bench": "verify", "case": r.name, "entries": r.count, "per_s": round(r.rate)}
-            )
-        )
+        line: dict[str, Any] = {
+            "bench": "verify",
+            "case": r.name,
+            "entries": r.count,
+            "per_s": round(r.rate),
+        }
+        if r.baseline:
+            line["baseline_per_s"] = round(by[r.baseline].rate)
+        print(json.dumps(line))
 
 
 if __name__ == "__main__":
@@ -292,8 +321,15 @@ if __name__ == "__main__":
     ap.add_argument("--entries", type=int, default=None, help="entries per case (default 50000)")
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     ap.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    ap.add_argument(
+        "--retries",
+        type=int,
+        default=RETRIES,
+        help="repeats of a noisy run, each after waiting up to 300 s for quiet (0: keep it, NOISY)",
+    )
     add_quiet_option(ap)
     args = ap.parse_args()
+    RETRIES = args.retries
     args.entries = args.entries or (5_000 if args.quick else 50_000)
     loop = install_loop(args.loop)
     wait_for_quiet(args.wait_quiet)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from protocol._chain import (
     GENESIS_HASH,
+    ChainPart,
     ChainVerifier,
+    PartVerifier,
     VerifyResult,
     canonical_details,
     check_details,
@@ -16,6 +18,7 @@ from protocol._chain import (
     entry_hash_canonical,
     format_timestamp,
     hashes_equal,
+    join_parts,
     session_integrity_hash,
     verify_entries,
 )
@@ -61,7 +64,9 @@ __all__ = [
     "GENESIS_HASH",
     "PARTICIPANT_ROLES",
     "PROTOCOL_VERSION",
+    "ChainPart",
     "ChainVerifier",
+    "PartVerifier",
     "ClientMessage",
     "CloseCode",
     "Command",
@@ -80,6 +85,7 @@ __all__ = [
     "TurnStart",
     "TurnSubmit",
     "VerifyResult",
+    "join_parts",
     "canonical_details",
     "check_details",
     "decode",

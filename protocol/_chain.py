@@ -125,10 +125,17 @@ class ChainVerifier:
 
     __slots__ = ("_session_id", "_expected_seq", "_prev", "_count", "_bad")
 
-    def __init__(self, session_id: str | None = None) -> None:
+    def __init__(
+        self,
+        session_id: str | None = None,
+        *,
+        sequence: int = 1,
+        previous_hash: str = GENESIS_HASH,
+    ) -> None:
+        """``sequence``/``previous_hash``: where the first entry fed must link (a range's start)."""
         self._session_id = session_id
-        self._expected_seq = 1
-        self._prev = GENESIS_HASH
+        self._expected_seq = sequence
+        self._prev = previous_hash
         self._count = 0
         self._bad: int | None = None
 
@@ -165,21 +172,40 @@ class ChainVerifier:
         if self._bad is not None:
             return False
         same = hmac.compare_digest
-        digest = entry_hash_canonical
+        sha, quote, payload = _sha256, _quote, _PAYLOAD
         expected, prev, sid = self._expected_seq, self._prev, self._session_id
         count = self._count
         ok = True
+        quoted_sid = None
         for session_id, seq, ts, event_type, actor_id, details, previous, hash_ in rows:
             count += 1
-            if sid is None:
-                sid = session_id
+            if quoted_sid is None:
+                # Every entry that gets as far as hashing has this session id,
+                # so it is quoted once (entry_hash_canonical, inlined).
+                if sid is None:
+                    sid = session_id
+                quoted_sid = quote(sid) if type(sid) is str else ""
             try:
                 good = (
                     seq == expected
                     and session_id == sid
                     and same(previous, prev)
                     and same(
-                        hash_, digest(session_id, seq, ts, event_type, actor_id, details, previous)
+                        hash_,
+                        sha(
+                            (
+                                payload
+                                % (
+                                    "null" if actor_id is None else quote(actor_id),
+                                    quote(details),
+                                    quote(event_type),
+                                    quote(previous),
+                                    seq,
+                                    quoted_sid,
+                                    quote(ts),
+                                )
+                            ).encode()
+                        ).hexdigest(),
                     )
                 )
             except (TypeError, ValueError):  # not text (or not ASCII) where a hash belongs
@@ -222,6 +248,80 @@ class ChainVerifier:
             head_hash=self._prev,
             first_invalid_sequence=self._bad,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ChainPart:
+    """One range of a log verified on its own, starting from its first row's own link.
+
+    A log can be verified in ranges (in parallel processes) because every
+    entry carries its predecessor's hash: each range is checked from its first
+    row as if that row linked correctly, and :func:`join_parts` then checks
+    each range's first row against where the range before it ended. The joined
+    result is the one a single :class:`ChainVerifier` over the whole log gives.
+    """
+
+    first: tuple[Any, Any, Any] | None  # (session id, sequence, previous hash) of its first row
+    result: VerifyResult
+
+
+class PartVerifier:
+    """``feed_rows`` over one range of a log (as many pages as it takes), then ``part()``."""
+
+    __slots__ = ("_session_id", "_first", "_chain")
+
+    def __init__(self, session_id: str | None = None) -> None:
+        self._session_id = session_id
+        self._first: tuple[Any, Any, Any] | None = None
+        self._chain: ChainVerifier | None = None
+
+    def feed_rows(self, rows: Sequence[Sequence[Any]]) -> bool:
+        if self._chain is None:
+            if self._first is not None:
+                return False  # its first row could not even start a chain
+            if not rows:
+                return True
+            sid, seq, previous = rows[0][0], rows[0][1], rows[0][6]
+            self._first = (sid, seq, previous)
+            if type(seq) is not int or type(previous) is not str:
+                return False  # join_parts finds the first row's link broken
+            self._chain = ChainVerifier(
+                self._session_id or sid, sequence=seq, previous_hash=previous
+            )
+        return self._chain.feed_rows(rows)
+
+    def part(self) -> ChainPart:
+        chain = self._chain or ChainVerifier(self._session_id)
+        return ChainPart(self._first, chain.result())
+
+
+def join_parts(session_id: str | None, parts: Iterable[ChainPart]) -> VerifyResult:
+    """The whole log's result from its ranges' (in sequence order; see :class:`ChainPart`)."""
+    expected, prev, sid, count = 1, GENESIS_HASH, session_id, 0
+    for part in parts:
+        if part.first is None:
+            continue  # an empty range
+        first_sid, seq, previous = part.first
+        if sid is None:
+            sid = first_sid
+        try:
+            linked = (
+                type(seq) is int
+                and seq == expected
+                and first_sid == sid
+                and hmac.compare_digest(previous, prev)
+            )
+        except (TypeError, ValueError):
+            linked = False
+        r = part.result
+        if not linked or r.entries == 0:
+            bad = seq if isinstance(seq, int) and seq > 0 else expected
+            return VerifyResult(False, count + 1, prev, bad)
+        count += r.entries
+        if not r.valid:
+            return VerifyResult(False, count, r.head_hash, r.first_invalid_sequence)
+        expected, prev = seq + r.entries, r.head_hash
+    return VerifyResult(True, count, prev, None)
 
 
 def verify_entries(entries: Iterable[Mapping[str, Any]]) -> VerifyResult:

@@ -43,7 +43,7 @@ from server.logs import RequestIdMiddleware
 from server.observers import ObserverGate
 from server.origins import OriginGate
 from server.presence import PresenceTracker
-from server.record import RecordKeeper, hub_delivery
+from server.record import RecordKeeper, broker_delivery
 from server.routes import auth, health, record, rounds, schedule, sessions
 from server.rules.session import RulesConfig
 from server.schedule_service import ScheduleService
@@ -146,7 +146,7 @@ def create_app(
             RecordStore(store),
             load_keyring(data=settings.data_dir),
             the_clock,
-            hub_delivery(hub),
+            broker_delivery(broker),
         )
         courtroom.on_commit(keeper.hook)
         services.extras["record"] = keeper

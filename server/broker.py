@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from server.broker_port import Broker, Receiver
+from server.broker_port import Broker, FrameReceiver, Receiver
 from store import LogEntry
 
-__all__ = ["Broker", "MemoryBroker", "Receiver", "create_broker"]
+__all__ = ["Broker", "FrameReceiver", "MemoryBroker", "Receiver", "create_broker"]
 
 
 class MemoryBroker:
@@ -21,18 +21,25 @@ class MemoryBroker:
 
     def __init__(self) -> None:
         self._receiver: Receiver | None = None
+        self._frames: FrameReceiver | None = None
         self._subscribed: set[str] = set()
 
-    async def start(self, receiver: Receiver) -> None:
+    async def start(self, receiver: Receiver, frames: FrameReceiver | None = None) -> None:
         self._receiver = receiver
+        self._frames = frames
 
     async def close(self) -> None:
         self._receiver = None
+        self._frames = None
         self._subscribed.clear()
 
     async def publish(self, session_id: str, entries: Sequence[LogEntry]) -> None:
         if self._receiver is not None and session_id in self._subscribed:
             self._receiver(session_id, entries)
+
+    async def publish_frame(self, session_id: str, after: int, frame: bytes) -> None:
+        if self._frames is not None and session_id in self._subscribed:
+            self._frames(session_id, after, frame)
 
     async def subscribe(self, session_id: str) -> None:
         self._subscribed.add(session_id)

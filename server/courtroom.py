@@ -1,7 +1,10 @@
 """The courtroom service: the one path every command takes, from HTTP or WebSocket.
 
     command → rules (under the session's lock, inside the store's transaction)
-            → append + projections → commit → publish → hooks (timer runner)
+            → append + projections → commit → publish → hooks (timer runner, record)
+
+``create_session`` commits the first entry the same way and runs the same
+hooks (there is nobody to publish to yet).
 
 Commands are not serialised here: every command is a job of the store's batch
 writer, which commits them in queue order, many sessions to a transaction,
@@ -104,6 +107,7 @@ class Courtroom:
             created_by=actor.user_id,
         )
         METRICS.events_appended.inc()
+        self._run_hooks(sid, committed)
         return committed
 
     async def execute(
@@ -154,9 +158,13 @@ class Courtroom:
         _command_counter(kind, "ok").inc()
         if committed.entries:
             _count_round_metrics(committed)
-            for hook in self._hooks:
-                hook(session_id, committed)
+            self._run_hooks(session_id, committed)
         return committed
+
+    def _run_hooks(self, session_id: str, committed: Committed) -> None:
+        """Every commit reaches every hook, a session's first entry included."""
+        for hook in self._hooks:
+            hook(session_id, committed)
 
     async def _publish(self, session_id: str, committed: Committed) -> None:
         """Hand committed entries to the broker, per session in sequence order.

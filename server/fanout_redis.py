@@ -5,6 +5,9 @@ The only module that touches redis. One channel per session
 that session. Pub/sub is at most once: a message lost while Redis was away
 is recovered by the hub from the log (``on_resync`` after a reconnect, and the
 sequence check on every delivery).
+
+A message is either a JSON array of entries or a frame that follows them
+(``publish_frame``): ``F<after>\n<frame bytes>``, which no array starts with.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from protocol.errors import Unavailable
-from server.broker_port import Receiver
+from server.broker_port import FrameReceiver, Receiver
 from store import LogEntry
 
 log = logging.getLogger("courtroom.redis")
@@ -49,6 +52,18 @@ def _decode(data: bytes) -> list[LogEntry]:
     return [LogEntry(*row) for row in orjson.loads(data)]
 
 
+_FRAME = b"F"
+
+
+def _encode_frame(after: int, frame: bytes) -> bytes:
+    return b"%s%d\n%s" % (_FRAME, after, frame)
+
+
+def _decode_frame(data: bytes) -> tuple[int, bytes]:
+    after, _, frame = data[1:].partition(b"\n")
+    return int(after), frame
+
+
 class RedisBroker:
     def __init__(self, url: str, *, prefix: str = PREFIX, head_start_s: float = 0.005) -> None:
         self._url = url
@@ -58,6 +73,7 @@ class RedisBroker:
             url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
         )
         self._receiver: Receiver | None = None
+        self._frames: FrameReceiver | None = None
         self._channels: set[str] = set()
         self._pubsub: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -65,8 +81,9 @@ class RedisBroker:
         self.on_resync: Callable[[], None] | None = None
         self.connected = False
 
-    async def start(self, receiver: Receiver) -> None:
+    async def start(self, receiver: Receiver, frames: FrameReceiver | None = None) -> None:
         self._receiver = receiver
+        self._frames = frames
         self._task = asyncio.create_task(self._listen(), name="redis-listener")
 
     async def close(self) -> None:
@@ -97,6 +114,17 @@ class RedisBroker:
             await pub
         except (RedisError, OSError) as exc:
             log.warning("publish to Redis failed (%s); nodes will catch up from the log", exc)
+
+    async def publish_frame(self, session_id: str, after: int, frame: bytes) -> None:
+        # Local subscribers first: the entries it follows were delivered here
+        # when they were published. Other nodes get it in channel order, after
+        # those entries; this node drops the echo (its ``after`` is not new).
+        if self._frames is not None:
+            self._frames(session_id, after, frame)
+        try:
+            await self._redis.publish(self._prefix + session_id, _encode_frame(after, frame))
+        except (RedisError, OSError) as exc:
+            log.warning("publish of a frame to Redis failed (%s); other nodes miss it", exc)
 
     async def subscribe(self, session_id: str) -> None:
         self._channels.add(self._prefix + session_id)
@@ -149,8 +177,14 @@ class RedisBroker:
                         continue
                     channel = msg["channel"]
                     name = channel.decode() if isinstance(channel, bytes) else channel
-                    if self._receiver is not None and name.startswith(self._prefix):
-                        self._receiver(name[len(self._prefix) :], _decode(msg["data"]))
+                    if not name.startswith(self._prefix):
+                        continue
+                    data = msg["data"]
+                    if data[:1] == _FRAME:
+                        if self._frames is not None:
+                            self._frames(name[len(self._prefix) :], *_decode_frame(data))
+                    elif self._receiver is not None:
+                        self._receiver(name[len(self._prefix) :], _decode(data))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # reconnect on anything: the log covers the gap

@@ -69,7 +69,18 @@ class Subscriber(Protocol):
 
 
 class Channel:
-    __slots__ = ("session_id", "subs", "state", "head", "pending", "refs", "ready", "filling")
+    __slots__ = (
+        "session_id",
+        "subs",
+        "state",
+        "head",
+        "pending",
+        "refs",
+        "ready",
+        "filling",
+        "frames",
+        "frames_after",
+    )
 
     def __init__(self, session_id: str) -> None:
         self.session_id = session_id
@@ -80,6 +91,10 @@ class Channel:
         self.refs = 0
         self.ready = asyncio.Event()
         self.filling: asyncio.Task[None] | None = None
+        # Frames that follow entries (checkpoints): (after sequence, frame), held
+        # until the channel has delivered that entry; the largest ``after`` seen.
+        self.frames: list[tuple[int, OutFrame]] = []
+        self.frames_after = 0
 
     @property
     def observers_here(self) -> int:
@@ -114,7 +129,7 @@ class Hub:
     # --- lifecycle ----------------------------------------------------------
 
     async def start(self) -> None:
-        await self._broker.start(self.receive)
+        await self._broker.start(self.receive, self.receive_frame)
         self._ticker = asyncio.create_task(self._tick_loop(), name="hub-ticker")
         if self._reconcile_ms:
             self._reconciler = asyncio.create_task(self._reconcile_loop(), name="hub-reconcile")
@@ -160,6 +175,7 @@ class Hub:
             ch.head = head
             ch.ready.set()
             self._drain(ch)
+            self._release_frames(ch)
         else:
             ch.refs += 1
             await ch.ready.wait()
@@ -196,6 +212,28 @@ class Hub:
                 ch.pending[e.sequence_number] = e
         if ch.ready.is_set():
             self._drain(ch)
+
+    def receive_frame(self, session_id: str, after: int, data: bytes) -> None:
+        """The broker's frame receiver: a frame for subscribers once entry ``after`` is out.
+
+        Subscribers still catching up (``syncing``) skip it: what it says is
+        served by HTTP (``/checkpoints``) too. A repeat (an echo) is dropped.
+        """
+        ch = self._channels.get(session_id)
+        if ch is None or after <= ch.frames_after:
+            return
+        ch.frames_after = after
+        ch.frames.append((after, OutFrame(data)))
+        if ch.ready.is_set():
+            self._release_frames(ch)
+
+    def _release_frames(self, ch: Channel) -> None:
+        head = ch.head.sequence_number
+        while ch.frames and ch.frames[0][0] <= head:
+            _, frame = ch.frames.pop(0)
+            slow = [s for s in ch.subs if not s.syncing and not s.outbound.push(frame)]
+            for sub in slow:
+                sub.too_slow()
 
     def _drain(self, ch: Channel) -> None:
         pending = ch.pending
@@ -294,6 +332,8 @@ class Hub:
         METRICS.deliveries.inc(len(ch.subs))
         for sub in slow:
             sub.too_slow()
+        if ch.frames:
+            self._release_frames(ch)
 
     def _reload_state(self, ch: Channel) -> None:
         async def reload() -> None:

@@ -7,13 +7,13 @@ a transaction of its own (``store/_record.py``), and signs a checkpoint when
 an entry is a boundary (a turn's start or end, a round's end, a pause, the
 completion). Commits of one session that arrive while the task is busy are
 taken together. Entries that reached no hook on this node (another node's, a
-session's first entry, a crash between commit and tree) are read from the log:
+crash between commit and tree) are read from the log:
 the tree never trusts the hook to be complete, only the log. At start-up the
 node catches up every session whose tree is shorter than its log.
 
-A checkpoint frame goes to this node's subscribers of the session after the
-entries it covers; subscribers on other nodes read ``/checkpoints`` (or get
-the next checkpoint their own node issues).
+A checkpoint frame goes through the broker, as the session's entries do
+(``broker_delivery``): every node's hub sends it to its subscribers of the
+session once it has delivered the entries the checkpoint covers.
 """
 
 from __future__ import annotations
@@ -40,8 +40,7 @@ from protocol.merkle import (
     proof_nodes,
     range_nodes,
 )
-from server.frames import OutFrame
-from server.hub import Hub
+from server.broker import Broker
 from server.signing import Keyring
 from store import (
     CheckpointRow,
@@ -68,7 +67,7 @@ BOUNDARIES: dict[str, str] = {
     ev.SESSION_COMPLETED: "completed",
 }
 
-Deliver = Callable[[str, bytes], None]
+Deliver = Callable[[CheckpointRow], Awaitable[None]]
 _PAGE = 5000  # entries read from the log per pass (catching up a long log)
 _BATCH = 256  # sessions whose trees one transaction extends
 _GATHER_S = 0.01  # lets a few of the writer's commits gather into one pass
@@ -269,7 +268,7 @@ class RecordKeeper:
             if p.completed and self._trees.get(p.session_id) is p.tree:
                 self._trees.pop(p.session_id, None)  # rarely extended again: free the memory
             for cp in cps:
-                self._send(cp)
+                await self._send(cp)
         return True
 
     def _plan(
@@ -301,10 +300,10 @@ class RecordKeeper:
             session_id, size, root.hex(), head, cp.time, signed.key_id, reason, signed.note()
         )
 
-    def _send(self, row: CheckpointRow) -> None:
+    async def _send(self, row: CheckpointRow) -> None:
         if self._deliver is not None:
             try:
-                self._deliver(row.session_id, checkpoint_frame(row))
+                await self._deliver(row)
             except Exception:  # a subscriber's trouble must not undo a stored checkpoint
                 log.exception("record: delivering a checkpoint of %s failed", row.session_id)
 
@@ -321,7 +320,7 @@ class RecordKeeper:
         row = self._sign(session_id, size, root, head.hash, reason)
         stored = await self._records.add_checkpoint(row)
         if stored is row:
-            self._send(row)
+            await self._send(row)
         return stored
 
     async def checkpoints(self, session_id: str) -> list[CheckpointRow]:
@@ -417,20 +416,15 @@ class RecordKeeper:
         }
 
 
-def hub_delivery(hub: Hub) -> Deliver:
-    """Send a checkpoint frame to this node's subscribers of the session.
+def broker_delivery(broker: Broker) -> Deliver:
+    """Publish a checkpoint frame to every node's subscribers of the session.
 
-    A subscriber still catching up (``syncing``) skips it: it reads
-    ``/checkpoints`` when it needs them.
+    Checkpoints of a session are sent in order (``_flush`` awaits each), with
+    rising tree sizes; each hub holds one until it has delivered entry
+    ``tree_size`` (server/hub.py ``receive_frame``).
     """
 
-    def deliver(session_id: str, data: bytes) -> None:
-        ch = hub.channel(session_id)
-        if ch is None:
-            return
-        frame = OutFrame(data)
-        slow = [s for s in ch.subs if not s.syncing and not s.outbound.push(frame)]
-        for sub in slow:
-            sub.too_slow()
+    async def deliver(row: CheckpointRow) -> None:
+        await broker.publish_frame(row.session_id, row.tree_size, checkpoint_frame(row))
 
     return deliver

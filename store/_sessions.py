@@ -45,7 +45,7 @@ from store._schema import (
 )
 from store._session_reads import ProjectionReads
 from store._time import ms_to_iso, now_ms
-from store._verify import verify_pg, verify_sqlite
+from store._verify import PARALLEL_MIN, verify_pg, verify_sqlite
 from store._writer import Backend, Writer, silence
 
 __all__ = [
@@ -328,13 +328,28 @@ class SessionStore(ProjectionReads):
                 return
             nxt = page[-1].sequence_number + 1
 
-    async def verify(self, session_id: str) -> VerifyResult:
-        """Recompute the chain from the stored rows (``store/_verify.py``)."""
+    async def verify(
+        self, session_id: str, *, workers: int | None = None, parallel_min: int = PARALLEL_MIN
+    ) -> VerifyResult:
+        """Recompute the chain from the stored rows (``store/_verify.py``).
+
+        ``workers``: processes for a log of ``parallel_min`` entries or more
+        (default ``COURTROOM_VERIFY_WORKERS`` or the CPU count); the result is
+        the same with any number.
+        """
         await self.row(session_id)  # 404 for an unknown session
         u = make_url(self._url)
         if self._sqlite:
-            return await asyncio.to_thread(verify_sqlite, u.database or "", session_id)
-        return await verify_pg(_dsn(self._url), session_id)
+            return await asyncio.to_thread(
+                verify_sqlite,
+                u.database or "",
+                session_id,
+                workers=workers,
+                parallel_min=parallel_min,
+            )
+        return await verify_pg(
+            _dsn(self._url), session_id, workers=workers, parallel_min=parallel_min
+        )
 
 
 def _entry(r: Any) -> LogEntry:

@@ -3,18 +3,31 @@
 Verification reads every entry of a session once, so the read path is what
 limits it (docs/benchmarks.md): no SQLAlchemy rows, no ``LogEntry`` objects,
 just tuples of the eight hashed columns fed to ``ChainVerifier.feed_rows``.
-SQLite reads and hashes on a thread of its own (one hop for the whole log);
-PostgreSQL reads pages over one asyncpg connection while the previous page is
-hashed on a thread, so the event loop is never held for a page.
+
+A long log is verified in ranges of sequence numbers, one per worker process,
+each reading its own range over its own connection (hashing is CPU-bound
+Python: threads would share one core). Every entry carries its predecessor's
+hash, so ``join_parts`` checks only the links at the ranges' edges and gives
+the same result as one pass (``protocol.ChainPart``). The pool is started once
+and kept (spawned processes, not forked: the server has threads).
+
+Short logs, or ``workers=1``, take one pass: SQLite reads and hashes on the
+calling thread; PostgreSQL reads a page while the previous one is hashed on a
+thread, so the event loop is never held for a page.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 import sqlite3
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from protocol import ChainVerifier, VerifyResult
+from protocol import ChainPart, ChainVerifier, PartVerifier, VerifyResult, join_parts
 from protocol.errors import StoreError, Unavailable
 
 _COLS = (
@@ -22,65 +35,264 @@ _COLS = (
     " previous_hash, hash_chain"
 )
 PAGE = 50_000
+# Below this many entries one pass is quicker than handing ranges to processes.
+PARALLEL_MIN = 20_000
 
 
-def verify_sqlite(path: str, session_id: str, page: int = PAGE) -> VerifyResult:
-    """On the calling thread: read the session's entries in order and verify them."""
-    verifier = ChainVerifier(session_id)
+def default_workers() -> int:
+    """Worker processes for a long log: ``COURTROOM_VERIFY_WORKERS``, else the CPU count (≤ 8)."""
+    env = os.environ.get("COURTROOM_VERIFY_WORKERS")
+    if env and env.isdigit():
+        return max(1, int(env))
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def _executor(workers: int) -> ProcessPoolExecutor:
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size != workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            ctx = multiprocessing.get_context("spawn")
+            _pool, _pool_size = ProcessPoolExecutor(workers, mp_context=ctx), workers
+        return _pool
+
+
+def shutdown_pool() -> None:
+    """Stop the worker processes (tests; the interpreter's exit does it too)."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.shutdown(wait=True)
+            _pool = None
+
+
+def split(low: int, high: int, n: int) -> list[tuple[int | None, int | None]]:
+    """``n`` ranges ``(after, through)`` of sequence numbers over ``low..high``.
+
+    The first is open below and the last open above, so every row a single
+    ``ORDER BY sequence_number`` pass would read falls in exactly one range.
+    """
+    step = max(1, (high - low + 1) // n)
+    cuts = [low - 1 + step * i for i in range(1, n) if low - 1 + step * i < high]
+    edges: list[int | None] = [None, *cuts, None]
+    return list(zip(edges[:-1], edges[1:], strict=False))
+
+
+def _where(after: int | None, through: int | None, mark: str) -> tuple[str, list[int]]:
+    sql, args = "", []
+    if after is not None:
+        sql += f" AND sequence_number > {mark}"
+        args.append(after)
+    if through is not None:
+        sql += f" AND sequence_number <= {mark}"
+        args.append(through)
+    return sql, args
+
+
+# -- SQLite ------------------------------------------------------------------
+
+
+def _sqlite_connect(path: str) -> sqlite3.Connection:
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     except sqlite3.Error as exc:
         raise Unavailable(f"database unavailable: {exc}") from exc
+
+
+def _sqlite_feed(
+    conn: sqlite3.Connection,
+    feed: Callable[[list[Any]], bool],
+    session_id: str,
+    after: int | None,
+    through: int | None,
+    page: int,
+) -> None:
+    where, bounds = _where(after, through, "?")
     try:
         cur = conn.execute(
-            f"SELECT {_COLS}"
-            " FROM session_log_entries WHERE session_id = ? ORDER BY sequence_number",
-            (session_id,),
+            f"SELECT {_COLS} FROM session_log_entries WHERE session_id = ?{where}"
+            " ORDER BY sequence_number",
+            (session_id, *bounds),
         )
         while rows := cur.fetchmany(page):
-            if not verifier.feed_rows(rows):
+            if not feed(rows):
                 break
     except sqlite3.OperationalError as exc:
         raise Unavailable(f"database unavailable: {exc}") from exc
     except sqlite3.Error as exc:
         raise StoreError(f"database error: {exc}") from exc
+
+
+def sqlite_part(
+    path: str, session_id: str, after: int | None, through: int | None, page: int = PAGE
+) -> ChainPart:
+    """One range of the log, verified from its first row (in a worker process)."""
+    part = PartVerifier(session_id)
+    conn = _sqlite_connect(path)
+    try:
+        _sqlite_feed(conn, part.feed_rows, session_id, after, through, page)
     finally:
         conn.close()
-    return verifier.result()
+    return part.part()
 
 
-async def verify_pg(dsn: str, session_id: str, page: int = PAGE) -> VerifyResult:
+def verify_sqlite(
+    path: str,
+    session_id: str,
+    page: int = PAGE,
+    workers: int | None = None,
+    parallel_min: int = PARALLEL_MIN,
+) -> VerifyResult:
+    """On the calling thread (which waits for the workers on a long log)."""
+    workers = default_workers() if workers is None else workers
+    conn = _sqlite_connect(path)
+    try:
+        if workers > 1:
+            try:
+                low, high = conn.execute(
+                    "SELECT min(sequence_number), max(sequence_number)"
+                    " FROM session_log_entries WHERE session_id = ?",
+                    (session_id,),
+                ).fetchone()
+            except sqlite3.Error as exc:
+                raise Unavailable(f"database unavailable: {exc}") from exc
+            if type(low) is int and type(high) is int and high - low >= parallel_min:
+                conn.close()
+                pool = _executor(workers)
+                futures = [
+                    pool.submit(sqlite_part, path, session_id, a, b, page)
+                    for a, b in split(low, high, workers)
+                ]
+                return join_parts(session_id, [f.result() for f in futures])
+        verifier = ChainVerifier(session_id)
+        _sqlite_feed(conn, verifier.feed_rows, session_id, None, None, page)
+        return verifier.result()
+    finally:
+        conn.close()
+
+
+# -- PostgreSQL ----------------------------------------------------------------
+
+
+def _pg_errors() -> tuple[tuple[type[BaseException], ...], type[BaseException]]:
     import asyncpg
 
-    verifier = ChainVerifier(session_id)
-    sql = (
-        f"SELECT {_COLS}"
-        " FROM session_log_entries WHERE session_id = $1 AND sequence_number >= $2"
-        " ORDER BY sequence_number LIMIT $3"
+    return (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError), asyncpg.PostgresError
+
+
+async def _pg_feed(
+    conn: Any,
+    feed: Callable[[list[Any]], Awaitable[bool]],
+    session_id: str,
+    after: int | None,
+    through: int | None,
+    page: int,
+) -> None:
+    """Keyset pages of ``page`` rows; the next page is read while ``feed`` hashes this one."""
+    upper = " AND sequence_number <= $3" if through is not None else ""
+    stmt = await conn.prepare(
+        f"SELECT {_COLS} FROM session_log_entries WHERE session_id = $1 AND sequence_number > $2"
+        f"{upper} ORDER BY sequence_number LIMIT {int(page)}"
     )
+    extra = [] if through is None else [through]
+    # Below every sequence number: the first page is the range's (or the log's) start.
+    nxt = -(2**63) if after is None else after
+    hashing: asyncio.Future[bool] | None = None
+    while True:
+        rows: list[Any] = await stmt.fetch(session_id, nxt, *extra)
+        if hashing is not None and not await hashing:
+            return
+        if not rows:
+            return
+        hashing = asyncio.ensure_future(feed(rows))
+        if len(rows) < page:
+            await hashing
+            return
+        nxt = rows[-1][1]
+
+
+async def _pg_connect(dsn: str) -> Any:
+    import asyncpg
+
     try:
-        conn = await asyncpg.connect(dsn, timeout=5)
+        return await asyncpg.connect(dsn, timeout=5)
     except (OSError, asyncpg.PostgresError) as exc:
         raise Unavailable(f"database unavailable: {exc}") from exc
+
+
+async def _pg_part(
+    dsn: str, session_id: str, after: int | None, through: int | None, page: int
+) -> ChainPart:
+    down, error = _pg_errors()
+    part = PartVerifier(session_id)
+
+    async def feed(rows: list[Any]) -> bool:
+        return part.feed_rows(rows)
+
+    conn = await _pg_connect(dsn)
     try:
-        stmt = await conn.prepare(sql)
-        nxt = 1
-        hashing: asyncio.Future[bool] | None = None
-        while True:
-            rows: list[Any] = await stmt.fetch(session_id, nxt, page)
-            if hashing is not None and not await hashing:
-                break
-            if not rows:
-                break
-            hashing = asyncio.ensure_future(asyncio.to_thread(verifier.feed_rows, rows))
-            if len(rows) < page:
-                await hashing
-                break
-            nxt = rows[-1][1] + 1
-    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+        await _pg_feed(conn, feed, session_id, after, through, page)
+    except down as exc:
         raise Unavailable(f"database unavailable: {exc}") from exc
-    except asyncpg.PostgresError as exc:
+    except error as exc:
         raise StoreError(f"database error: {exc}") from exc
     finally:
         await conn.close()
-    return verifier.result()
+    return part.part()
+
+
+def pg_part(
+    dsn: str, session_id: str, after: int | None, through: int | None, page: int = PAGE
+) -> ChainPart:
+    """One range of the log over a connection of its own (in a worker process)."""
+    return asyncio.run(_pg_part(dsn, session_id, after, through, page))
+
+
+async def verify_pg(
+    dsn: str,
+    session_id: str,
+    page: int = PAGE,
+    workers: int | None = None,
+    parallel_min: int = PARALLEL_MIN,
+) -> VerifyResult:
+    workers = default_workers() if workers is None else workers
+    down, error = _pg_errors()
+    conn = await _pg_connect(dsn)
+    try:
+        if workers > 1:
+            low, high = await conn.fetchrow(
+                "SELECT min(sequence_number), max(sequence_number)"
+                " FROM session_log_entries WHERE session_id = $1",
+                session_id,
+            )
+            if low is not None and high is not None and high - low >= parallel_min:
+                await conn.close()
+                pool = _executor(workers)
+                loop = asyncio.get_running_loop()
+                parts = await asyncio.gather(
+                    *(
+                        loop.run_in_executor(pool, pg_part, dsn, session_id, a, b, page)
+                        for a, b in split(low, high, workers)
+                    )
+                )
+                return join_parts(session_id, parts)
+        verifier = ChainVerifier(session_id)
+
+        async def feed(rows: list[Any]) -> bool:
+            return await asyncio.to_thread(verifier.feed_rows, rows)
+
+        await _pg_feed(conn, feed, session_id, None, None, page)
+        return verifier.result()
+    except down as exc:
+        raise Unavailable(f"database unavailable: {exc}") from exc
+    except error as exc:
+        raise StoreError(f"database error: {exc}") from exc
+    finally:
+        if not conn.is_closed():
+            await conn.close()

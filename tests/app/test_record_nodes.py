@@ -79,3 +79,36 @@ async def test_two_keepers_build_one_tree(db_url: str) -> None:
         for store, _, keeper in nodes:
             await keeper.close()
             await store.close()
+
+
+async def test_create_session_runs_the_commit_hooks(db_url: str) -> None:
+    """A session's first entry reaches the hooks like any command's: the tree has it at once."""
+    await migrate(db_url)
+    store = SessionStore(db_url)
+    court = Courtroom(store, MemoryBroker(), clock, RulesConfig())
+    seen: list[tuple[str, list[int], list[str]]] = []
+    court.on_commit(
+        lambda sid, done: seen.append(
+            (sid, [e.sequence_number for e in done.entries], [e.event_type for e in done.entries])
+        )
+    )
+    records = RecordStore(store)
+    keeper = RecordKeeper(
+        store, records, Keyring("courtroom", Ed25519PrivateKey.generate(), []), clock
+    )
+    court.on_commit(keeper.hook)
+    await keeper.start()
+    try:
+        created = await court.create_session(JUDGE, title="hooked")
+        sid = created.entries[0].session_id
+        assert seen == [(sid, [1], ["SESSION_CREATED"])]
+        # No later command and no restart: only the hook can have told the keeper.
+        await keeper.idle()
+        tree = await records.tree(sid)
+        assert tree.size == 1
+        assert tree.frontier == [leaf_hash(created.entries[0].hash)]
+        await court.execute(sid, c.Start(), JUDGE)
+        assert [s[1] for s in seen] == [[1], [2]]
+    finally:
+        await keeper.close()
+        await store.close()

@@ -85,6 +85,8 @@ class Watcher:
         self.name = name
         self.events: list[dict[str, Any]] = []
         self.ticks: list[dict[str, Any]] = []
+        # Checkpoint frames, each with the last sequence number received before it.
+        self.checkpoints: list[tuple[int, dict[str, Any]]] = []
         self.closes: list[int | None] = []
         self.ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -119,6 +121,8 @@ class Watcher:
                     self.events.append(msg)
                 elif msg["type"] == "tick":
                     self.ticks.append(msg)
+                elif msg["type"] == "checkpoint":
+                    self.checkpoints.append((self.last, msg))
             self.closes.append(ws.close_code)  # a clean close ends the iteration
         except ConnectionClosed as exc:
             self.closes.append(exc.rcvd.code if exc.rcvd else None)

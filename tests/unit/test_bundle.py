@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings, strategies as st
 
+from clients import _bundle
 from clients._bundle import _encode_details, keys_from_document, verify_bundle
 from clients.cli import main as client_main
 from protocol import GENESIS_HASH, canonical_details, entry_hash
@@ -234,16 +235,58 @@ MUTANTS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
 }
 
 
+@pytest.fixture(params=["one pass", "ranges"])
+def workers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """1, or 2 forked processes over ranges of 4 leaves (as a long bundle is verified)."""
+    if request.param == "one pass":
+        return 1
+    monkeypatch.setattr(_bundle, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(_bundle, "_ALIGN_LEVEL", 2)
+    return 2
+
+
 @pytest.mark.parametrize("name", sorted(MUTANTS))
 def test_every_mutant_is_detected_and_named(
-    name: str, bundle: dict[str, Any], ring: Keyring
+    name: str, bundle: dict[str, Any], ring: Keyring, workers: int
 ) -> None:
     mutate, expected = MUTANTS[name]
     mutant = copy.deepcopy(bundle)
     mutate(mutant)
-    report = verify_bundle(mutant, trusted(ring))
+    report = verify_bundle(mutant, trusted(ring), workers=workers)
     assert not report.valid
     assert any(expected in f for f in report.failures), report.failures
+    assert report == verify_bundle(mutant, trusted(ring), workers=1)
+
+
+@pytest.mark.parametrize("size", [5, 8, 13, 20])
+def test_ranges_build_the_tree_of_one_pass(
+    size: int, ring: Keyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forked ranges of 4 leaves: the same report as one pass, and the fast path did run."""
+    monkeypatch.setattr(_bundle, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(_bundle, "_ALIGN_LEVEL", 2)
+    ran: list[int] = []
+    real = _bundle._fork_map
+
+    def spy(work: Any, ranges: list[tuple[int, int]]) -> list[Any]:
+        ran.append(len(ranges))
+        return real(work, ranges)
+
+    monkeypatch.setattr(_bundle, "_fork_map", spy)
+    entries = make_entries(size)
+    b = {
+        "format": "courtroom-bundle/1",
+        "session_id": SID,
+        "status": "active",
+        "entries": entries,
+        "checkpoints": checkpoints_for(entries, list(range(1, size + 1)), ring),
+        "keys": [k.as_dict() for k in ring.keys],
+    }
+    fast = verify_bundle(b, trusted(ring), workers=3)
+    assert ran and ran[0] >= 2
+    assert fast.valid, fast.failures
+    assert fast.signed_size == size
+    assert fast == verify_bundle(b, trusted(ring), workers=1)
 
 
 def test_active_session_cut_with_its_checkpoints_needs_require_complete(
