@@ -26,7 +26,7 @@ N = int(os.environ.get("IDLE_PROFILE_N", "1000"))
 
 
 def _watch() -> None:
-    from server.serve import RUNNING
+    from server.http.serve import RUNNING
 
     os.makedirs(OUT, exist_ok=True)
     base_taken = False
@@ -61,7 +61,7 @@ if __name__ == "__main__":
         sys.exit(__doc__)
     report(sys.argv[3] if sys.argv[2:3] == ["--by"] else "lineno")
 else:
-    from server.main import app  # noqa: F401 - the app uvicorn serves
+    from server.node.main import app  # noqa: F401 - the app uvicorn serves
 
     tracemalloc.start(12)
     threading.Thread(target=_watch, daemon=True).start()

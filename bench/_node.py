@@ -46,10 +46,10 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 def create_users(env: dict[str, str], users: Sequence[tuple[str, str]]) -> None:
-    """``server.cli create-user`` for each (name, role), all with ``PASSWORD``."""
+    """``server.node.cli create-user`` for each (name, role), all with ``PASSWORD``."""
     for name, role in users:
         subprocess.run(
-            [PY, "-m", "server.cli", "create-user", name, "--role", role, "--password-stdin"],
+            [PY, "-m", "server.node.cli", "create-user", name, "--role", role, "--password-stdin"],
             input=(PASSWORD + "\n").encode(),
             env=env,
             cwd=ROOT,
@@ -59,7 +59,7 @@ def create_users(env: dict[str, str], users: Sequence[tuple[str, str]]) -> None:
 
 
 class Node:
-    """One courtroom server process on a free port: ``python -m server.cli serve``, or
+    """One courtroom server process on a free port: ``python -m server.node.cli serve``, or
     ``python <wrapper...> --port N`` (the server with diagnostics). Its output goes to
     ``<log_dir>/<name>.log``."""
 
@@ -90,7 +90,16 @@ class Node:
         if self.wrapper:
             cmd = [PY, *self.wrapper, "--port", str(self.port)]
         else:
-            cmd = [PY, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+            cmd = [
+                PY,
+                "-m",
+                "server.node.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ]
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             cmd, env=self.env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT

@@ -2,7 +2,7 @@
 
 ``baseline_main`` is ``--role baseline-server``: plain ``websockets`` that
 broadcasts a tick at each whole second. ``wrapped_server_main`` is ``--role
-server``: ``server.serve.run`` with diagnostics monkeypatched in (cProfile on
+server``: ``server.http.serve.run`` with diagnostics monkeypatched in (cProfile on
 signals, the time of each ``Hub.tick_all`` and of each garbage collection).
 """
 
@@ -73,7 +73,7 @@ async def baseline_main(port: int, tick_ms: int) -> None:
 
 def server_wrapper(profile: str | None = None, instrument: str | None = None) -> list[str]:
     """The ``Node`` wrapper for a courtroom server with diagnostics: this script's
-    ``--role server``; none (plain ``server.cli serve``) when no diagnostic is asked for."""
+    ``--role server``; none (plain ``server.node.cli serve``) when no diagnostic is asked for."""
     if not (profile or instrument):
         return []
     cmd = [str(BENCH / "bench_ticks.py"), "--role", "server"]
@@ -85,15 +85,15 @@ def server_wrapper(profile: str | None = None, instrument: str | None = None) ->
 
 
 def wrapped_server_main(port: int, profile: str | None, instrument: str | None) -> None:
-    """``server.serve.run`` as ``server.cli serve`` calls it, optionally with cProfile
+    """``server.http.serve.run`` as ``server.node.cli serve`` calls it, optionally with cProfile
     (SIGUSR1 on, SIGUSR2 off and dump) and/or timing: each ``Hub.tick_all`` (the
     synchronous push of one tick into every connection's outbound slot) and each
     garbage collection, one line each in ``instrument``."""
     import gc
 
-    from server.config import Settings
-    from server.hub import Hub
-    from server.serve import run
+    from server.common.config import Settings
+    from server.http.serve import run
+    from server.live.hub import Hub
 
     if profile:
         profile_on_signals(profile)
@@ -119,7 +119,7 @@ def wrapped_server_main(port: int, profile: str | None, instrument: str | None) 
 
         gc.callbacks.append(on_gc)
     run(
-        "server.main:app",
+        "server.node.main:app",
         host="127.0.0.1",
         port=port,
         ws_max_size=Settings.from_env().max_frame_bytes,

@@ -13,7 +13,7 @@ import sys
 
 from _common import profile_on_signals
 
-from server.cli import main
+from server.node.cli import main
 
 profile_on_signals(sys.argv[1])
 main(sys.argv[2:])

@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_admit.py [--quick] [--observers 2000] [--rounds 3]
 
 Processes (as in ``bench_fanout.py``, whose client and baseline roles this
-reuses): the courtroom server as deployed (``python -m server.cli serve``, the
+reuses): the courtroom server as deployed (``python -m server.node.cli serve``, the
 embedded SQLite default, or ``--database-url``), the baseline (a plain
 ``websockets.asyncio.server.serve`` that answers each ``hello`` with a
 ``welcome``), and one client process per round and system. A round connects

@@ -50,8 +50,8 @@ from _common import (
 )
 
 from protocol import GENESIS_HASH, canonical_details, entry_hash_canonical, format_timestamp
-from server.broker import MemoryBroker
-from server.courtroom import Courtroom
+from server.live.broker import MemoryBroker
+from server.live.courtroom import Courtroom
 from server.rules.commands import LogCustom
 from server.rules.session import RulesConfig
 from server.rules.state import Actor

@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_board.py [--quick] [--courts 64] [--subscribers 50]
         [--seconds 10] [--rounds 2]
 
-Processes: the courtroom server (``python -m server.cli serve``, the real app on its
+Processes: the courtroom server (``python -m server.node.cli serve``, the real app on its
 embedded default, ``COURTROOM_TICK_MS=1000``) and this driver, which arranges the day
 over HTTP and holds every client socket (``websockets`` asyncio client; the driver's own
 CPU is not counted).

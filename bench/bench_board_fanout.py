@@ -5,7 +5,7 @@
 
 Processes (all on this machine):
 
-* the courtroom server: ``python -m server.cli serve`` (the real app, SQLite, in-process
+* the courtroom server: ``python -m server.node.cli serve`` (the real app, SQLite, in-process
   broker), with a tournament of ``--courts`` courts, one match and one started session each;
 * the baseline server (``--role baseline-server``): a plain ``websockets`` server whose
   control connection ``websockets.broadcast()``-s each frame it receives to every other

@@ -5,7 +5,7 @@
 A bundle of N chained entries with a signed checkpoint every 1,000 entries
 (``bench_bundle.make_bundle``, as the Python benchmark makes it) is verified:
 
-* in the page: ``/verify`` as the server builds it (``server.verify_page``),
+* in the page: ``/verify`` as the server builds it (``server.http.verify_page``),
   saved to a file and opened from ``file://`` in Debian's Chromium under
   Playwright, the bundle picked in its file input; timed inside the page with
   ``performance.now()``: *end to end* (read the file, ``JSON.parse``,
@@ -36,8 +36,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from clients._bundle import keys_from_document
 from protocol.checkpoint import public_key_bytes
-from server.signing import Keyring, PublicKey
-from server.verify_page import page as verifier_page
+from server.common.signing import Keyring, PublicKey
+from server.http.verify_page import page as verifier_page
 from tests.browser.helpers import CHROMIUM_ARGS, chromium_path
 
 _TIMED = """async ([keys, parseOnly]) => {

@@ -48,13 +48,13 @@ from clients._verify import verify_export
 from protocol import GENESIS_HASH, canonical_details, entry_hash_canonical, format_timestamp
 from protocol.checkpoint import Checkpoint, public_key_bytes
 from protocol.merkle import CompactRange, leaf_hash, verify_inclusion
-from server.broker import MemoryBroker
-from server.courtroom import Courtroom
-from server.record import BOUNDARIES, RecordKeeper
+from server.common.signing import Keyring, PublicKey
+from server.live.broker import MemoryBroker
+from server.live.courtroom import Courtroom
+from server.live.record import BOUNDARIES, RecordKeeper
 from server.rules.commands import LogCustom
 from server.rules.session import RulesConfig
 from server.rules.state import Actor
-from server.signing import Keyring, PublicKey
 from store import RecordStore, SessionStore, TreeState, migrate
 from store._record_schema import merkle_nodes as MN
 from timers import system_clock

@@ -16,9 +16,9 @@ Processes (all on this machine):
 * a private ``redis-server`` on a free port (no persistence), killed at the end;
 * a scratch PostgreSQL database ``bench_cluster_<random>`` on 127.0.0.1:5432,
   dropped at the end;
-* node A and node B: ``python -m server.cli serve`` with the same
+* node A and node B: ``python -m server.node.cli serve`` with the same
   ``DATABASE_URL``, ``REDIS_URL`` and secret, ``COURTROOM_NODE_ID`` node-a /
-  node-b, ``COURTROOM_TICK_MS=1000``, heap freezing on as built (server/heap.py);
+  node-b, ``COURTROOM_TICK_MS=1000``, heap freezing on as built (server/common/heap.py);
 * two baseline servers (``bench_ticks.py --role baseline-server``): plain
   ``websockets`` servers that ``broadcast()`` what their control connection
   sends them, or a tick at each whole second;
@@ -51,7 +51,7 @@ Figures:
 
 Diagnostics: ``--instrument`` (tick pushes and GC pauses per node and phase; the
 nodes then run through ``bench_ticks.py --role server``, the same
-``server.serve.run`` with monkeypatches). ``--no-gc-freeze`` starts both nodes
+``server.http.serve.run`` with monkeypatches). ``--no-gc-freeze`` starts both nodes
 with ``COURTROOM_GC_FREEZE=0`` (no heap freezing).
 
 Clocks: every process reads the wall clock (``time.time()``), one machine.
@@ -172,7 +172,7 @@ def main() -> None:
     ap.add_argument(
         "--no-gc-freeze",
         action="store_true",
-        help="start both nodes with COURTROOM_GC_FREEZE=0 (no heap freezing, server/heap.py)",
+        help="start both nodes with COURTROOM_GC_FREEZE=0 (no heap freezing, server/common/heap.py)",
     )
     args = ap.parse_args()
     q = args.quick

@@ -5,9 +5,9 @@
 
 Processes (all on this machine):
 
-* the courtroom server: the real app, ``python -m server.cli serve``, on
+* the courtroom server: the real app, ``python -m server.node.cli serve``, on
   the embedded default (SQLite file in a temp dir, in-process broker), with a
-  judge created by ``python -m server.cli create-user``;
+  judge created by ``python -m server.node.cli create-user``;
 * the baseline server: a plain ``websockets.asyncio.server.serve`` whose
   control connection broadcasts each frame it receives to every other
   connection with ``websockets.broadcast()`` and then acks;
@@ -104,7 +104,7 @@ class Driver:
     async def start_servers(self) -> None:
         env = server_env(self.tmp / "data", COURTROOM_OUTBOUND_QUEUE=str(self.args.outbound_queue))
         create_users(env, [("judge", "JUDGE")])
-        # As deployed: ``courtroom serve`` (uvicorn with the direct path of server/wire.py).
+        # As deployed: ``courtroom serve`` (uvicorn with the direct path of server/live/wire.py).
         wrapper = []
         if self.args.profile_server:
             wrapper = [str(BENCH / "_uvicorn_profiled.py"), self.args.profile_server]

@@ -7,7 +7,7 @@ About 2-3 minutes with the defaults on 2 cores.
 
 Processes (all on this machine):
 
-* the courtroom server: ``python -m server.cli serve`` (uvicorn, the real app, its
+* the courtroom server: ``python -m server.node.cli serve`` (uvicorn, the real app, its
   embedded default: a SQLite file in a temp dir, the in-process broker); one
   session, created over HTTP; every connection is an anonymous observer of it;
 * the baseline: a plain ``websockets.asyncio.server.serve`` (``--role
@@ -334,7 +334,7 @@ async def driver_main(args: argparse.Namespace) -> None:
         # The courtroom server.
         env = server_env(tmp / "data", COURTROOM_LOG_LEVEL="warning")
         create_users(env, [("judge", "JUDGE")])
-        wrapper = ["-m", "server.cli", "serve", "--app", args.app, "--host", "127.0.0.1"]
+        wrapper = ["-m", "server.node.cli", "serve", "--app", args.app, "--host", "127.0.0.1"]
         node = Node("courtroom", env, tmp, wrapper if args.app else ())
         node.start()
         clients = [await ClientProc.spawn("bench_idle_memory.py") for _ in range(args.client_procs)]
@@ -407,7 +407,7 @@ def main() -> None:
     ap.add_argument("--settle", type=float, default=2.0, help="seconds between RSS reads")
     ap.add_argument("--quick", action="store_true", help="a smoke run: 500 and 2,000, 2 clients")
     ap.add_argument("--role", default="driver", help=argparse.SUPPRESS)
-    # What-if: serve another ASGI app (module:attribute) in place of server.main:app.
+    # What-if: serve another ASGI app (module:attribute) in place of server.node.main:app.
     ap.add_argument("--app", default="", help=argparse.SUPPRESS)
     ap.add_argument("--no-baseline", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)

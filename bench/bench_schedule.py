@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/bench_schedule.py [--runs N]
 
-Inputs are synthetic and deterministic (server.schedule.synthetic): one event, 4 Swiss-style
+Inputs are synthetic and deterministic (server.scheduling.core.synthetic): one event, 4 Swiss-style
 preliminary rounds plus a 16-team knockout, 8 slots of 90 min per court per day, 75-min
 matches, 15 min minimum rest. The "scarce judges" case shrinks the judge pool so many matches
 stay unassigned, which exercises the per-match diagnosis.
@@ -20,13 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from server.schedule import (  # noqa: E402
+from server.scheduling.core import (  # noqa: E402
     ConflictReportBuilder,
     ScheduleInput,
     auto_assign,
     validate_manual_move,
 )
-from server.schedule.synthetic import synthetic_tournament  # noqa: E402
+from server.scheduling.core.synthetic import synthetic_tournament  # noqa: E402
 
 SCENARIOS: list[tuple[str, dict[str, int]]] = [
     ("64 teams, 16 courts, 3 days", {"teams": 64, "courts": 16, "days": 3}),

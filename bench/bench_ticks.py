@@ -9,10 +9,10 @@ of it); ``--quick`` (200 and 1,000 observers) about 40 s.
 
 Processes (all on this machine, all on uvloop):
 
-* the courtroom server: ``python -m server.cli serve`` (uvicorn, the real app) on
+* the courtroom server: ``python -m server.node.cli serve`` (uvicorn, the real app) on
   its embedded default (a SQLite file in a temp dir, the in-process broker),
-  ``COURTROOM_TICK_MS=1000``, heap freezing on as built (server/heap.py); users
-  made with ``server.cli create-user``;
+  ``COURTROOM_TICK_MS=1000``, heap freezing on as built (server/common/heap.py); users
+  made with ``server.node.cli create-user``;
 * the baseline server (``--role baseline-server``): a plain
   ``websockets.asyncio.server.serve`` that, while ticking, sleeps to each whole
   second of the wall clock (the hub's ``_tick_loop`` arithmetic) and
@@ -58,7 +58,7 @@ little as Python allows on a shared 2-core machine. ``--client websockets`` uses
 (CLOCK_REALTIME on one machine).
 
 Diagnostics (they run the server through ``--role server``, which calls the
-same ``server.serve.run`` as ``server.cli serve``, with monkeypatches):
+same ``server.http.serve.run`` as ``server.node.cli serve``, with monkeypatches):
 
 * ``--instrument``: time each ``Hub.tick_all`` (the synchronous push of a tick
   into every connection's outbound slot) and every garbage collection;
@@ -66,7 +66,7 @@ same ``server.serve.run`` as ``server.cli serve``, with monkeypatches):
   size only (SIGUSR1/SIGUSR2); read with ``python -m pstats``.
 
 ``--no-gc-freeze`` starts the server with ``COURTROOM_GC_FREEZE=0``: no heap
-freezing (server/heap.py), to see what it is worth.
+freezing (server/common/heap.py), to see what it is worth.
 
 The process plumbing (server, baseline and client processes, CPU from /proc,
 percentiles, tables) is in ``_common.py``. This script's parts: the client
@@ -269,7 +269,7 @@ def main() -> None:
     ap.add_argument(
         "--no-gc-freeze",
         action="store_true",
-        help="start the server with COURTROOM_GC_FREEZE=0 (no heap freezing, server/heap.py)",
+        help="start the server with COURTROOM_GC_FREEZE=0 (no heap freezing, server/common/heap.py)",
     )
     ap.add_argument(
         "--instrument",

@@ -51,8 +51,8 @@ from protocol import (
     entry_hash_canonical,
     format_timestamp,
 )
-from server.broker import MemoryBroker
-from server.courtroom import Courtroom
+from server.live.broker import MemoryBroker
+from server.live.courtroom import Courtroom
 from server.rules.session import RulesConfig
 from server.rules.state import Actor
 from store import LogEntry, SessionStore, migrate

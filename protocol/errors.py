@@ -17,7 +17,7 @@
 
 Every refusal carries a wire ``code`` from :class:`protocol.ErrorCode`; the
 server maps the hierarchy to HTTP statuses and WebSocket errors in one place
-(``server/errors.py``). A refused command writes nothing.
+(``server/common/errors.py``). A refused command writes nothing.
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ courtroom_sessions = Table(
     Column("state", Text, nullable=False),
     Column("next_action_ms", BigInteger, nullable=True),
     # The node that drives this session's deadlines, its lease and the fencing
-    # token an expiry must present (see server/clockwork.py).
+    # token an expiry must present (see server/live/clockwork.py).
     Column("timer_owner", String(64), nullable=True),
     Column("timer_fence", BigInteger, nullable=False, server_default="0"),
     Column("timer_lease_until", BigInteger, nullable=True),

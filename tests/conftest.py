@@ -18,9 +18,9 @@ from typing import Any, NoReturn
 import pytest
 from fastapi.testclient import TestClient
 
-from server.app import create_app
-from server.auth import hash_password
-from server.config import Settings
+from server.common.auth import hash_password
+from server.common.config import Settings
+from server.http.app import create_app
 from store import SessionStore, UserStore, migrate
 
 PG_ADMIN_URL = os.environ.get("COURTROOM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")

@@ -77,7 +77,7 @@ class Observation:
 @dataclass(frozen=True, slots=True)
 class Observe:
     """Observers arrive. Arrivals that meet while a commit is in flight are batched
-    into one command (``server/observers.py``), so a thousand observers joining
+    into one command (``server/live/observers.py``), so a thousand observers joining
     at once are a few log entries, not a thousand fanned out to a thousand."""
 
     observations: tuple[Observation, ...]

@@ -259,7 +259,7 @@ def test_unknown_tournament_and_bad_hello(court: Court) -> None:
 
 
 def test_a_session_opened_while_the_board_is_open_joins_it(court: Court) -> None:
-    from server.board import BoardRegistry
+    from server.live.board import BoardRegistry
 
     court.services.extras["boards"] = BoardRegistry(court.services, rescan_ms=50)
     t, (s1, _) = day_with_sessions(court)
@@ -343,7 +343,7 @@ def test_board_sockets_count_against_the_connection_cap(
 
 
 def test_shutdown_closes_board_sockets_with_1001(court: Court) -> None:
-    from server.serve import close_all
+    from server.http.serve import close_all
 
     t, _ = day_with_sessions(court)
     with court.client.websocket_connect(board_url(t)) as ws:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from protocol.errors import InvalidTransition
-from server.broker import MemoryBroker
-from server.courtroom import Courtroom
+from server.live.broker import MemoryBroker
+from server.live.courtroom import Courtroom
 from server.rules import commands as c
 from server.rules.session import RulesConfig
 from server.rules.state import Actor
@@ -99,7 +99,7 @@ def orjson_details(text: str) -> dict[str, int]:
 
 
 async def test_a_crowd_of_observers_is_logged_in_a_few_batches(db_url: str) -> None:
-    from server.observers import ObserverGate
+    from server.live.observers import ObserverGate
 
     (court,) = await nodes(db_url, 1)
     gate = ObserverGate(court)

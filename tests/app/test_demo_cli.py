@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from server.cli import DEMO_PASSWORD, DEMO_USERS, main
+from server.node.cli import DEMO_PASSWORD, DEMO_USERS, main
 
 
 def test_a_second_demo_prints_the_accounts_and_the_session_again(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from protocol import verify_entries
-from server.app import create_app
+from server.http.app import create_app
 from store import SessionStore
 from store._schema import session_log_entries
 from tests.conftest import Court, make_settings
@@ -303,7 +303,7 @@ def test_verify_names_the_edited_row(
 
 
 def test_integrity_hash_matches_a_recomputation(court: Court) -> None:
-    from server.courtroom import integrity_hash
+    from server.live.courtroom import integrity_hash
     from server.rules.state import SessionState
     from store import Head
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import orjson
 
-from server.broker import MemoryBroker
-from server.courtroom import Courtroom
-from server.frames import OutFrame
-from server.hub import Hub
+from server.live.broker import MemoryBroker
+from server.live.courtroom import Courtroom
+from server.live.frames import OutFrame
+from server.live.hub import Hub
 from server.rules import commands as c
 from server.rules.session import RulesConfig
 from server.rules.state import Actor

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from server.app import create_app
+from server.http.app import create_app
 from tests.conftest import Court, make_settings
 
 

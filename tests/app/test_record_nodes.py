@@ -9,13 +9,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocol.checkpoint import parse_note, public_key_bytes
 from protocol.merkle import MemoryTree, leaf_hash, verify_inclusion
-from server.broker import MemoryBroker
-from server.courtroom import Courtroom
-from server.record import RecordKeeper
+from server.common.signing import Keyring, PublicKey
+from server.live.broker import MemoryBroker
+from server.live.courtroom import Courtroom
+from server.live.record import RecordKeeper
 from server.rules import commands as c
 from server.rules.session import RulesConfig
 from server.rules.state import Actor
-from server.signing import Keyring, PublicKey
 from store import RecordStore, SessionStore, migrate
 
 JUDGE = Actor("1", "JUDGE", "Judge")

@@ -1,4 +1,4 @@
-"""Proofs where the tree stores only its upper levels (``server/record.py`` ``STORED_LEVEL``).
+"""Proofs where the tree stores only its upper levels (``server/live/record.py`` ``STORED_LEVEL``).
 
 Nodes below ``STORED_LEVEL`` are never stored; a proof rebuilds them from the
 entries of their block. Every inclusion proof of a 150-entry log (blocks of 16,
@@ -13,13 +13,13 @@ import time
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocol.merkle import MemoryTree, leaf_hash, verify_consistency, verify_inclusion
-from server.broker import MemoryBroker
-from server.courtroom import Courtroom
-from server.record import STORED_LEVEL, RecordKeeper
+from server.common.signing import Keyring
+from server.live.broker import MemoryBroker
+from server.live.courtroom import Courtroom
+from server.live.record import STORED_LEVEL, RecordKeeper
 from server.rules.commands import LogCustom
 from server.rules.session import RulesConfig
 from server.rules.state import Actor
-from server.signing import Keyring
 from store import RecordStore, SessionStore, migrate
 
 JUDGE = Actor("1", "JUDGE", "Judge")

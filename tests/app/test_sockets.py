@@ -1,4 +1,4 @@
-"""Socket routes served past the middleware (server/sockets.py), with the middleware's checks."""
+"""Socket routes served past the middleware (server/http/sockets.py), with the middleware's checks."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from server.logs import REQUEST_ID
-from server.sockets import CourtroomApp
+from server.common.logs import REQUEST_ID
+from server.http.sockets import CourtroomApp
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import delete, update
 
 from protocol import VerifyResult
-from server.broker import MemoryBroker
-from server.courtroom import Courtroom
+from server.live.broker import MemoryBroker
+from server.live.courtroom import Courtroom
 from server.rules import commands as c
 from server.rules.session import RulesConfig
 from server.rules.state import Actor

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from protocol.errors import Conflict, InvalidTransition
-from server.broker import MemoryBroker
-from server.courtroom import Courtroom
+from server.live.broker import MemoryBroker
+from server.live.courtroom import Courtroom
 from server.rules import commands as c
 from server.rules.session import RulesConfig
 from server.rules.state import Actor

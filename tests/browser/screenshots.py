@@ -19,7 +19,7 @@ from typing import Any
 
 from playwright.sync_api import Page, sync_playwright
 
-from server.cli import DEMO_PASSWORD
+from server.node.cli import DEMO_PASSWORD
 from tests.browser.helpers import (
     PHONE,
     Http,

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from clients._bundle import keys_from_document, verify_bundle
 from protocol.checkpoint import Checkpoint, sign
-from server.signing import Keyring, load_keyring
+from server.common.signing import Keyring, load_keyring
 from tests.browser.helpers import Http, Pages, json_file, wait_live, wait_verified
 from tests.integration.procs import ServerProcess
 from tests.unit import test_bundle as unit

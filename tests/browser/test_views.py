@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from server.hub import timestamp_ms
+from server.live.hub import timestamp_ms
 from tests.browser.helpers import (
     PASSWORD,
     PHONE,

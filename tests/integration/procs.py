@@ -1,6 +1,6 @@
 """Real server processes for integration tests.
 
-:class:`ServerProcess` runs ``python -m server.cli serve`` (uvicorn) in a child
+:class:`ServerProcess` runs ``python -m server.node.cli serve`` (uvicorn) in a child
 process on a loopback port, with its own data directory (SQLite there unless
 ``DATABASE_URL`` is given in ``env``), and can kill it (SIGKILL: a crash),
 terminate it (SIGTERM: a graceful shutdown, clients get 1001) and start it
@@ -70,7 +70,7 @@ class ServerProcess:
         port: int | None = None,
         host: str = "127.0.0.1",
         env: Mapping[str, str | None] | None = None,
-        app: str = "server.main:app",
+        app: str = "server.node.main:app",
         extra_args: Sequence[str] = (),
         ready_path: str = "/healthz",
         startup_timeout: float = 20.0,
@@ -124,7 +124,7 @@ class ServerProcess:
         cmd = [
             sys.executable,
             "-m",
-            "server.cli",
+            "server.node.cli",
             "serve",
             "--app",
             self.app,
@@ -219,13 +219,13 @@ class ServerProcess:
             return ""
 
     def cli(self, *args: str, input: str | None = None, timeout: float = 60.0) -> str:
-        """Run ``python -m server.cli ARGS`` with this server's environment; returns stdout.
+        """Run ``python -m server.node.cli ARGS`` with this server's environment; returns stdout.
 
         Raises:
             subprocess.CalledProcessError: the command failed (its output attached).
         """
         done = subprocess.run(
-            [sys.executable, "-m", "server.cli", *args],
+            [sys.executable, "-m", "server.node.cli", *args],
             env=self.env,
             input=input,
             capture_output=True,

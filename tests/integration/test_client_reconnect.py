@@ -206,7 +206,7 @@ async def test_resumes_after_sigterm_restart(
     assert closes, statuses
     # A graceful shutdown sends a close frame that says "come back" ...
     assert closes[0] != 1006 and closes[0] is not None and reconnect_after(closes[0])
-    # ... and PROTOCOL.md says which one (server/serve.py closes before uvicorn's 1012).
+    # ... and PROTOCOL.md says which one (server/http/serve.py closes before uvicorn's 1012).
     assert closes[0] == 1001
 
 

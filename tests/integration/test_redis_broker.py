@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from server.fanout_redis import RedisBroker
+from server.live.fanout_redis import RedisBroker
 from store import LogEntry
 from tests.conftest import REDIS_URL, service_missing
 

@@ -123,7 +123,7 @@ def _direct_frames(metrics: str) -> float:
 
 async def test_idle_sockets_get_frames_by_the_direct_path_in_order(server: ServerProcess) -> None:
     """Under uvicorn the server writes pre-built frames straight to idle sockets
-    (server/wire.py); the clients see the same ordered stream as through ASGI."""
+    (server/live/wire.py); the clients see the same ordered stream as through ASGI."""
     async with httpx.AsyncClient(base_url=server.base_url) as http:
         h, sid, url = await _judges_session(http, server)
         hello = json.dumps({"type": "hello", "v": 1, "as": "observer"})

@@ -23,7 +23,7 @@ from clients.cli import main as client_main
 from protocol import GENESIS_HASH, canonical_details, entry_hash
 from protocol.checkpoint import Checkpoint, public_key_bytes, sign, verifier_key
 from protocol.merkle import MemoryTree, leaf_hash
-from server.signing import Keyring, load_keyring, rotate
+from server.common.signing import Keyring, load_keyring, rotate
 
 SID = "9f0c5a1e-3d4b-4c2a-8e7f-0123456789ab"
 Signer = Callable[[Checkpoint], Any]
@@ -347,7 +347,7 @@ def test_the_verify_command_exit_codes(
 
 def test_the_python_client_reads_checkpoint_frames(ring: Keyring) -> None:
     from clients._messages import CheckpointFrame, parse_frame
-    from server.record import checkpoint_frame
+    from server.live.record import checkpoint_frame
     from store import CheckpointRow
 
     entries = make_entries(5)

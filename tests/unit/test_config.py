@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from server.config import ConfigError, Settings, describe
+from server.common.config import ConfigError, Settings, describe
 
 ROOT = Path(__file__).parent.parent.parent
 
@@ -105,7 +105,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     base.pop("DATABASE_URL", None)
     base.pop("REDIS_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args],
+        [sys.executable, "-m", "server.node.cli", *args],
         env={**base, **(env or {})},
         capture_output=True,
         text=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, strategies as st
 from websockets.frames import Frame, Opcode
 
-from server.frames import OutFrame, text_frame
+from server.live.frames import OutFrame, text_frame
 
 
 @given(st.text(max_size=300) | st.sampled_from(["", "x" * 125, "x" * 126, "é" * 40000]))

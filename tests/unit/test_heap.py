@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.heap import Action, FreezePolicy, HeapKeeper
+from server.common.heap import Action, FreezePolicy, HeapKeeper
 
 
 def test_freezes_after_each_burst_of_arrivals() -> None:

@@ -33,24 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # Our top-level packages: everything else (stdlib, third party) is not checked.
 OURS = ("protocol", "timers", "store", "server", "clients")
 
-# The server's live layer (hub, channels, outbound queues, the direct write
-# path, presence, observers, the broker port and its Redis adapter, the timer
-# driver, the socket endpoint). After the move into ``server/live/`` these
-# entries become one key, ``"server.live"``.
-LIVE = (
-    "server.board",
-    "server.broker",
-    "server.clockwork",
-    "server.fanout_redis",
-    "server.frames",
-    "server.heap",
-    "server.hub",
-    "server.observers",
-    "server.outbound",
-    "server.presence",
-    "server.wire",
-    "server.ws",
-)
+# What every layer of the server may build on.
+_BELOW = ("protocol", "timers", "store")
 
 
 @dataclass(frozen=True)
@@ -58,7 +42,7 @@ class Layer:
     """What the modules of one package may import of ours, besides their own package.
 
     ``allowed`` and ``forbidden`` are module prefixes (``"server"`` covers
-    ``server.routes.auth``); ``forbidden`` carves exceptions out of ``allowed``.
+    ``server.http.routes.auth``); ``forbidden`` carves exceptions out of ``allowed``.
     """
 
     allowed: tuple[str, ...]
@@ -73,15 +57,19 @@ LAYERS: dict[str, Layer] = {
     "timers": Layer(allowed=()),
     # The pure rules and the pure scheduling core: no I/O, no server, only the protocol.
     "server.rules": Layer(allowed=("protocol",)),
-    "server.schedule": Layer(allowed=("protocol",)),
+    "server.scheduling.core": Layer(allowed=("protocol",)),
     # Persistence never reaches up into the server.
     "store": Layer(allowed=("protocol",)),
     # The client library speaks the protocol; it never imports the server or the store.
     "clients": Layer(allowed=("protocol",)),
-    # The rest of the server may use anything below it...
+    # What the whole server shares sits below the live and the scheduling layers.
+    "server.common": Layer(allowed=(*_BELOW, "server.rules")),
+    # The live layer never reaches into HTTP, scheduling or the process's wiring.
+    "server.live": Layer(allowed=(*_BELOW, "server.rules", "server.common")),
+    "server.scheduling": Layer(allowed=(*_BELOW, "server.common")),
+    "server.http": Layer(allowed=OURS, forbidden=("server.node",)),
+    "server.node": Layer(allowed=OURS),
     "server": Layer(allowed=OURS),
-    # ...but the live layer never reaches into the HTTP routes.
-    **{module: Layer(allowed=OURS, forbidden=("server.routes",)) for module in LIVE},
 }
 
 
@@ -287,7 +275,7 @@ def test_a_clean_synthetic_tree_passes(tmp_path: Path) -> None:
             "server/rules/state.py": "from protocol.codes import X\nfrom . import events\n",
             "server/rules/events.py": "",
             "store/rows.py": "from protocol import codes\n",
-            "server/hub.py": "from store.rows import R\nfrom server.rules import state\n",
+            "server/live/hub.py": "from store.rows import R\nfrom server.rules import state\n",
         },
     )
     assert layering_violations(graph) == []
@@ -297,7 +285,7 @@ def test_a_clean_synthetic_tree_passes(tmp_path: Path) -> None:
         "protocol.codes",
         "server.rules.events",
     }
-    assert {e.imported for e in graph["server.hub"]} == {"store.rows", "server.rules.state"}
+    assert {e.imported for e in graph["server.live.hub"]} == {"store.rows", "server.rules.state"}
 
 
 @pytest.mark.parametrize(
@@ -309,33 +297,42 @@ def test_a_clean_synthetic_tree_passes(tmp_path: Path) -> None:
         # the pure rules and scheduling core import only the protocol...
         ({"server/rules/x.py": "from store import LogEntry\n"}, "server.rules.x:1 imports store"),
         (
-            {"server/schedule/solver.py": "from server import hub\n", "server/hub.py": ""},
-            "server.schedule.solver:1 imports server.hub",
+            {
+                "server/scheduling/core/solver.py": "from server.live import hub\n",
+                "server/live/hub.py": "",
+            },
+            "server.scheduling.core.solver:1 imports server.live.hub",
         ),
         # ...even from inside a function, or for a type only.
         (
             {
-                "server/rules/x.py": "def f():\n    from server.hub import Hub\n",
-                "server/hub.py": "",
+                "server/rules/x.py": "def f():\n    from server.live.hub import Hub\n",
+                "server/live/hub.py": "",
             },
-            "server.rules.x:2 imports server.hub (function import)",
+            "server.rules.x:2 imports server.live.hub (function import)",
         ),
         (
             {
                 "store/rows.py": "from typing import TYPE_CHECKING\n"
-                "if TYPE_CHECKING:\n    from server.services import Services\n",
-                "server/services.py": "",
+                "if TYPE_CHECKING:\n    from server.live.services import Services\n",
+                "server/live/services.py": "",
             },
-            "store.rows:3 imports server.services (type-checking import)",
+            "store.rows:3 imports server.live.services (type-checking import)",
         ),
         # the live layer never reaches into the HTTP routes, relative or not.
         (
-            {"server/hub.py": "from .routes import sessions\n", "server/routes/sessions.py": ""},
-            "server.hub:1 imports server.routes.sessions",
+            {
+                "server/live/hub.py": "from ..http.routes import sessions\n",
+                "server/http/routes/sessions.py": "",
+            },
+            "server.live.hub:1 imports server.http.routes.sessions",
         ),
         (
-            {"server/ws.py": "import server.routes\n", "server/routes/__init__.py": ""},
-            "server.ws:1 imports server.routes",
+            {
+                "server/live/ws.py": "import server.http.routes\n",
+                "server/http/routes/__init__.py": "",
+            },
+            "server.live.ws:1 imports server.http.routes",
         ),
     ],
 )
@@ -346,11 +343,11 @@ def test_a_violation_is_caught(tmp_path: Path, files: dict[str, str], expected: 
 
 
 def test_a_module_outside_every_layer_is_reported(tmp_path: Path) -> None:
-    graph = _tree(tmp_path, {"server/services.py": "", "server/hub.py": ""})
-    layers = {key: layer for key, layer in LAYERS.items() if key != "server"}
+    graph = _tree(tmp_path, {"server/node/cli.py": "", "server/live/hub.py": ""})
+    layers = {key: layer for key, layer in LAYERS.items() if key not in ("server", "server.node")}
     problems = layering_violations(graph, layers)
-    # server.hub is still covered by its live-layer entry.
-    assert problems == ["server: no entry in LAYERS", "server.services: no entry in LAYERS"]
+    # server.live.hub is still covered by its live-layer entry.
+    assert problems == ["server: no entry in LAYERS", "server.node.cli: no entry in LAYERS"]
 
 
 def test_the_table_can_be_rewritten_for_a_move(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ def test_the_soft_limit_is_raised_to_the_hard_one() -> None:
     code = (
         "import resource\n"
         f"resource.setrlimit(resource.RLIMIT_NOFILE, ({low}, {hard}))\n"
-        "from server.serve import raise_open_files_limit\n"
+        "from server.http.serve import raise_open_files_limit\n"
         "print(raise_open_files_limit(), resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
     )
     out = subprocess.run(

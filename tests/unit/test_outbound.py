@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from server.frames import OutFrame
-from server.outbound import STATS, Outbound
+from server.live.frames import OutFrame
+from server.live.outbound import STATS, Outbound
 
 
 def f(text: str) -> OutFrame:

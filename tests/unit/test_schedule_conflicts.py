@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from server.schedule import (
+from server.scheduling.core import (
     Assignment,
     ConflictReportBuilder,
     Court,
@@ -32,7 +32,7 @@ from server.schedule import (
     publicly_visible,
     validate_slots,
 )
-from server.schedule.synthetic import synthetic_tournament
+from server.scheduling.core.synthetic import synthetic_tournament
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.schedule import (
+from server.scheduling.core import (
     Assignment,
     ConflictReportBuilder,
     Court,

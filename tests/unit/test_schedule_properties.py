@@ -13,7 +13,7 @@ from itertools import combinations
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from server.schedule import (
+from server.scheduling.core import (
     Assignment,
     ConflictReportBuilder,
     Court,
@@ -34,9 +34,9 @@ from server.schedule import (
     clone_version,
     validate_manual_move,
 )
-from server.schedule.constraints import Occupancy, evaluate, stage_window
-from server.schedule.index import build_index
-from server.schedule.violations import PIPELINE_RANK
+from server.scheduling.core.constraints import Occupancy, evaluate, stage_window
+from server.scheduling.core.index import build_index
+from server.scheduling.core.violations import PIPELINE_RANK
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from protocol.checkpoint import Checkpoint, parse_verifier_key
-from server.cli import main
-from server.signing import KEYS_FILE, SigningKeyError, load_keyring, rotate
+from server.common.signing import KEYS_FILE, SigningKeyError, load_keyring, rotate
+from server.node.cli import main
 
 CP = Checkpoint("s", 1, bytes(32), "ab" * 32, "2026-12-02T14:30:00.000000+00:00")
 

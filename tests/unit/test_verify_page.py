@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from server import verify_page
-from server.verify_page import MODULES, STATIC_DIR, PageError, page
+from server.http import verify_page
+from server.http.verify_page import MODULES, STATIC_DIR, PageError, page
 
 
 def test_the_page_carries_every_module_and_loads_nothing_from_outside() -> None:

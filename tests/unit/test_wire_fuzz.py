@@ -10,7 +10,7 @@ JSON-shaped frames of every wrong type and size, and mutations of good frames:
 - ``protocol.peek_id`` (used on frames that failed to decode) raises nothing;
 - ``clients.parse_frame`` (every server frame the client reads) raises nothing
   but ``ProtocolError``;
-- ``server.frames.text_frame`` builds a frame that a WebSocket parser reads
+- ``server.live.frames.text_frame`` builds a frame that a WebSocket parser reads
   back as the same text message.
 
 The real server under a flood of malformed frames is
@@ -33,7 +33,7 @@ import protocol as p
 from clients._messages import parse_frame
 from protocol._codec import MAX_SHORT_CHARS, MAX_TEXT_CHARS
 from protocol.errors import FrameTooLarge, ProtocolError
-from server.frames import text_frame
+from server.live.frames import text_frame
 
 FUZZ = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 EVENT_TYPE = re.compile(r"[A-Z0-9_]{1,50}")

@@ -1,4 +1,4 @@
-"""The trimmed parts of the uvicorn protocol (server/wire.py): Inbox, Flag, slotted attributes."""
+"""The trimmed parts of the uvicorn protocol (server/live/wire.py): Inbox, Flag, slotted attributes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
 
-from server.wire import CourtroomWebSocketProtocol, Flag, Inbox
+from server.live.wire import CourtroomWebSocketProtocol, Flag, Inbox
 
 
 async def test_inbox_delivers_in_order_to_a_waiting_reader() -> None:

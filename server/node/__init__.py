@@ -1,0 +1,1 @@
+"""The process's entry points: the ``courtroom`` CLI and the ASGI app object. May import anything."""
