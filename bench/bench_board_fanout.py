@@ -45,15 +45,14 @@ from _common import (
     client_role,
     cpu_times,
     create_users,
-    hold_observer,
     machine,
     print_columns,
-    raise_nofile,
     ratio,
     reply,
     server_env,
     stop_clients,
 )
+from _fanout_roles import baseline_main
 from bench_board import arrange
 
 SUMMARY = b'"type":"summary"'
@@ -119,29 +118,6 @@ async def client_main() -> None:
         return True
 
     await client_role(handle)
-
-
-# --------------------------------------------------------------------------
-# role: baseline server
-# --------------------------------------------------------------------------
-
-
-async def baseline_main(port: int) -> None:
-    from websockets.asyncio.server import ServerConnection, broadcast, serve
-
-    raise_nofile()
-    clients: set[ServerConnection] = set()
-
-    async def handler(ws: ServerConnection) -> None:
-        if ws.request is not None and ws.request.path == "/control":
-            async for frame in ws:
-                broadcast(clients, frame)
-                await ws.send("ack")
-            return
-        await hold_observer(ws, clients)
-
-    async with serve(handler, "127.0.0.1", port, max_size=2**20, backlog=4096) as server:
-        await server.serve_forever()
 
 
 # --------------------------------------------------------------------------
