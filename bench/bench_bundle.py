@@ -39,11 +39,11 @@ from _common import Row, clean_case, install_loop, machine, print_table, scratch
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from clients._bundle import (
-    _workers as bundle_workers,
     keys_from_document,
     load_bundle,
     verify_bundle,
 )
+from clients._bundle_ranges import _workers as bundle_workers
 from clients._verify import verify_export
 from protocol import GENESIS_HASH, canonical_details, entry_hash_canonical, format_timestamp
 from protocol.checkpoint import Checkpoint, public_key_bytes

@@ -42,7 +42,7 @@ from server.http.serve import RUNNING
 from server.http.sockets import CourtroomApp
 from server.http.throttle import LoginThrottle
 from server.http.verify_page import verify_page
-from server.live.board import start_news, tournament_socket
+from server.live.board_socket import start_news, tournament_socket
 from server.live.broker import create_broker
 from server.live.clockwork import Clockwork
 from server.live.courtroom import Courtroom

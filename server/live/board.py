@@ -42,34 +42,30 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketState
 
-from protocol import CloseCode, ErrorCode
-from protocol._chain import ChainVerifier
+from protocol import CloseCode
 from protocol.errors import (
     CourtroomError,
-    FeatureDisabled,
-    PermissionDenied,
-    ProtocolError,
-    Unauthorized,
 )
-from server.common.auth import Principal
-from server.common.errors import close_code_for
-from server.live.broker import Broker, create_broker
+from server.live.board_tiles import (
+    _Tap,
+    _Tile,
+    summary_of,
+)
+from server.live.broker import Broker
 from server.live.frames import OutFrame
-from server.live.hub import Channel, Hub
+from server.live.hub import Hub
 from server.live.metrics import METRICS
 from server.live.outbound import Outbound
 from server.live.services import Services
+from server.live.sockio import send_frame
 from server.live.wire import wire_of
-from server.live.ws import refused_when_full, send_frame
-from server.rules.state import ADMIN, FACULTY, SUPER_ADMIN, SessionState
+from server.rules.state import ADMIN, FACULTY, SUPER_ADMIN
 from store import LogEntry
 
 log = logging.getLogger("courtroom.board")
@@ -83,139 +79,7 @@ QUEUE_FRAMES = 1024
 # --- frames from the client ---------------------------------------------------------------
 
 
-class BoardHello(BaseModel):
-    """``{"type": "hello", "v": 1, "token"?, "date"?, "known"?}``."""
-
-    model_config = ConfigDict(extra="forbid")
-    type: str = Field(pattern="^hello$")
-    v: int = Field(ge=1, le=1)
-    token: str | None = Field(default=None, max_length=4096)
-    date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
-    # Resume: the sequence number the client has of each session (its last summary's).
-    known: dict[str, int] = Field(default_factory=dict, max_length=5000)
-
-
-def _decode_hello(text: str) -> BoardHello:
-    try:
-        return BoardHello.model_validate_json(text)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first.get("loc", ()))
-        raise ProtocolError(f"bad hello: {where}: {first.get('msg', 'invalid')}") from None
-
-
 # --- summaries -------------------------------------------------------------------------------
-
-
-def summary_of(state: SessionState, head_seq: int, check: Mapping[str, Any]) -> dict[str, Any]:
-    """The board tile of one session: small, and enough to draw it and run its clock."""
-    r = state.active_round()
-    t = r.current if r is not None else None
-    turn = None
-    if t is not None:
-        speaker = state.participants.get(t.participant_id)
-        running = t.status == "running" and t.deadline_ms is not None and state.status == "active"
-        turn = {
-            "turn_id": t.turn_id,
-            "participant_id": t.participant_id,
-            "name": speaker.name if speaker is not None else None,
-            "side": t.side,
-            "speaker": t.speaker,
-            "kind": t.kind,
-            "status": t.status,
-            "allowed_ms": t.allowed_ms,
-            "remaining_ms": t.remaining_ms,
-            "deadline_ms": t.deadline_ms if running else None,
-            "running": running,
-            "warnings_fired": list(t.warnings_fired),
-        }
-    here = set(state.participants)
-    missing = [
-        {"name": x.get("name"), "role": x.get("role") or x.get("side")}
-        for x in state.expected
-        if not x.get("user_id") or x.get("user_id") not in here
-    ]
-    return {
-        "session_id": state.session_id,
-        "assignment_id": state.assignment_id,
-        "sequence_number": head_seq,
-        "status": state.status.value,
-        "title": state.title,
-        "started_at_ms": state.started_at_ms,
-        "round": None
-        if r is None
-        else {"index": r.round_index, "status": r.status, "format": r.format_name},
-        "turn": turn,
-        "observers": state.observers_now,
-        "participants": [
-            {
-                "user_id": p.user_id,
-                "name": p.name,
-                "role": p.role,
-                "speaker": p.speaker,
-                "status": p.status.value,
-            }
-            for p in sorted(state.participants.values(), key=lambda p: (p.role, p.speaker or 0))
-        ],
-        "missing": missing,
-        "chain": dict(check),
-    }
-
-
-class _Tap(Outbound):
-    """The board's subscriber on one session's hub channel: every entry is a change."""
-
-    __slots__ = ("session_id", "on_entry", "syncing", "backlog", "is_observer", "outbound")
-    wants_ticks = False  # the hub skips a channel's tick when only taps watch it
-
-    def __init__(self, session_id: str, on_entry: Callable[[str, OutFrame], None]) -> None:
-        super().__init__(_never, _nothing, 1)
-        self.session_id = session_id
-        self.on_entry = on_entry
-        self.syncing = False
-        self.backlog: list[tuple[int, OutFrame]] = []
-        self.is_observer = False
-        self.outbound: Outbound = self  # the hub's Subscriber: .outbound.push(...)
-
-    def push(self, frame: OutFrame, tick: OutFrame | None = None) -> bool:
-        self.on_entry(self.session_id, frame)
-        return True
-
-    def push_tick(self, frame: OutFrame) -> None:
-        """Per-session ticks are not forwarded: the board sends one coalesced clocks frame."""
-
-    def too_slow(self) -> None:  # never queues, never slow
-        return None
-
-
-async def _never(frame: OutFrame) -> None:  # pragma: no cover - a tap never writes
-    return None
-
-
-def _nothing() -> None:  # pragma: no cover
-    return None
-
-
-@dataclass
-class _Tile:
-    """One session of the board on this node."""
-
-    session_id: str
-    tap: _Tap
-    channel: Channel | None = None
-    verifier: ChainVerifier = field(default_factory=ChainVerifier)
-    waiting: list[dict[str, Any]] = field(default_factory=list)  # entries while verifying
-    verifying: bool = True
-    summary: OutFrame | None = None
-    summary_seq: int = -1
-
-    def check(self) -> dict[str, Any]:
-        r = self.verifier.result()
-        if self.verifying:
-            return {"state": "checking", "through": 0, "broken_at": None}
-        if not r.valid:
-            return {"state": "broken", "through": 0, "broken_at": r.first_invalid_sequence}
-        return {"state": "ok", "through": r.entries, "broken_at": None}
 
 
 class BoardConn:
@@ -530,140 +394,4 @@ class BoardRegistry:
                     board.session_opened(sid)
 
 
-async def start_news(services: Services) -> Broker:
-    """The node's tournament news: the broker of the sessions' entries, on its own channels."""
-    s = services.settings
-    news = create_broker(s.redis_url, prefix=s.redis_prefix, channel=NEWS)
-    services.extras["tournament_news"] = news
-    await news.start(lambda topic, entries: registry_of(services).on_news(topic, entries))
-    return news
-
-
-async def announce_session(
-    services: Services, tournament_id: int, entries: Sequence[LogEntry]
-) -> None:
-    """Tell every node's boards of ``tournament_id`` that a session was opened for a match.
-
-    Called after the session's first entries committed. Losing the news loses
-    nothing but time: the boards' timer re-reads the schedule.
-    """
-    news: Broker | None = services.extras.get("tournament_news")
-    if news is not None:
-        await news.publish(str(tournament_id), entries)
-
-
-def registry_of(services: Services) -> BoardRegistry:
-    reg = services.extras.get("boards")
-    if reg is None:
-        reg = services.extras["boards"] = BoardRegistry(services)
-    assert isinstance(reg, BoardRegistry)
-    return reg
-
-
-def access_for(principal: Principal | None, tournament: Mapping[str, Any]) -> str:
-    """ "organiser" or "public"; raises when the board is not for this reader."""
-    if principal is not None and principal.role in ORGANISER_ROLES:
-        return "organiser"
-    if tournament.get("public_schedule"):
-        return "public"
-    if principal is None:
-        raise Unauthorized("sign in to see this tournament's board")
-    raise PermissionDenied("the live board is for organisers (admin, faculty)")
-
-
 # --- the endpoint ------------------------------------------------------------------------------
-
-
-async def tournament_socket(ws: WebSocket) -> None:
-    services: Services = ws.app.state.services
-    raw = ws.path_params["tournament_id"]
-    if await refused_when_full(ws, services):
-        return
-    await ws.accept()
-    conn = BoardConn(ws, services.settings.outbound_queue_frames)
-    # Counted with the session sockets: the cap, /metrics, and 1001 on shutdown.
-    services.connections.add(conn)
-    METRICS.ws_connections.inc()
-    board: Board | None = None
-    reg = registry_of(services)
-    try:
-        try:
-            if not services.settings.flags.scheduling:
-                raise FeatureDisabled("scheduling is disabled (FEATURE_SCHEDULING)")
-            tid = int(raw) if str(raw).isdigit() else 0
-            hello = await _board_hello(ws, services)
-            if hello is None:
-                return
-            principal = services.signer.verify(hello.token) if hello.token else None
-            tournament = await reg.schedule.get_tournament(tid)
-            access = access_for(principal, tournament)
-            day = date.fromisoformat(hello.date) if hello.date else _today(reg.clock())
-            board = await reg.join(tid, day, access == "public")
-        except CourtroomError as exc:
-            await _refuse(conn, exc)
-            return
-        except TimeoutError:
-            await _refuse(conn, ProtocolError("no hello within the timeout"), CloseCode.POLICY)
-            return
-        # No await between the welcome and joining the subscribers: every summary after
-        # this welcome reaches this socket, in order, through its queue.
-        conn.outbound.push(OutFrame(board.welcome(hello.known, access, tournament)))
-        board.subs.add(conn)
-        await _read_loop(conn, services)
-    except WebSocketDisconnect:
-        pass
-    except Exception:
-        log.exception("board socket failed")
-        await conn.close(CloseCode.INTERNAL, "internal error")
-    finally:
-        conn.outbound.cancel()
-        services.connections.discard(conn)
-        METRICS.ws_connections.dec()
-        if board is not None:
-            await reg.leave(board, conn)
-
-
-def _today(now_ms: int) -> date:
-    return datetime.fromtimestamp(now_ms / 1000, UTC).date()
-
-
-async def _refuse(conn: BoardConn, exc: CourtroomError, code: int | None = None) -> None:
-    frame = orjson.dumps({"type": "error", "ref": None, "code": exc.code, "message": exc.message})
-    await conn._send(OutFrame(frame))
-    await conn.close(code if code is not None else close_code_for(exc), exc.message)
-
-
-async def _board_hello(ws: WebSocket, services: Services) -> BoardHello | None:
-    msg = await asyncio.wait_for(ws.receive(), services.settings.hello_timeout_seconds)
-    if msg["type"] == "websocket.disconnect":
-        return None
-    text = msg.get("text")
-    if text is None or len(text) > services.settings.max_frame_bytes:
-        raise ProtocolError("the hello is one JSON text frame")
-    return _decode_hello(text)
-
-
-async def _read_loop(conn: BoardConn, services: Services) -> None:
-    """After the welcome the client only pings (the board is read-only)."""
-    clock = services.courtroom.clock
-    while not conn.closed:
-        msg = await conn.ws.receive()
-        if msg["type"] == "websocket.disconnect":
-            return
-        text = msg.get("text") or ""
-        try:
-            body = orjson.loads(text) if len(text) <= 4096 else None
-        except orjson.JSONDecodeError:
-            body = None
-        if isinstance(body, dict) and body.get("type") == "ping":
-            ref = body.get("id")
-            reply = {"type": "pong", "ref": ref, "server_time_ms": clock()}
-            conn.outbound.push(OutFrame(orjson.dumps(reply)))
-            continue
-        err = {
-            "type": "error",
-            "ref": body.get("id") if isinstance(body, dict) else None,
-            "code": ErrorCode.BAD_REQUEST,
-            "message": "the board channel takes ping only",
-        }
-        conn.outbound.push(OutFrame(orjson.dumps(err)))

@@ -17,8 +17,9 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings, strategies as st
 
-from clients import _bundle
-from clients._bundle import _encode_details, keys_from_document, verify_bundle
+from clients import _bundle, _bundle_ranges
+from clients._bundle import keys_from_document, verify_bundle
+from clients._bundle_ranges import _encode_details
 from clients.cli import main as client_main
 from protocol import GENESIS_HASH, canonical_details, entry_hash
 from protocol.checkpoint import Checkpoint, public_key_bytes, sign, verifier_key
@@ -241,7 +242,7 @@ def workers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     if request.param == "one pass":
         return 1
     monkeypatch.setattr(_bundle, "PARALLEL_MIN", 1)
-    monkeypatch.setattr(_bundle, "_ALIGN_LEVEL", 2)
+    monkeypatch.setattr(_bundle_ranges, "_ALIGN_LEVEL", 2)
     return 2
 
 
@@ -264,15 +265,15 @@ def test_ranges_build_the_tree_of_one_pass(
 ) -> None:
     """Forked ranges of 4 leaves: the same report as one pass, and the fast path did run."""
     monkeypatch.setattr(_bundle, "PARALLEL_MIN", 1)
-    monkeypatch.setattr(_bundle, "_ALIGN_LEVEL", 2)
+    monkeypatch.setattr(_bundle_ranges, "_ALIGN_LEVEL", 2)
     ran: list[int] = []
-    real = _bundle._fork_map
+    real = _bundle_ranges._fork_map
 
     def spy(work: Any, ranges: list[tuple[int, int]]) -> list[Any]:
         ran.append(len(ranges))
         return real(work, ranges)
 
-    monkeypatch.setattr(_bundle, "_fork_map", spy)
+    monkeypatch.setattr(_bundle_ranges, "_fork_map", spy)
     entries = make_entries(size)
     b = {
         "format": "courtroom-bundle/1",

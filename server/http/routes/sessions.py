@@ -32,7 +32,7 @@ from server.http.routes.deps import (
     require_roles,
     storable,
 )
-from server.live.board import announce_session
+from server.live.board_socket import announce_session
 from server.rules import commands as c
 from server.rules.state import CONTROL_ROLES, Actor
 from store import Committed
