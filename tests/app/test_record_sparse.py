@@ -16,7 +16,8 @@ from protocol.merkle import MemoryTree, leaf_hash, verify_consistency, verify_in
 from server.common.signing import Keyring
 from server.live.broker import MemoryBroker
 from server.live.courtroom import Courtroom
-from server.live.record import STORED_LEVEL, RecordKeeper
+from server.live.proofs import STORED_LEVEL
+from server.live.record import RecordKeeper
 from server.rules.commands import LogCustom
 from server.rules.session import RulesConfig
 from server.rules.state import Actor
