@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _quote
@@ -33,9 +33,31 @@ def format_timestamp(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def canonical_details(details: Mapping[str, Any]) -> str:
-    """The details string that is hashed (and stored, so verify needs no re-encoding)."""
-    return _dumps(details, sort_keys=True)
+def _details_encoder() -> Callable[[Mapping[str, Any]], str]:
+    """``json.dumps(d, sort_keys=True)`` without its per-call set-up.
+
+    ``json.dumps`` with arguments builds a ``JSONEncoder`` and a C encoder on
+    every call (two thirds of its time for a small object); this builds the C
+    encoder once, with the arguments ``JSONEncoder.iterencode`` would give it,
+    so the text is the standard library's, byte for byte. No circular check:
+    details are JSON values, parsed or built by the rules, never cyclic.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - a Python without the C accelerator
+        return lambda d: _dumps(d, sort_keys=True)
+    enc = json.JSONEncoder(sort_keys=True)
+    c = make(None, enc.default, _quote, None, ": ", ", ", True, False, True)
+
+    def encode(details: Mapping[str, Any]) -> str:
+        return "".join(c(details, 0))
+
+    return encode
+
+
+canonical_details = _details_encoder()
+canonical_details.__doc__ = (
+    "The details string that is hashed (and stored, so verify needs no re-encoding)."
+)
 
 
 def entry_hash_canonical(

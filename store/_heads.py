@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
 
-from store._plan import Command, Job, Plan, Row, plan
+from store._plan import Command, Job, Memos, Plan, Row, plan
 
 
 class HeadCache:
@@ -55,7 +55,9 @@ class HeadCache:
         return len(self._rows)
 
 
-def fast_plan(jobs: Sequence[Job], cache: HeadCache) -> tuple[Plan, dict[str, Row]] | None:
+def fast_plan(
+    jobs: Sequence[Job], cache: HeadCache, memos: Memos | None = None
+) -> tuple[Plan, dict[str, Row]] | None:
     """Plan ``jobs`` against remembered rows, or None if the batch needs the locking path.
 
     Only commands that read nothing else in the transaction (no live-connection
@@ -77,7 +79,7 @@ def fast_plan(jobs: Sequence[Job], cache: HeadCache) -> tuple[Plan, dict[str, Ro
                 return None
             rows[job.session_id] = replace(row)
     before = {sid: (r.head_seq, r.timer_owner, r.timer_fence) for sid, r in rows.items()}
-    p = plan(jobs, rows, {}, set())
+    p = plan(jobs, rows, {}, set(), memos)
     if p.ops or p.new_sessions or not all(r.dirty for r in rows.values()):
         return None
     p.heads = [(*r.head_values(sid), *before[sid]) for sid, r in rows.items()]
