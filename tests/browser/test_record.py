@@ -232,6 +232,11 @@ def test_the_observer_badge_says_signed_at_as_checkpoints_arrive(pages: Pages, h
     # A page that comes later, signed in, checks the earlier ones from /checkpoints.
     judge = pages.open(f"/judge/{sid}", user="judge")
     judge.wait_for_selector(f'#verified[data-signed-at="{second}"]')
+    # So does an anonymous observer who comes later (the session admits them).
+    late = pages.open(f"/watch/{sid}")
+    wait_live(late)
+    late.wait_for_selector(f'#verified[data-signed-at="{second}"]')
+    assert late.evaluate("window.__courtroom.live.socket.checkpoints") == 0
     # So does the replay, against the whole log it loads.
     replay = pages.open(f"/replay/{sid}", user="judge")
     replay.wait_for_selector(f'#verified[data-signed-at="{second}"]')

@@ -9,9 +9,9 @@ import orjson
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from protocol.errors import NotFound, PermissionDenied
+from protocol.errors import NotFound, PermissionDenied, Unauthorized
 from server.http.routes import models as m, record_models as rm
-from server.http.routes.deps import SessionId, Svc, User, feature, require_roles
+from server.http.routes.deps import MaybeUser, SessionId, Svc, User, feature, require_roles
 from server.live.record import RecordKeeper
 from server.rules.state import CONTROL_ROLES
 
@@ -41,7 +41,16 @@ async def courtroom_keys(svc: Svc) -> dict[str, Any]:
     response_model=rm.CheckpointList,
     responses=m.errors(401, 403, 404, 422, 503),
 )
-async def checkpoints(session_id: SessionId, svc: Svc, user: User) -> dict[str, Any]:
+async def checkpoints(session_id: SessionId, svc: Svc, user: MaybeUser) -> dict[str, Any]:
+    """Signed in, or anonymously where the session admits anonymous observers.
+
+    Those observers see every entry live anyway; without the checkpoints signed
+    before they came, their badge could say "signed" only at the next boundary.
+    """
+    if user is None:
+        state, _ = await svc.store.load(session_id)
+        if not state.get("allow_anonymous_observers", True):
+            raise Unauthorized("sign in first: this session admits no anonymous observers")
     rows = await keeper(svc).checkpoints(session_id)
     return {"session_id": session_id, "checkpoints": [r.as_dict() for r in rows]}
 
