@@ -1,22 +1,17 @@
-"""A long bundle's chain and tree checked in ranges over forked processes, and the entry rows both passes read (clients/_bundle.py)."""
+"""A long bundle's chain and tree checked in ranges over forked processes (clients/_bundle.py)."""
 
 from __future__ import annotations
 
 import gc
 import hashlib
-import json
 import os
 import pickle
 import threading
 from collections.abc import Callable
-from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from protocol import (
-    PartVerifier,
-    canonical_details,
-    join_parts,
-)
+from clients._bundle_rows import first_noncanonical, rows_v1, shaped_v2
+from protocol import PartVerifier, join_parts
 
 COMPLETED = "SESSION_COMPLETED"
 
@@ -24,60 +19,10 @@ COMPLETED = "SESSION_COMPLETED"
 _ALIGN_LEVEL = 14  # ranges start at multiples of 2**14 leaves: their subtrees are the tree's
 
 
-def _details_encoder() -> Callable[[Any], str]:
-    """``canonical_details`` (``json.dumps(d, sort_keys=True)``) without its per-call set-up.
-
-    ``json.dumps`` builds a C encoder on every call; this builds it once, with
-    the arguments ``JSONEncoder.iterencode`` gives it (no circular check: the
-    input comes from a JSON parser). ``tests/unit/test_bundle.py`` pins it to
-    ``canonical_details``.
-    """
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # pragma: no cover - a Python without the C accelerator
-        return canonical_details
-    enc = json.JSONEncoder(sort_keys=True)
-    c = make(None, enc.default, encode_basestring_ascii, None, ": ", ", ", True, False, True)
-
-    def encode(d: Any) -> str:
-        return "".join(c(d, 0))
-
-    return encode
-
-
-_encode_details = _details_encoder()
-
-
-def _not_an_object() -> str:
-    raise TypeError("details must be an object")
-
-
-def _rows(entries: list[Any]) -> list[tuple[Any, ...]] | None:
-    """The eight hashed fields of each entry, or None if one is not even shaped like one."""
-    try:
-        rows = [
-            (
-                e["session_id"],
-                e["sequence_number"],
-                e["timestamp"],
-                e["event_type"],
-                e["actor_id"],
-                _encode_details(d) if type(d := e["details"]) is dict else _not_an_object(),
-                e["previous_hash"],
-                e["hash"],
-            )
-            for e in entries
-        ]
-    except (KeyError, TypeError, ValueError):
-        return None
-    if all(type(r[0]) is str and type(r[1]) is int for r in rows):
-        return rows
-    return None
-
-
-def _tree_levels(hashes: list[str]) -> list[list[bytes]]:
-    """Every complete node of the tree over ``hashes`` (RFC 6962), level by level."""
+def tree_levels(digests: list[bytes], top: int | None = None) -> list[list[bytes]]:
+    """The complete nodes of the tree over the entries' 32-byte hashes (RFC 6962), level by level."""
     sha = hashlib.sha256
-    return _levels_above([sha(b"\x00" + bytes.fromhex(h)).digest() for h in hashes])
+    return _levels_above([sha(b"\x00" + d).digest() for d in digests], top)
 
 
 def _levels_above(level: list[bytes], top: int | None = None) -> list[list[bytes]]:
@@ -95,22 +40,30 @@ def _levels_above(level: list[bytes], top: int | None = None) -> list[list[bytes
 _RangeOut = tuple[Any, list[bytes], int | None]  # (ChainPart, level blobs, completion index)
 
 
-def _range_work(entries: list[Any], sid: str | None, lo: int, hi: int) -> _RangeOut | None:
+def _range_work(
+    entries: list[Any], version: int, sid: str | None, lo: int, hi: int
+) -> _RangeOut | None:
     """Chain ``entries[lo:hi]`` on its own and build its subtrees up to ``_ALIGN_LEVEL``.
 
-    None when an entry is not shaped like one (the careful single pass names it).
+    None when an entry is not shaped like one, or (version 2) a details text is
+    not canonical: the careful single pass names it.
     """
-    rows = _rows(entries[lo:hi])
-    if rows is None:
-        return None
     part = PartVerifier(sid)
-    part.feed_rows(rows)
+    digests: list[bytes] = []
+    if version == 1:
+        rows = rows_v1(entries[lo:hi])
+        if rows is None:
+            return None
+        part.feed_rows(rows, digests)
+    else:
+        rows = entries[lo:hi]
+        if shaped_v2(rows) < len(rows) or first_noncanonical([r[5] for r in rows]) is not None:
+            return None
+        part.feed_rows(rows, digests)
     done = part.part()
     if not done.result.valid:
         return done, [], None
-    sha = hashlib.sha256
-    leaves = [sha(b"\x00" + bytes.fromhex(r[7])).digest() for r in rows]
-    blobs = [b"".join(level) for level in _levels_above(leaves, _ALIGN_LEVEL)]
+    blobs = [b"".join(level) for level in tree_levels(digests, _ALIGN_LEVEL)]
     completed = next((lo + i for i, r in enumerate(rows) if r[3] == COMPLETED), None)
     return done, blobs, completed
 
@@ -147,10 +100,10 @@ def _fork_map(work: Callable[[int, int], Any], ranges: list[tuple[int, int]]) ->
     return results
 
 
-def _parallel_chain(
-    entries: list[Any], sid: str | None, workers: int
-) -> tuple[list[str], list[list[bytes]], int | None] | None:
-    """Hashes, tree levels and completion of a bundle whose every entry chains, else None.
+def parallel_chain(
+    entries: list[Any], version: int, sid: str | None, workers: int
+) -> tuple[int, list[list[bytes]], int | None] | None:
+    """Entries, tree levels and completion of a bundle whose every entry chains, else None.
 
     Ranges start at multiples of ``2**_ALIGN_LEVEL`` leaves, so each range's
     levels up to ``_ALIGN_LEVEL`` are slices of the whole tree's: joined, they
@@ -166,7 +119,7 @@ def _parallel_chain(
         return None
     gc.freeze()  # the children must not touch every object's header
     try:
-        outs = _fork_map(lambda lo, hi: _range_work(entries, sid, lo, hi), ranges)
+        outs = _fork_map(lambda lo, hi: _range_work(entries, version, sid, lo, hi), ranges)
     finally:
         gc.unfreeze()
     if any(o is None for o in outs):
@@ -183,7 +136,7 @@ def _parallel_chain(
     upper = _levels_above(levels[-1])
     levels.extend(upper[1:])
     completed = next((c for o in outs if (c := o[2]) is not None), None)
-    return [e["hash"] for e in entries], levels, completed
+    return n, levels, completed
 
 
 def _workers() -> int:

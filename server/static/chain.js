@@ -36,7 +36,7 @@ export function pyQuote(s) {
 }
 
 /** repr() of a Python float, for completeness (log details never hold floats). */
-function pyFloat(v) {
+export function pyFloat(v) {
   if (Number.isNaN(v)) return "NaN";
   if (!Number.isFinite(v)) return v > 0 ? "Infinity" : "-Infinity";
   const [mant, expText] = v.toExponential().split("e"); // shortest round-trip digits
@@ -57,7 +57,7 @@ function pyFloat(v) {
 
 const HIGH = /[\ud800-\uffff]/;
 
-function byCodePoint(a, b) {
+export function byCodePoint(a, b) {
   // Python sorts str keys by code point; JS compares UTF-16 units. They agree
   // except between astral characters and U+E000..U+FFFF, handled here.
   const ia = a[Symbol.iterator]();

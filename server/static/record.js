@@ -12,8 +12,16 @@
 // Ed25519 needs WebCrypto (a secure context: https, localhost, file://).
 
 import { GENESIS_HASH, brokenSequence, entryPayload, entryProblem, hashesEqual, sha256Digest, toHex } from "./chain.js";
+import { hashRow, hexEquals, isCanonicalDetails } from "./rows.js";
 
-export const BUNDLE_FORMAT = "courtroom-bundle/1";
+export const BUNDLE_FORMAT = "courtroom-bundle/2"; // what export writes
+export const BUNDLE_FORMATS = { "courtroom-bundle/1": 1, [BUNDLE_FORMAT]: 2 };
+
+/** An entry's display fields, whichever format it came in (format 2: an array). */
+export function entryFields(e) {
+  if (Array.isArray(e)) return { sequence_number: e[1], timestamp: e[2], event_type: e[3], hash: e[7] };
+  return e && typeof e === "object" ? e : {};
+}
 export const COMPLETED = "SESSION_COMPLETED";
 const utf8 = new TextEncoder();
 
@@ -275,15 +283,37 @@ function isObject(v) {
 
 const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
 
+/** Why format 2 row `r` does not follow (null when it does); `digest` gets its hash. */
+function rowProblem(r, expected, prev, sid, digest) {
+  if (!Array.isArray(r) || r.length !== 8) return "not an entry (an array of the eight hashed fields)";
+  if (r[1] !== expected) return `expected entry #${expected}, got #${r[1]}`;
+  if (sid !== null && r[0] !== sid) return "entry of another session";
+  if (!hashesEqual(r[6], prev)) return "previous_hash does not match the entry before it";
+  if (!isCanonicalDetails(r[5])) return "its details text is not canonical JSON (docs/protocol.md section 4)";
+  if (!hashRow(r, digest) || !hexEquals(r[7], digest)) return "hash does not match the entry's fields";
+  return null;
+}
+
+/** Why format 1 entry `e` does not follow (null when it does); `digest` gets its hash. */
+function entryObjectProblem(e, expected, prev, sid, digest, scratch) {
+  if (!isObject(e) || !isObject(e.details)) return "not an entry (an object with an object of details)";
+  const payload = entryPayload(e); // ASCII (ensure_ascii), so one byte a character
+  if (payload.length > scratch.buf.length) scratch.buf = new Uint8Array(payload.length * 2);
+  const { written } = utf8.encodeInto(payload, scratch.buf);
+  sha256Digest(scratch.buf, written, digest);
+  return entryProblem(e, expected, prev, sid, toHex(digest));
+}
+
 /**
- * Chain v1 over the entries, the tree over those that chain, and the root at
- * each size in `wanted`. Yields to the page every `chunk` entries (progress).
+ * Chain v1 over the entries (format 1 objects or format 2 rows), the tree
+ * over those that chain, and the root at each size in `wanted`. Yields to the
+ * page every `chunk` entries (progress).
  */
-async function chainAndTree(entries, sessionId, wanted, { onprogress, chunk }) {
+async function chainAndTree(entries, version, sessionId, wanted, { onprogress, chunk }) {
   const range = new CompactRange();
   const roots = new Map();
   const digest = new Uint8Array(32);
-  let buf = new Uint8Array(4096);
+  const scratch = { buf: new Uint8Array(4096) };
   let expected = 1;
   let prev = GENESIS_HASH;
   let sid = sessionId;
@@ -293,27 +323,20 @@ async function chainAndTree(entries, sessionId, wanted, { onprogress, chunk }) {
   let count = 0;
   for (const e of entries) {
     count += 1;
-    let problem;
-    if (!isObject(e) || !isObject(e.details)) {
-      problem = "not an entry (an object with an object of details)";
-    } else {
-      const payload = entryPayload(e); // ASCII (ensure_ascii), so one byte a character
-      if (payload.length > buf.length) buf = new Uint8Array(payload.length * 2);
-      const { written } = utf8.encodeInto(payload, buf);
-      sha256Digest(buf, written, digest);
-      problem = entryProblem(e, expected, prev, sid, toHex(digest));
-    }
+    const problem = version === 2 ? rowProblem(e, expected, prev, sid, digest) : entryObjectProblem(e, expected, prev, sid, digest, scratch);
     if (problem !== null) {
-      broken = isObject(e) && isObject(e.details) ? brokenSequence(e, expected) : expected;
+      const shaped = version === 2 ? Array.isArray(e) && e.length === 8 : isObject(e) && isObject(e.details);
+      broken = shaped ? brokenSequence(entryFields(e), expected) : expected;
       reason = problem;
       break;
     }
-    if (sid === null) sid = e.session_id;
+    const f = version === 2 ? e : null;
+    if (sid === null) sid = f ? f[0] : e.session_id;
     expected += 1;
-    prev = e.hash;
+    prev = f ? f[7] : e.hash;
     range.append(leafFromBytes(digest));
     if (wanted.has(range.size)) roots.set(range.size, range.root());
-    if (completedAt === null && e.event_type === COMPLETED) completedAt = range.size;
+    if (completedAt === null && (f ? f[3] : e.event_type) === COMPLETED) completedAt = range.size;
     if (count % chunk === 0) {
       if (onprogress) onprogress(count, entries.length);
       await nextTask();
@@ -391,14 +414,15 @@ export async function verifyBundle(doc, trusted = null, { requireComplete = fals
     entries = [];
   }
   const wanted = new Set(checkpoints.map((c) => c.signed.checkpoint.tree_size));
-  const chain = await chainAndTree(entries, sid || null, wanted, { onprogress, chunk });
+  const version = BUNDLE_FORMATS[doc.format] || 1;
+  const chain = await chainAndTree(entries, version, sid || null, wanted, { onprogress, chunk });
   for (const c of checkpoints) {
     const cp = c.signed.checkpoint;
     if (!(cp.tree_size > 0 && cp.tree_size <= chain.good)) {
       c.row.tree = cp.tree_size > chain.good ? "beyond the entries" : "empty";
       continue;
     }
-    if (!hashesEqual(cp.chain_head, entries[cp.tree_size - 1].hash) || !bytesEqual(cp.root_hash, chain.roots.get(cp.tree_size))) {
+    if (!hashesEqual(cp.chain_head, entryFields(entries[cp.tree_size - 1]).hash) || !bytesEqual(cp.root_hash, chain.roots.get(cp.tree_size))) {
       c.row.tree = "contradicts";
       failures.push(`checkpoint ${c.n} (size ${cp.tree_size}) contradicts the entries: entries 1..${cp.tree_size} are not the ones it signed`);
     } else {

@@ -15,7 +15,7 @@ from server.http.routes.deps import SessionId, Svc, User, feature, require_roles
 from server.live.record import RecordKeeper
 from server.rules.state import CONTROL_ROLES
 
-BUNDLE_FORMAT = "courtroom-bundle/1"
+BUNDLE_FORMAT = "courtroom-bundle/2"
 
 keys_router = APIRouter(tags=["record"])
 router = APIRouter(
@@ -124,13 +124,14 @@ async def bundle(session_id: SessionId, svc: Svc, user: User) -> StreamingRespon
     }
 
     async def body() -> AsyncIterator[bytes]:
+        # Format 2: each entry the row of its hashed fields, one a line.
         yield orjson.dumps(head)[:-1] + b',"entries":['
-        first = True
+        sep = b"\n"
         async for e in svc.store.stream_entries(session_id):
-            yield (b"" if first else b",") + e.json()
-            first = False
+            yield sep + e.row_json()
+            sep = b",\n"
         tail = {"checkpoints": [c.as_dict() for c in cps], "keys": keys}
-        yield b"]," + orjson.dumps(tail)[1:]
+        yield b"\n]," + orjson.dumps(tail)[1:]
 
     return StreamingResponse(
         body(),
