@@ -196,7 +196,7 @@ class ChainVerifier:
                     and same(
                         hash_,
                         (
-                            h := sha(
+                            d := sha(
                                 (
                                     payload
                                     % (
@@ -209,8 +209,8 @@ class ChainVerifier:
                                         quote(ts),
                                     )
                                 ).encode()
-                            )
-                        ).hexdigest(),
+                            ).digest()
+                        ).hex(),
                     )
                 )
             except (TypeError, ValueError):  # not text (or not ASCII) where a hash belongs
@@ -220,7 +220,7 @@ class ChainVerifier:
                 ok = False
                 break
             if keep is not None:
-                keep(h.digest())
+                keep(d)
             expected += 1
             prev = hash_
         self._expected_seq, self._prev, self._session_id, self._count = expected, prev, sid, count

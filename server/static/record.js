@@ -9,10 +9,12 @@
 //
 // Hashing is the synchronous SHA-256 of chain.js: three digests per entry
 // (chain v1, leaf, node) cost less there than WebCrypto's promise per call.
-// Ed25519 needs WebCrypto (a secure context: https, localhost, file://).
+// A long format 2 bundle's payloads are hashed ahead in Web Workers (rows.js's
+// HashPool) while the page checks each entry in order. Ed25519 needs WebCrypto
+// (a secure context: https, localhost, file://).
 
 import { GENESIS_HASH, brokenSequence, entryPayload, entryProblem, hashesEqual, sha256Digest, toHex } from "./chain.js";
-import { hashRow, hexEquals, isCanonicalDetails } from "./rows.js";
+import { HashPool, hashRow, hexEquals, isCanonicalDetails, writePayloads } from "./rows.js";
 
 export const BUNDLE_FORMAT = "courtroom-bundle/2"; // what export writes
 export const BUNDLE_FORMATS = { "courtroom-bundle/1": 1, [BUNDLE_FORMAT]: 2 };
@@ -283,17 +285,53 @@ function isObject(v) {
 
 const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
 
-/** Why format 2 row `r` does not follow (null when it does); `digest` gets its hash. */
-function rowProblem(r, expected, prev, sid, digest) {
+/**
+ * Why format 2 row `r` does not follow (null when it does). `digest` gets its
+ * hash: computed here, or (`hashed`) already by a worker: true, or false when
+ * a field is not of its type.
+ */
+function rowProblem(r, expected, prev, sid, digest, hashed = null) {
   if (!Array.isArray(r) || r.length !== 8) return "not an entry (an array of the eight hashed fields)";
   if (r[1] !== expected) return `expected entry #${expected}, got #${r[1]}`;
   if (sid !== null && r[0] !== sid) return "entry of another session";
   if (!hashesEqual(r[6], prev)) return "previous_hash does not match the entry before it";
   if (!isCanonicalDetails(r[5])) return "its details text is not canonical JSON (docs/protocol.md section 4)";
-  if (!hashRow(r, digest) || !hexEquals(r[7], digest)) return "hash does not match the entry's fields";
+  if (!(hashed ?? hashRow(r, digest)) || !hexEquals(r[7], digest)) return "hash does not match the entry's fields";
   return null;
 }
 
+/**
+ * Format 2 rows with their payloads hashed ahead by `pool`'s workers, `batch`
+ * rows at a time, a few batches in flight; yields [row, hashed] in order with
+ * `digest` holding the row's hash (a batch a worker failed is hashed here).
+ */
+async function* hashedAhead(entries, pool, batch, digest) {
+  const inflight = [];
+  let next = 0;
+  const submit = () => {
+    const lo = next;
+    const hi = Math.min(entries.length, lo + batch);
+    next = hi;
+    const job = writePayloads(entries, lo, hi);
+    const ends = job.ends;
+    inflight.push({ lo, hi, ends, out: pool.hash(job).catch(() => null) });
+  };
+  while (next < entries.length || inflight.length) {
+    while (inflight.length < 2 * pool.workers.length && next < entries.length) submit();
+    const { lo, hi, ends, out } = inflight.shift();
+    const digests = await out;
+    for (let i = lo; i < hi; i++) {
+      const e = entries[i];
+      if (digests === null) {
+        yield [e, null];
+        continue;
+      }
+      const at = 32 * (i - lo);
+      for (let k = 0; k < 32; k++) digest[k] = digests[at + k];
+      yield [e, ends[i - lo] >= 0];
+    }
+  }
+}
 /** Why format 1 entry `e` does not follow (null when it does); `digest` gets its hash. */
 function entryObjectProblem(e, expected, prev, sid, digest, scratch) {
   if (!isObject(e) || !isObject(e.details)) return "not an entry (an object with an object of details)";
@@ -304,16 +342,25 @@ function entryObjectProblem(e, expected, prev, sid, digest, scratch) {
   return entryProblem(e, expected, prev, sid, toHex(digest));
 }
 
+/** Workers for a long format 2 bundle: one per core, at most 4; none below `parallelMin` rows. */
+function hashPool(entries, version, workers, parallelMin) {
+  if (version !== 2 || entries.length < parallelMin) return null;
+  const n = workers ?? Math.min(4, (typeof navigator !== "undefined" && navigator.hardwareConcurrency) || 2);
+  return HashPool.open(n);
+}
+
 /**
  * Chain v1 over the entries (format 1 objects or format 2 rows), the tree
  * over those that chain, and the root at each size in `wanted`. Yields to the
- * page every `chunk` entries (progress).
+ * page every `chunk` entries (progress). A long format 2 bundle's payloads
+ * are hashed ahead in workers; the checks, in order, are the same.
  */
-async function chainAndTree(entries, version, sessionId, wanted, { onprogress, chunk }) {
+async function chainAndTree(entries, version, sessionId, wanted, { onprogress, chunk, workers, parallelMin, batch }) {
   const range = new CompactRange();
   const roots = new Map();
   const digest = new Uint8Array(32);
   const scratch = { buf: new Uint8Array(4096) };
+  const pool = hashPool(entries, version, workers, parallelMin);
   let expected = 1;
   let prev = GENESIS_HASH;
   let sid = sessionId;
@@ -321,14 +368,17 @@ async function chainAndTree(entries, version, sessionId, wanted, { onprogress, c
   let broken = null;
   let reason = null;
   let count = 0;
-  for (const e of entries) {
+  // One entry in order; false once the chain breaks. `hashed`: see rowProblem.
+  const step = (e, hashed) => {
     count += 1;
-    const problem = version === 2 ? rowProblem(e, expected, prev, sid, digest) : entryObjectProblem(e, expected, prev, sid, digest, scratch);
+    let problem;
+    if (version === 2) problem = rowProblem(e, expected, prev, sid, digest, hashed);
+    else problem = entryObjectProblem(e, expected, prev, sid, digest, scratch);
     if (problem !== null) {
       const shaped = version === 2 ? Array.isArray(e) && e.length === 8 : isObject(e) && isObject(e.details);
       broken = shaped ? brokenSequence(entryFields(e), expected) : expected;
       reason = problem;
-      break;
+      return false;
     }
     const f = version === 2 ? e : null;
     if (sid === null) sid = f ? f[0] : e.session_id;
@@ -337,13 +387,23 @@ async function chainAndTree(entries, version, sessionId, wanted, { onprogress, c
     range.append(leafFromBytes(digest));
     if (wanted.has(range.size)) roots.set(range.size, range.root());
     if (completedAt === null && (f ? f[3] : e.event_type) === COMPLETED) completedAt = range.size;
-    if (count % chunk === 0) {
-      if (onprogress) onprogress(count, entries.length);
-      await nextTask();
+    if (count % chunk === 0 && onprogress) onprogress(count, entries.length);
+    return true;
+  };
+  if (pool) {
+    try {
+      for await (const [e, hashed] of hashedAhead(entries, pool, batch, digest)) if (!step(e, hashed)) break;
+    } finally {
+      pool.close();
+    }
+  } else {
+    for (const e of entries) {
+      if (!step(e, null)) break;
+      if (count % chunk === 0) await nextTask();
     }
   }
   if (onprogress) onprogress(count, entries.length);
-  return { good: range.size, count, broken, reason, roots, completedAt };
+  return { good: range.size, count, broken, reason, roots, completedAt, workers: pool ? pool.workers.length : 0 };
 }
 
 /**
@@ -352,7 +412,7 @@ async function chainAndTree(entries, version, sessionId, wanted, { onprogress, c
  * so). Resolves to clients._bundle.BundleReport.as_dict()'s fields, plus
  * `reason` (why the chain broke) and `rows` (one line per checkpoint).
  */
-export async function verifyBundle(doc, trusted = null, { requireComplete = false, onprogress = null, chunk = 20000 } = {}) {
+export async function verifyBundle(doc, trusted = null, { requireComplete = false, onprogress = null, chunk = 20000, workers = null, parallelMin = 50000, batch = 4096 } = {}) {
   const sid = doc && doc.session_id != null ? String(doc.session_id) : "";
   const failures = [];
   const notes = [];
@@ -415,7 +475,7 @@ export async function verifyBundle(doc, trusted = null, { requireComplete = fals
   }
   const wanted = new Set(checkpoints.map((c) => c.signed.checkpoint.tree_size));
   const version = BUNDLE_FORMATS[doc.format] || 1;
-  const chain = await chainAndTree(entries, version, sid || null, wanted, { onprogress, chunk });
+  const chain = await chainAndTree(entries, version, sid || null, wanted, { onprogress, chunk, workers, parallelMin, batch });
   for (const c of checkpoints) {
     const cp = c.signed.checkpoint;
     if (!(cp.tree_size > 0 && cp.tree_size <= chain.good)) {
@@ -457,6 +517,7 @@ export async function verifyBundle(doc, trusted = null, { requireComplete = fals
   }
   report.valid = failures.length === 0;
   report.completed_at = at;
+  report.workers = chain.workers; // how many workers hashed ahead (0: all in the page)
   if (report.entries > report.signed_size && report.valid) {
     notes.push(`entries ${report.signed_size + 1}..${report.entries} come after the last signed checkpoint (chained, not yet signed)`);
   }

@@ -4,7 +4,7 @@
 // write the chain v1 payload's bytes straight into a buffer, hash them. No
 // JSON is re-encoded (chain.js's pyDumps is format 1's path).
 
-import { byCodePoint, pyFloat, sha256Digest } from "./chain.js";
+import { byCodePoint, makeSha256, pyFloat, sha256Digest } from "./chain.js";
 
 // --- canonical details text ---------------------------------------------------------
 
@@ -157,20 +157,19 @@ function put(buf, pos, bytes) {
   return pos + bytes.length;
 }
 
-let payload = new Uint8Array(4096);
-
-/**
- * SHA-256 of row `r`'s chain v1 payload into `out`; false when a field is not
- * of its type (the row then cannot be the entry its hash names).
- */
-export function hashRow(r, out) {
+/** The most bytes row `r`'s payload can take, or -1 when a field is not of its type. */
+function payloadSize(r) {
+  if (!Array.isArray(r) || r.length !== 8) return -1;
   const [sid, seq, ts, type, actor, details, previous] = r;
-  if (typeof sid !== "string" || !Number.isSafeInteger(seq) || typeof ts !== "string" || typeof type !== "string") return false;
-  if ((actor !== null && typeof actor !== "string") || typeof details !== "string" || typeof previous !== "string") return false;
-  const most = 6 * (sid.length + ts.length + type.length + (actor ? actor.length : 0) + details.length + previous.length) + 200;
-  if (most > payload.length) payload = new Uint8Array(most * 2);
-  const b = payload;
-  let p = put(b, 0, PARTS[0]);
+  if (typeof sid !== "string" || !Number.isSafeInteger(seq) || typeof ts !== "string" || typeof type !== "string") return -1;
+  if ((actor !== null && typeof actor !== "string") || typeof details !== "string" || typeof previous !== "string") return -1;
+  return 6 * (sid.length + ts.length + type.length + (actor ? actor.length : 0) + details.length + previous.length) + 200;
+}
+
+/** Row `r`'s chain v1 payload into `b` from `p` (room checked by payloadSize); returns the end. */
+function writeRow(r, b, p) {
+  const [sid, seq, ts, type, actor, details, previous] = r;
+  p = put(b, p, PARTS[0]);
   p = actor === null ? put(b, p, NULL) : putQuoted(b, p, actor);
   p = putQuoted(b, put(b, p, PARTS[1]), details);
   p = putQuoted(b, put(b, p, PARTS[2]), type);
@@ -180,9 +179,106 @@ export function hashRow(r, out) {
   for (let i = 0; i < digits.length; i++) b[p++] = digits.charCodeAt(i);
   p = putQuoted(b, put(b, p, PARTS[5]), sid);
   p = putQuoted(b, put(b, p, PARTS[6]), ts);
-  p = put(b, p, PARTS[7]);
-  sha256Digest(b, p, out);
+  return put(b, p, PARTS[7]);
+}
+
+let payload = new Uint8Array(4096);
+
+/**
+ * SHA-256 of row `r`'s chain v1 payload into `out`; false when a field is not
+ * of its type (the row then cannot be the entry its hash names).
+ */
+export function hashRow(r, out) {
+  const most = payloadSize(r);
+  if (most < 0) return false;
+  if (most > payload.length) payload = new Uint8Array(most * 2);
+  sha256Digest(payload, writeRow(r, payload, 0), out);
   return true;
+}
+
+/**
+ * The payloads of rows[lo:hi], one after another, for a worker to hash:
+ * {bytes, starts, ends} (ends[i] = -1: row lo + i has a field not of its type).
+ */
+export function writePayloads(rows, lo, hi) {
+  const sizes = new Int32Array(hi - lo);
+  let total = 0;
+  for (let i = lo; i < hi; i++) total += Math.max(0, (sizes[i - lo] = payloadSize(rows[i])));
+  const bytes = new Uint8Array(total);
+  const starts = new Int32Array(hi - lo);
+  const ends = new Int32Array(hi - lo);
+  let p = 0;
+  for (let i = lo; i < hi; i++) {
+    starts[i - lo] = p;
+    ends[i - lo] = sizes[i - lo] < 0 ? -1 : (p = writeRow(rows[i], bytes, p));
+  }
+  return { bytes, starts, ends };
+}
+
+// --- hashing in Web Workers -------------------------------------------------------------
+
+// A classic worker from a blob: works from file:// and blob: module pages alike.
+const WORKER = `const sha = (${makeSha256})();
+onmessage = ({ data: { id, bytes, starts, ends } }) => {
+  const out = new Uint8Array(32 * ends.length);
+  for (let i = 0; i < ends.length; i++) {
+    if (ends[i] >= 0) sha(bytes.subarray(starts[i], ends[i]), ends[i] - starts[i], out.subarray(32 * i, 32 * i + 32));
+  }
+  postMessage({ id, out }, [out.buffer]);
+};`;
+
+/**
+ * Workers that SHA-256 batches of payloads (writePayloads) while the page
+ * checks the chain in order: the hashing is most of a row's cost, and it does
+ * not depend on the rows before. `open` gives null where workers cannot start.
+ */
+export class HashPool {
+  static open(n) {
+    if (typeof Worker === "undefined" || n < 1) return null;
+    let url = null;
+    try {
+      url = URL.createObjectURL(new Blob([WORKER], { type: "text/javascript" }));
+      return new HashPool(Array.from({ length: n }, () => new Worker(url)), url);
+    } catch {
+      if (url) URL.revokeObjectURL(url);
+      return null;
+    }
+  }
+
+  constructor(workers, url) {
+    this.workers = workers;
+    this.url = url;
+    this.turn = 0;
+    this.ids = 0;
+    this.waiting = new Map();
+    for (const w of workers) {
+      w.onmessage = ({ data }) => {
+        const job = this.waiting.get(data.id);
+        this.waiting.delete(data.id);
+        job.resolve(data.out);
+      };
+      w.onerror = (ev) => {
+        ev.preventDefault();
+        for (const job of this.waiting.values()) job.reject(new Error("a hashing worker failed"));
+        this.waiting.clear();
+      };
+    }
+  }
+
+  /** Resolves to the 32-byte digests of a batch, one after another (its bytes are moved to the worker). */
+  hash({ bytes, starts, ends }) {
+    const id = ++this.ids;
+    const w = this.workers[this.turn++ % this.workers.length];
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      w.postMessage({ id, bytes, starts, ends }, [bytes.buffer]);
+    });
+  }
+
+  close() {
+    for (const w of this.workers) w.terminate();
+    URL.revokeObjectURL(this.url);
+  }
 }
 
 /** Whether `hex` is the lowercase hex of `digest`, compared in constant time. */

@@ -85,6 +85,19 @@ _RUN_ALL = """async ([bundles, keys]) => {
 }"""
 
 
+_RUN_POOLED = """async ([bundles, keys]) => {
+    const v = window.__verifier;
+    const trusted = v.readKeys(keys);
+    const out = {};
+    for (const [name, b] of Object.entries(bundles)) {
+        const r = await v.verifyBundle(structuredClone(b), trusted, {workers: 2, parallelMin: 0, batch: 3});
+        out[name] = {valid: r.valid, failures: r.failures, entries: r.entries, signed_size: r.signed_size,
+                     first_invalid_sequence: r.first_invalid_sequence, reason: r.reason, workers: r.workers};
+    }
+    return out;
+}"""
+
+
 @pytest.mark.parametrize("fmt", ["v1", "v2"])
 def test_the_verifier_page_names_every_mutant_as_the_python_verifier_does(
     pages: Pages, server: ServerProcess, bundle: dict[str, Any], ring: Keyring, fmt: str
@@ -109,6 +122,12 @@ def test_the_verifier_page_names_every_mutant_as_the_python_verifier_does(
         assert report["failures"] == py.failures, name
         assert report["first_invalid_sequence"] == py.first_invalid_sequence, name
         assert (report["entries"], report["signed_size"]) == (py.entries, py.signed_size), name
+    # Hashed ahead in workers (as a long bundle is), in batches of 3: the same reports.
+    pooled = page.evaluate(_RUN_POOLED, [bundles, keys])
+    for name, report in pooled.items():
+        assert report.pop("workers") == (2 if fmt == "v2" else 0), name
+        default = {k: v for k, v in got.get(name, honest).items() if k in report}
+        assert report == default, name
     # Without trusted keys: the bundle's own, and the page says so (as the CLI does).
     own = page.evaluate(_RUN_ALL, [{"honest": bundles["honest"]}, None])["honest"]
     assert own["valid"] and any("bundle itself" in n for n in own["notes"])
@@ -206,6 +225,13 @@ def test_a_saved_copy_verifies_from_file_with_no_server(
     page.set_input_files("#bundle-file", files=[json_file("flipped.bundle.json", flipped)])
     page.wait_for_function("document.querySelector('#result').dataset.firstInvalid === '7'")
     assert "✗" in page.inner_text('#entries tr[data-index="7"]')
+    # From file:// too, a long bundle is hashed ahead in workers, with the same result.
+    pooled = page.evaluate(
+        "async ([b, k]) => { const v = window.__verifier; const r = await v.verifyBundle(b,"
+        " v.readKeys(k), {workers: 2, parallelMin: 0, batch: 4}); return [r.valid, r.workers]; }",
+        [v2, json.dumps(ring.document())],
+    )
+    assert pooled == [True, 2]
     assert tried == [], tried
 
 
