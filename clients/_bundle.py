@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from clients._bundle_lines import RowLines, split_rows
 from clients._bundle_ranges import COMPLETED, _workers, parallel_chain, tree_levels
 from clients._bundle_rows import feed_v2, rows_v1
 from clients._errors import UnreadableExport
@@ -43,6 +44,7 @@ from protocol import (
     VerifyResult,
     hashes_equal,
 )
+from protocol.bundle import FORMAT, FORMAT_V1, FORMATS
 from protocol.checkpoint import (
     CheckpointError,
     SignedCheckpoint,
@@ -52,9 +54,6 @@ from protocol.checkpoint import (
 )
 from protocol.merkle import fold, range_nodes
 
-FORMAT_V1 = "courtroom-bundle/1"
-FORMAT = "courtroom-bundle/2"  # what export writes
-FORMATS = {FORMAT_V1: 1, FORMAT: 2}
 # A bundle this long is chained and hashed into its tree in forked processes.
 PARALLEL_MIN = 50_000
 
@@ -123,16 +122,23 @@ def _no_gc() -> Iterator[None]:
 
 
 def load_bundle(path: str | Path) -> dict[str, Any]:
+    """The bundle, parsed; a long format 2 bundle laid out as export writes it keeps its
+    rows unparsed (``RowLines``), for the processes that verify them to parse."""
     try:
         text = Path(path).read_bytes()
     except OSError as exc:
         raise UnreadableExport(f"cannot read {path}: {exc.strerror or exc}") from None
+    split = split_rows(text) if len(text) > PARALLEL_MIN * 100 else None
+    if split is not None and split[0].get("format") == FORMAT and len(split[1]) >= PARALLEL_MIN:
+        doc, lines = split
+        doc["entries"] = lines
+        return doc
     try:
         with _no_gc():
             doc = orjson.loads(text)
     except orjson.JSONDecodeError:
-        # orjson refuses integers beyond 64 bits, which a log may hold: the
-        # standard module reads every integer and string exactly as hashed.
+        # orjson refuses NaN and lone surrogates, which the standard module
+        # reads (and reads integers beyond 64 bits exactly, not as floats).
         try:
             doc = json.loads(text)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -254,35 +260,39 @@ def verify_bundle(
     # Entries: chain v1 first (fast path over tuples), then the tree over the
     # entries that chained, then each checkpoint against its prefix.
     entries = doc.get("entries")
-    if not isinstance(entries, list):
-        report.failures.append("the bundle has no entry list")
-        entries = []
     version = FORMATS.get(str(doc.get("format")), 1)
-    chain = ChainVerifier(sid or None)
     workers = _workers() if workers is None else workers
+    sizes = {s.checkpoint.tree_size for _, s in checkpoints}
     with _no_gc():
         fast = None
-        if workers > 1 and len(entries) >= PARALLEL_MIN:
-            fast = parallel_chain(entries, version, sid or None, workers)
-        completed_at: int | None = None
+        if workers > 1 and isinstance(entries, list | RowLines) and len(entries) >= PARALLEL_MIN:
+            fast = parallel_chain(entries, version, sid or None, workers, sizes | {len(entries)})
+        if isinstance(entries, RowLines):
+            entries = None if fast is not None else entries.parse()  # the careful pass's
+    if fast is None and not isinstance(entries, list):
+        report.failures.append("the bundle has no entry list")
+        entries = []
+    chain = ChainVerifier(sid or None)
+    with _no_gc():
         if fast is not None:
-            good, levels, done = fast
-            result = VerifyResult(True, good, _hash_of(entries[-1], version), None)
-            completed_at = None if done is None else done + 1
+            good, levels, heads = fast.entries, fast.levels, fast.heads
+            result = VerifyResult(True, good, heads[good], None)
+            completed_at = None if fast.completed is None else fast.completed + 1
         else:
+            assert entries is not None
             digests: list[bytes] = []
             _chain_entries(chain, entries, version, digests)
             result = chain.result()
             good = len(digests)
             levels = tree_levels(digests)
             completed_at = _completion(entries, good, version)
+            heads = {k: _hash_of(entries[k - 1], version) for k in sizes if 0 < k <= good}
     for n, s in checkpoints:
         cp = s.checkpoint
         if not 0 < cp.tree_size <= good:
             continue
         root = fold([levels[lv][ix] for lv, ix in range_nodes(0, cp.tree_size)])
-        head = _hash_of(entries[cp.tree_size - 1], version)
-        if not hashes_equal(cp.chain_head, head) or cp.root_hash != root:
+        if not hashes_equal(cp.chain_head, heads[cp.tree_size]) or cp.root_hash != root:
             report.failures.append(
                 f"checkpoint {n} (size {cp.tree_size}) contradicts the entries:"
                 f" entries 1..{cp.tree_size} are not the ones it signed"

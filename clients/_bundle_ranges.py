@@ -8,8 +8,9 @@ import os
 import pickle
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
+from clients._bundle_lines import RowLines
 from clients._bundle_rows import first_noncanonical, rows_v1, shaped_v2
 from protocol import PartVerifier, join_parts
 
@@ -37,35 +38,44 @@ def _levels_above(level: list[bytes], top: int | None = None) -> list[list[bytes
     return levels
 
 
-_RangeOut = tuple[Any, list[bytes], int | None]  # (ChainPart, level blobs, completion index)
+# (ChainPart, level blobs, completion index, {tree size: entry hash} of its checkpoints)
+_RangeOut = tuple[Any, list[bytes], int | None, dict[int, str]]
+
+
+def _entries_of(source: list[Any] | RowLines, version: int, lo: int, hi: int) -> list[Any] | None:
+    """Rows of entries ``lo..hi-1`` (the eight hashed fields), or None if one is not shaped so."""
+    if isinstance(source, RowLines):
+        rows = source.rows(lo, hi)
+    elif version == 1:
+        return rows_v1(source[lo:hi])
+    else:
+        rows = source[lo:hi]
+    if rows is None or shaped_v2(rows) < len(rows):
+        return None
+    return rows
 
 
 def _range_work(
-    entries: list[Any], version: int, sid: str | None, lo: int, hi: int
+    source: list[Any] | RowLines, version: int, sid: str | None, sizes: set[int], lo: int, hi: int
 ) -> _RangeOut | None:
-    """Chain ``entries[lo:hi]`` on its own and build its subtrees up to ``_ALIGN_LEVEL``.
+    """Chain entries ``lo..hi-1`` on their own and build their subtrees up to ``_ALIGN_LEVEL``.
 
     None when an entry is not shaped like one, or (version 2) a details text is
     not canonical: the careful single pass names it.
     """
+    rows = _entries_of(source, version, lo, hi)
+    if rows is None or (version == 2 and first_noncanonical([r[5] for r in rows]) is not None):
+        return None
     part = PartVerifier(sid)
     digests: list[bytes] = []
-    if version == 1:
-        rows = rows_v1(entries[lo:hi])
-        if rows is None:
-            return None
-        part.feed_rows(rows, digests)
-    else:
-        rows = entries[lo:hi]
-        if shaped_v2(rows) < len(rows) or first_noncanonical([r[5] for r in rows]) is not None:
-            return None
-        part.feed_rows(rows, digests)
+    part.feed_rows(rows, digests)
     done = part.part()
     if not done.result.valid:
-        return done, [], None
+        return done, [], None, {}
     blobs = [b"".join(level) for level in tree_levels(digests, _ALIGN_LEVEL)]
     completed = next((lo + i for i, r in enumerate(rows) if r[3] == COMPLETED), None)
-    return done, blobs, completed
+    heads = {size: rows[size - 1 - lo][7] for size in sizes if lo < size <= hi}
+    return done, blobs, completed, heads
 
 
 def _fork_map(work: Callable[[int, int], Any], ranges: list[tuple[int, int]]) -> list[Any]:
@@ -100,17 +110,26 @@ def _fork_map(work: Callable[[int, int], Any], ranges: list[tuple[int, int]]) ->
     return results
 
 
+class Chained(NamedTuple):
+    """What the ranges found of a bundle whose every entry chains."""
+
+    entries: int
+    levels: list[list[bytes]]  # the tree's complete nodes, level by level
+    completed: int | None  # index of the first SESSION_COMPLETED
+    heads: dict[int, str]  # the entry hash at each checkpoint's tree size
+
+
 def parallel_chain(
-    entries: list[Any], version: int, sid: str | None, workers: int
-) -> tuple[int, list[list[bytes]], int | None] | None:
-    """Entries, tree levels and completion of a bundle whose every entry chains, else None.
+    source: list[Any] | RowLines, version: int, sid: str | None, workers: int, sizes: set[int]
+) -> Chained | None:
+    """Tree levels, completion and checkpoint heads of a bundle whose every entry chains, else None.
 
     Ranges start at multiples of ``2**_ALIGN_LEVEL`` leaves, so each range's
     levels up to ``_ALIGN_LEVEL`` are slices of the whole tree's: joined, they
     are those levels, and the rest is built from them. Anything but a fully
     valid chain returns None: the single pass then reports it exactly.
     """
-    n = len(entries)
+    n = len(source)
     align = 1 << _ALIGN_LEVEL
     per = -(-n // workers)  # n / workers, rounded up
     chunk = -(-per // align) * align  # ... to a multiple of align
@@ -119,7 +138,7 @@ def parallel_chain(
         return None
     gc.freeze()  # the children must not touch every object's header
     try:
-        outs = _fork_map(lambda lo, hi: _range_work(entries, version, sid, lo, hi), ranges)
+        outs = _fork_map(lambda lo, hi: _range_work(source, version, sid, sizes, lo, hi), ranges)
     finally:
         gc.unfreeze()
     if any(o is None for o in outs):
@@ -136,7 +155,7 @@ def parallel_chain(
     upper = _levels_above(levels[-1])
     levels.extend(upper[1:])
     completed = next((c for o in outs if (c := o[2]) is not None), None)
-    return n, levels, completed
+    return Chained(n, levels, completed, {k: v for o in outs for k, v in o[3].items()})
 
 
 def _workers() -> int:

@@ -15,21 +15,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings, strategies as st
 
 from clients import _bundle, _bundle_ranges
-from clients._bundle import keys_from_document, verify_bundle
+from clients._bundle import keys_from_document, load_bundle, verify_bundle
+from clients._bundle_lines import RowLines
 from clients._bundle_rows import (
     encode_details as _encode_details,
     first_noncanonical,
     is_canonical,
     rows_v1,
 )
+from clients._errors import UnreadableExport
 from clients.cli import main as client_main
 from protocol import GENESIS_HASH, canonical_details, entry_hash, entry_hash_canonical
+from protocol.bundle import bundle_head, bundle_row, bundle_tail
 from protocol.checkpoint import Checkpoint, public_key_bytes, sign, verifier_key
 from protocol.merkle import MemoryTree, leaf_hash
 from server.common.signing import Keyring, load_keyring, rotate
@@ -510,3 +514,67 @@ def test_the_python_client_reads_checkpoint_frames(ring: Keyring) -> None:
     assert isinstance(msg, CheckpointFrame)
     assert (msg.tree_size, msg.key_id, msg.reason) == (5, ring.current, "turn")
     assert keys_from_document(ring.document())[msg.key_id]
+
+
+# -- format 2 as export lays it out: rows parsed in the ranges that verify them -------
+
+
+def export_bytes(b: dict[str, Any]) -> bytes:
+    """A format 2 bundle written as the bundle route writes it (one row a line)."""
+    rows = b"".join(bundle_row(i, orjson.dumps(r)) for i, r in enumerate(b["entries"]))
+    return (
+        bundle_head(b["session_id"], b["status"]) + rows + bundle_tail(b["checkpoints"], b["keys"])
+    )
+
+
+@pytest.fixture
+def long(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every bundle counts as long: lines split, ranges of 4 leaves over 2 processes."""
+    monkeypatch.setattr(_bundle, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(_bundle_ranges, "_ALIGN_LEVEL", 2)
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS) + [f"v2: {n}" for n in sorted(V2_MUTANTS)])
+def test_rows_parsed_in_ranges_give_the_reports_of_one_parse(
+    name: str, bundle: dict[str, Any], ring: Keyring, tmp_path: Path, long: None
+) -> None:
+    mutant = copy.deepcopy(bundle)
+    if name.startswith("v2: "):
+        mutant = to_v2(mutant)
+        V2_MUTANTS[name[4:]][0](mutant)
+    else:
+        MUTANTS[name][0](mutant)
+        mutant = to_v2(mutant)
+    path = tmp_path / "b.json"
+    path.write_bytes(export_bytes(mutant))
+    doc = load_bundle(path)
+    assert isinstance(doc["entries"], RowLines)
+    assert verify_bundle(doc, trusted(ring), workers=2) == verify_bundle(mutant, trusted(ring))
+
+
+def test_the_export_layout_is_read_either_way(
+    bundle: dict[str, Any], ring: Keyring, tmp_path: Path, long: None
+) -> None:
+    v2 = to_v2(bundle)
+    path = tmp_path / "b.json"
+    path.write_bytes(export_bytes(v2))
+    doc = load_bundle(path)
+    fast = verify_bundle(doc, trusted(ring), workers=2)
+    assert fast.valid and fast.signed_size == 20, fast.failures
+    assert verify_bundle(doc, trusted(ring), workers=1) == fast  # parsed whole, one pass
+    # Another layout (no newlines) is parsed whole at once.
+    path.write_text(json.dumps(v2))
+    assert isinstance(load_bundle(path)["entries"], list)
+    # Two rows on one line: the ranges cannot take it; one parse of the rest can.
+    text = export_bytes(v2).replace(b",\n", b",", 1)
+    path.write_bytes(text)
+    doc = load_bundle(path)
+    assert isinstance(doc["entries"], RowLines)
+    assert verify_bundle(doc, trusted(ring), workers=2) == fast
+    # An "entries" key after the rows wins a parse of the whole file: no split then.
+    path.write_bytes(export_bytes(v2)[:-1] + b',"entries":[]}')
+    assert load_bundle(path)["entries"] == []
+    # Not JSON between the lines: unreadable, as a parse of the whole file says.
+    path.write_bytes(export_bytes(v2).replace(b"\n", b"\n@", 2).replace(b"\n@", b"\n", 1))
+    with pytest.raises(UnreadableExport):
+        verify_bundle(load_bundle(path), trusted(ring), workers=2)
