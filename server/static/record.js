@@ -109,11 +109,13 @@ export class CompactRange {
     const f = this.frontier;
     let h = leaf;
     let level = 0;
+    let at = index; // floor(index / 2 ** level)
     if (created) created.push([0, index, leaf]);
-    while (Math.floor(index / 2 ** level) % 2 === 1) {
+    while (at % 2 === 1) {
       h = nodeHash(f.pop(), h);
       level += 1;
-      if (created) created.push([level, Math.floor(index / 2 ** level), h]);
+      at = (at - 1) / 2;
+      if (created) created.push([level, at, h]);
     }
     f.push(h);
     this.size += 1;
@@ -301,11 +303,11 @@ function rowProblem(r, expected, prev, sid, digest, hashed = null) {
 }
 
 /**
- * Format 2 rows with their payloads hashed ahead by `pool`'s workers, `batch`
- * rows at a time, a few batches in flight; yields [row, hashed] in order with
- * `digest` holding the row's hash (a batch a worker failed is hashed here).
+ * Batches of format 2 rows, `batch` at a time, their payloads hashed ahead by
+ * `pool`'s workers, a few batches in flight: {lo, hi, ends, out} in order
+ * (`out`: 64 bytes a row, its hash and leaf hash; null if a worker failed).
  */
-async function* hashedAhead(entries, pool, batch, digest) {
+async function* hashedAhead(entries, pool, batch) {
   const inflight = [];
   let next = 0;
   const submit = () => {
@@ -313,25 +315,15 @@ async function* hashedAhead(entries, pool, batch, digest) {
     const hi = Math.min(entries.length, lo + batch);
     next = hi;
     const job = writePayloads(entries, lo, hi);
-    const ends = job.ends;
-    inflight.push({ lo, hi, ends, out: pool.hash(job).catch(() => null) });
+    inflight.push({ lo, hi, ends: job.ends, out: pool.hash(job).catch(() => null) });
   };
   while (next < entries.length || inflight.length) {
     while (inflight.length < 2 * pool.workers.length && next < entries.length) submit();
-    const { lo, hi, ends, out } = inflight.shift();
-    const digests = await out;
-    for (let i = lo; i < hi; i++) {
-      const e = entries[i];
-      if (digests === null) {
-        yield [e, null];
-        continue;
-      }
-      const at = 32 * (i - lo);
-      for (let k = 0; k < 32; k++) digest[k] = digests[at + k];
-      yield [e, ends[i - lo] >= 0];
-    }
+    const b = inflight.shift();
+    yield { lo: b.lo, hi: b.hi, ends: b.ends, out: await b.out };
   }
 }
+
 /** Why format 1 entry `e` does not follow (null when it does); `digest` gets its hash. */
 function entryObjectProblem(e, expected, prev, sid, digest, scratch) {
   if (!isObject(e) || !isObject(e.details)) return "not an entry (an object with an object of details)";
@@ -368,8 +360,9 @@ async function chainAndTree(entries, version, sessionId, wanted, { onprogress, c
   let broken = null;
   let reason = null;
   let count = 0;
-  // One entry in order; false once the chain breaks. `hashed`: see rowProblem.
-  const step = (e, hashed) => {
+  // One entry in order; false once the chain breaks. `hashed`: see rowProblem;
+  // `leaf`: its leaf hash, when a worker made it.
+  const step = (e, hashed, leaf) => {
     count += 1;
     let problem;
     if (version === 2) problem = rowProblem(e, expected, prev, sid, digest, hashed);
@@ -384,7 +377,7 @@ async function chainAndTree(entries, version, sessionId, wanted, { onprogress, c
     if (sid === null) sid = f ? f[0] : e.session_id;
     expected += 1;
     prev = f ? f[7] : e.hash;
-    range.append(leafFromBytes(digest));
+    range.append(leaf ?? leafFromBytes(digest));
     if (wanted.has(range.size)) roots.set(range.size, range.root());
     if (completedAt === null && (f ? f[3] : e.event_type) === COMPLETED) completedAt = range.size;
     if (count % chunk === 0 && onprogress) onprogress(count, entries.length);
@@ -392,13 +385,20 @@ async function chainAndTree(entries, version, sessionId, wanted, { onprogress, c
   };
   if (pool) {
     try {
-      for await (const [e, hashed] of hashedAhead(entries, pool, batch, digest)) if (!step(e, hashed)) break;
+      batches: for await (const { lo, hi, ends, out } of hashedAhead(entries, pool, batch)) {
+        for (let i = lo; i < hi; i++) {
+          const at = 64 * (i - lo);
+          if (out !== null) digest.set(out.subarray(at, at + 32));
+          const ok = out === null ? step(entries[i], null, null) : step(entries[i], ends[i - lo] >= 0, out.subarray(at + 32, at + 64));
+          if (!ok) break batches;
+        }
+      }
     } finally {
       pool.close();
     }
   } else {
     for (const e of entries) {
-      if (!step(e, null)) break;
+      if (!step(e, null, null)) break;
       if (count % chunk === 0) await nextTask();
     }
   }

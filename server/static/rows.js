@@ -219,18 +219,24 @@ export function writePayloads(rows, lo, hi) {
 
 // A classic worker from a blob: works from file:// and blob: module pages alike.
 const WORKER = `const sha = (${makeSha256})();
+const leafIn = new Uint8Array(33);
 onmessage = ({ data: { id, bytes, starts, ends } }) => {
-  const out = new Uint8Array(32 * ends.length);
+  const out = new Uint8Array(64 * ends.length); // per row: its hash, then its RFC 6962 leaf hash
   for (let i = 0; i < ends.length; i++) {
-    if (ends[i] >= 0) sha(bytes.subarray(starts[i], ends[i]), ends[i] - starts[i], out.subarray(32 * i, 32 * i + 32));
+    if (ends[i] < 0) continue;
+    const digest = out.subarray(64 * i, 64 * i + 32);
+    sha(bytes.subarray(starts[i], ends[i]), ends[i] - starts[i], digest);
+    leafIn.set(digest, 1);
+    sha(leafIn, 33, out.subarray(64 * i + 32, 64 * i + 64));
   }
   postMessage({ id, out }, [out.buffer]);
 };`;
 
 /**
- * Workers that SHA-256 batches of payloads (writePayloads) while the page
- * checks the chain in order: the hashing is most of a row's cost, and it does
- * not depend on the rows before. `open` gives null where workers cannot start.
+ * Workers that SHA-256 batches of payloads (writePayloads), and each hash's
+ * Merkle leaf, while the page checks the chain in order: the hashing is most
+ * of a row's cost, and it does not depend on the rows before. `open` gives
+ * null where workers cannot start.
  */
 export class HashPool {
   static open(n) {
@@ -265,7 +271,7 @@ export class HashPool {
     }
   }
 
-  /** Resolves to the 32-byte digests of a batch, one after another (its bytes are moved to the worker). */
+  /** Resolves to each row's hash and leaf hash (64 bytes a row) of a batch (its bytes move to the worker). */
   hash({ bytes, starts, ends }) {
     const id = ++this.ids;
     const w = this.workers[this.turn++ % this.workers.length];
