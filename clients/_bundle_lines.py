@@ -11,7 +11,6 @@ read by one parse of the whole file, as before: the result is the same.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -22,18 +21,27 @@ _OPEN = b'"entries":[\n'
 _CLOSE = b"\n]"
 
 
-@dataclass(slots=True)
 class RowLines:
-    """The entries of a format 2 bundle, one unparsed row a line (each but the last ends in ``,``)."""
+    """The entries of a format 2 bundle, unparsed: ``raw[first:end]``, one row a line
+    (each but the last ends in ``,``)."""
 
-    lines: list[bytes]
+    def __init__(self, raw: bytes, first: int, end: int) -> None:
+        self._raw, self._first, self._end = raw, first, end
+        self._lines: list[bytes] | None = None
+        self._count = raw.count(b"\n", first, end) + 1 if end > first else 0
 
     def __len__(self) -> int:
-        return len(self.lines)
+        return self._count
+
+    @property
+    def lines(self) -> list[bytes]:
+        if self._lines is None:  # split only for ranges: one pass parses the whole at once
+            self._lines = self._raw[self._first : self._end].split(b"\n") if self._count else []
+        return self._lines
 
     def rows(self, lo: int, hi: int) -> list[Any] | None:
         """Rows ``lo..hi-1`` parsed, or None if those lines are not one row each."""
-        last = hi == len(self.lines)
+        last = hi == len(self)
         part = self.lines[lo:hi]
         if not part or any(not line.endswith(b",") for line in part[: len(part) - last]):
             return None
@@ -46,8 +54,12 @@ class RowLines:
 
     def parse(self) -> list[Any]:
         """Every row: what one parse of the whole file gives as its entries."""
-        try:
-            entries: list[Any] = orjson.loads(b"[" + b"\n".join(self.lines) + b"]")
+        if not self._count:
+            return []
+        try:  # the array itself, "[" to "]", as it stands in the file
+            entries: list[Any] = orjson.loads(
+                memoryview(self._raw)[self._first - 2 : self._end + 2]
+            )
         except orjson.JSONDecodeError as exc:
             raise UnreadableExport(f"not a JSON bundle ({exc})") from None
         return entries
@@ -74,5 +86,4 @@ def split_rows(raw: bytes) -> tuple[dict[str, Any], RowLines] | None:
         return None
     if not isinstance(doc, dict) or doc.get("entries") != mark:
         return None
-    lines = raw[first:end].split(b"\n") if end >= first else []
-    return doc, RowLines(lines)
+    return doc, RowLines(raw, first, max(first, end))

@@ -123,7 +123,7 @@ export function entryPayload(e) {
 /**
  * A SHA-256 of its own (constants, state and scratch): `makeSha256()` returns
  * `sha256Digest`. Self-contained, so its source also runs in a Web Worker
- * (record.js hashes a long bundle's payloads in workers from this text).
+ * (bundle.js hashes a long bundle's payloads in workers from this text).
  */
 export function makeSha256() {
   const ROUND = new Int32Array([
@@ -277,7 +277,7 @@ export function hashesEqual(a, b) {
  * Why entry `e` does not follow (null when it does): the chain v1 rules of
  * PROTOCOL.md section 1, given the sequence number and previous hash expected
  * and `computed`, the chain v1 hash of its fields. Shared by the live pages
- * (ChainVerifier) and the bundle verifier (record.js).
+ * (ChainVerifier) and the bundle verifier (bundle.js).
  */
 export function entryProblem(e, expectedSeq, prev, sessionId, computed) {
   if (e.sequence_number !== expectedSeq) return `expected entry #${expectedSeq}, got #${e.sequence_number}`;

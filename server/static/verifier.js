@@ -1,10 +1,11 @@
 // The bundle verifier page (verify.html, served whole at /verify): read a
-// bundle file and, optionally, the trusted keys; verify with record.js's
+// bundle file and, optionally, the trusted keys; verify with bundle.js's
 // verifyBundle (the checks and the wording of clients/_bundle.py); show the
 // verdict, every finding, each checkpoint and the entries around the first
 // failure. No network: a saved copy of the page works from file://.
 
-import { BUNDLE_FORMAT, BUNDLE_FORMATS, entryFields, keysFromDocument, parseVerifierKey, verifyBundle } from "./record.js";
+import { BUNDLE_FORMAT, BUNDLE_FORMATS, entryFields, verifyBundle } from "./bundle.js";
+import { keysFromDocument, parseVerifierKey } from "./record.js";
 
 const $ = (id) => document.getElementById(id);
 

@@ -578,3 +578,13 @@ def test_the_export_layout_is_read_either_way(
     path.write_bytes(export_bytes(v2).replace(b"\n", b"\n@", 2).replace(b"\n@", b"\n", 1))
     with pytest.raises(UnreadableExport):
         verify_bundle(load_bundle(path), trusted(ring), workers=2)
+
+
+def test_an_exported_bundle_of_no_entries_reads(tmp_path: Path, long: None) -> None:
+    empty = {"session_id": SID, "status": "active", "checkpoints": [], "keys": []}
+    path = tmp_path / "b.json"
+    path.write_bytes(export_bytes({**empty, "entries": []}))
+    doc = load_bundle(path)
+    assert json.loads(path.read_bytes())["entries"] == []
+    report = verify_bundle(doc, {}, workers=1)
+    assert report.valid and report.entries == 0
