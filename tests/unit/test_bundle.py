@@ -23,7 +23,7 @@ from hypothesis import given, settings, strategies as st
 
 from clients import _bundle, _bundle_ranges
 from clients._bundle import keys_from_document, load_bundle, verify_bundle
-from clients._bundle_lines import RowLines
+from clients._bundle_lines import RowLines, split_rows
 from clients._bundle_rows import (
     encode_details as _encode_details,
     first_noncanonical,
@@ -559,7 +559,9 @@ def test_the_export_layout_is_read_either_way(
     path = tmp_path / "b.json"
     path.write_bytes(export_bytes(v2))
     doc = load_bundle(path)
-    fast = verify_bundle(doc, trusted(ring), workers=2)
+    with pytest.MonkeyPatch.context() as mp:  # the ranges parse every row: no whole parse
+        mp.setattr(RowLines, "parse", lambda self: pytest.fail("parsed whole"))
+        fast = verify_bundle(doc, trusted(ring), workers=2)
     assert fast.valid and fast.signed_size == 20, fast.failures
     assert verify_bundle(doc, trusted(ring), workers=1) == fast  # parsed whole, one pass
     # Another layout (no newlines) is parsed whole at once.
@@ -588,3 +590,23 @@ def test_an_exported_bundle_of_no_entries_reads(tmp_path: Path, long: None) -> N
     assert json.loads(path.read_bytes())["entries"] == []
     report = verify_bundle(doc, {}, workers=1)
     assert report.valid and report.entries == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.text(max_size=300), min_size=1, max_size=30), st.data())
+def test_a_range_of_lines_is_those_rows(texts: list[str], data: st.DataObject) -> None:
+    """Rows of any lengths: each range found by its lines is the whole parse's slice."""
+    rows = [
+        [SID, i + 1, "t", "NOTE", None, canonical_details({"x": t}), "p", "h"]
+        for i, t in enumerate(texts)
+    ]
+    raw = export_bytes(
+        {"session_id": SID, "status": "active", "entries": rows, "checkpoints": [], "keys": []}
+    )
+    split = split_rows(raw)
+    assert split is not None
+    lines = split[1]
+    assert len(lines) == len(rows) and lines.parse() == rows
+    lo = data.draw(st.integers(0, len(rows) - 1))
+    hi = data.draw(st.integers(lo + 1, len(rows)))
+    assert lines.rows(lo, hi) == rows[lo:hi]
