@@ -137,8 +137,7 @@ def load_bundle(path: str | Path) -> dict[str, Any]:
         with _no_gc():
             doc = orjson.loads(text)
     except orjson.JSONDecodeError:
-        # orjson refuses NaN and lone surrogates, which the standard module
-        # reads (and reads integers beyond 64 bits exactly, not as floats).
+        # orjson refuses NaN and lone surrogates, which the standard module reads.
         try:
             doc = json.loads(text)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
