@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
+from protocol.bundle import bundle_head, bundle_row, bundle_tail
 from protocol.errors import NotFound, PermissionDenied, Unauthorized
 from server.http.routes import models as m, record_models as rm
 from server.http.routes.deps import MaybeUser, SessionId, Svc, User, feature, require_roles
 from server.live.record import RecordKeeper
 from server.rules.state import CONTROL_ROLES
-
-BUNDLE_FORMAT = "courtroom-bundle/1"
 
 keys_router = APIRouter(tags=["record"])
 router = APIRouter(
@@ -126,20 +124,15 @@ async def bundle(session_id: SessionId, svc: Svc, user: User) -> StreamingRespon
     cps = await k.checkpoints(session_id)
     used = {c.key_id for c in cps}
     keys = [key.as_dict() for key in k.keyring.keys if key.key_id in used]
-    head = {
-        "format": BUNDLE_FORMAT,
-        "session_id": session_id,
-        "status": row["status"],
-    }
 
     async def body() -> AsyncIterator[bytes]:
-        yield orjson.dumps(head)[:-1] + b',"entries":['
-        first = True
+        # Format 2: each entry the row of its hashed fields, one a line.
+        yield bundle_head(session_id, row["status"])
+        i = 0
         async for e in svc.store.stream_entries(session_id):
-            yield (b"" if first else b",") + e.json()
-            first = False
-        tail = {"checkpoints": [c.as_dict() for c in cps], "keys": keys}
-        yield b"]," + orjson.dumps(tail)[1:]
+            yield bundle_row(i, e.row_json())
+            i += 1
+        yield bundle_tail([c.as_dict() for c in cps], keys)
 
     return StreamingResponse(
         body(),
