@@ -84,6 +84,7 @@ class Bench:
         self.sample: tuple[str, str] | None = None  # (frame, its tag)
         self.phases: dict[str, list[tuple[float, float]]] = {}  # for --instrument
         self.instrument: dict[str, str] = {}  # node name -> its instrument file
+        self.node_env: dict[str, str] = {}  # more settings for both nodes
 
     def pids(self) -> dict[str, int]:
         out = {n.name: n.pid for n in self.nodes}
@@ -103,6 +104,15 @@ class Bench:
     # ---- set-up and tear-down ----------------------------------------------
 
     async def start(self) -> ClockSession:
+        """Every process up, then the session whose clock the phases run."""
+        await self.launch()
+        assert self.api is not None
+        await self.api.login("pet1")
+        return await clock_session(self.api, "cluster bench")
+
+    async def launch(self) -> None:
+        """Redis, the scratch database, both nodes, both baselines and the client
+        processes; the judge logged in on node A."""
         self.redis = Redis(self.tmp)
         db_url = await self.db.enter_async_context(scratch_pg("bench_cluster_"))
         if db_url is None:
@@ -114,13 +124,19 @@ class Bench:
             REDIS_URL=self.redis.url,
             COURTROOM_REDIS_PREFIX=f"bench-{uuid.uuid4().hex[:8]}:",
             **gc_freeze_env(self.args),
+            **self.node_env,
         )
         await asyncio.to_thread(create_users, base_env, [("judge", "JUDGE"), ("pet1", "STUDENT")])
         for name in ("node-a", "node-b"):
             env = dict(base_env, COURTROOM_NODE_ID=name, COURTROOM_DATA_DIR=str(self.tmp / name))
             if self.args.instrument:
                 self.instrument[name] = str(self.tmp / f"{name}.instrument")
-            node = Node(name, env, self.tmp, server_wrapper(instrument=self.instrument.get(name)))
+            profile = getattr(self.args, "profile_server", None)  # bench_admit's option
+            wrapper = server_wrapper(
+                profile=f"{profile}.{name}" if profile else None,
+                instrument=self.instrument.get(name),
+            )
+            node = Node(name, env, self.tmp, wrapper)
             node.start()
             self.nodes.append(node)
         for name in ("base-a", "base-b"):
@@ -132,8 +148,6 @@ class Bench:
             await b.connect()
         self.api = Api(self.nodes[0].base_url)
         await self.api.login("judge")
-        await self.api.login("pet1")
-        return await clock_session(self.api, "cluster bench")
 
     async def stop(self) -> None:
         if self.api is not None:

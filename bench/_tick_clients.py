@@ -49,6 +49,7 @@ class TimedConnection(ClientConnection):
     set_name: str = ""
     pause_rx: float | None = None
     t_rx: float = 0.0
+    welcome: bytes = b""
 
     def data_received(self, data: bytes) -> None:
         self.t_rx = time.time() * 1000.0
@@ -66,15 +67,22 @@ class TimedConnection(ClientConnection):
     def alive(self) -> bool:
         return self.protocol.state is State.OPEN
 
+    def drop(self) -> None:
+        self.transport.abort()
+
 
 class Conn(Protocol):
     """What the worker needs of a connection, whichever client implementation."""
 
     set_name: str
     pause_rx: float | None
+    welcome: bytes
 
     @property
     def alive(self) -> bool: ...
+
+    def drop(self) -> None:
+        """Go away without a closing handshake (the server sees the socket close)."""
 
 
 class RawClient(asyncio.Protocol):
@@ -96,6 +104,7 @@ class RawClient(asyncio.Protocol):
         self.buf = bytearray()
         self.upgraded = False
         self.live = False  # after the welcome
+        self.welcome = b""
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: Any = None  # uvloop's TCPTransport is not an asyncio.Transport
         self.closed = False
@@ -103,6 +112,11 @@ class RawClient(asyncio.Protocol):
     @property
     def alive(self) -> bool:
         return not self.closed
+
+    def drop(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -165,6 +179,7 @@ class RawClient(asyncio.Protocol):
                     self.sink(self, payload, rx)
                 elif payload.startswith(WELCOME):
                     self.live = True
+                    self.welcome = payload
                     if not self.ready.done():
                         self.ready.set_result(None)
                 elif not payload.startswith((TICK, EVENT)) and not self.ready.done():
@@ -280,6 +295,7 @@ class Worker:
         while True:
             first = await asyncio.wait_for(ws.recv(decode=False), 120)
             if first.startswith(WELCOME):
+                ws.welcome = first
                 break
             if not first.startswith((TICK, EVENT)):
                 raise RuntimeError(f"expected a welcome, got {first[:200]!r}")
@@ -290,11 +306,15 @@ class Worker:
     async def handle(self, cmd: dict[str, Any]) -> bool:
         op = cmd["op"]
         if op == "connect":
+            # targets: [[set, url, n], ...], their connections interleaved so that
+            # every server sees its share arrive at once
             t0 = time.monotonic()
             sem = asyncio.Semaphore(cmd.get("concurrency", 64))
-            ok = await asyncio.gather(
-                *(self.open_one(cmd["url"], cmd["set"], sem) for _ in range(cmd["n"]))
-            )
+            targets = cmd.get("targets") or [[cmd["set"], cmd["url"], cmd["n"]]]
+            queue = [
+                (s, u) for i in range(max(t[2] for t in targets)) for s, u, n in targets if i < n
+            ]
+            ok = await asyncio.gather(*(self.open_one(u, s, sem) for s, u in queue))
             reply(
                 {
                     "op": "connected",
@@ -304,6 +324,14 @@ class Worker:
                     "seconds": time.monotonic() - t0,
                 }
             )
+        elif op == "close":
+            gone = [c for n in cmd["sets"] for c in self.sets.pop(n, [])]
+            for c in gone:
+                c.drop()
+            reply({"op": "closed", "n": len(gone)})
+        elif op == "welcomes":  # the observation id each connection of a set was welcomed with
+            ids = [orjson.loads(c.welcome)["you"]["observation_id"] for c in self.sets[cmd["set"]]]
+            reply({"op": "welcomes", "ids": ids})
         elif op == "alive":
             reply({"op": "alive", "sets": {n: len(self.alive([n])) for n in self.sets}})
         elif op == "ticks":

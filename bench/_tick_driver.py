@@ -66,21 +66,34 @@ class ClientPool:
         self, set_name: str, url: str, n: int, concurrency: int = 64
     ) -> tuple[int, int, float]:
         """Open ``n`` more observers; returns (connected, failed, seconds)."""
-        if n <= 0:
+        return await self.connect_all([(set_name, url, n)], concurrency)
+
+    async def connect_all(
+        self, targets: Sequence[tuple[str, str, int]], concurrency: int = 64
+    ) -> tuple[int, int, float]:
+        """Open ``n`` more observers on each (set, url, n) at once, every process
+        interleaving its share of each; returns (connected, failed, seconds until the
+        last is welcomed)."""
+        if sum(n for _, _, n in targets) <= 0:
             return 0, 0, 0.0
         t0 = time.monotonic()
-        shares = [n // self.n + (1 if i < n % self.n else 0) for i in range(self.n)]
-        for c, k in zip(self.procs, shares, strict=True):
-            await c.send(op="connect", set=set_name, url=url, n=k, concurrency=concurrency)
+        for i, c in enumerate(self.procs):
+            share = [[s, url, n // self.n + (1 if i < n % self.n else 0)] for s, url, n in targets]
+            await c.send(op="connect", targets=share, concurrency=concurrency)
         got = [await c.wait("connected", 1800) for c in self.procs]
+        seconds = time.monotonic() - t0
         for g in got:
             if g["errors"]:
-                print(f"  connect errors ({set_name}): {g['errors']}")
-        return (
-            sum(g["n"] for g in got),
-            sum(g["failed"] for g in got),
-            time.monotonic() - t0,
-        )
+                print(f"  connect errors ({', '.join(s for s, _, _ in targets)}): {g['errors']}")
+        return sum(g["n"] for g in got), sum(g["failed"] for g in got), seconds
+
+    async def close(self, sets: list[str]) -> int:
+        """Drop every connection of ``sets`` (no closing handshake); returns how many."""
+        return sum(r["n"] for r in await self.ask("close", "closed", sets=sets))
+
+    async def welcomes(self, set_name: str) -> list[str]:
+        """The observation ids the connections of ``set_name`` were welcomed with."""
+        return [i for r in await self.ask("welcomes", "welcomes", set=set_name) for i in r["ids"]]
 
     async def alive(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -1,6 +1,7 @@
 """Join storm: how long a crowd of observers takes to get in, beside a bare websockets server.
 
     .venv/bin/python bench/bench_admit.py [--quick] [--observers 2000] [--rounds 3]
+    .venv/bin/python bench/bench_admit.py --nodes 2 [--observers 10000] [--rounds 3]
 
 Processes (as in ``bench_fanout.py``, whose client and baseline roles this
 reuses): the courtroom server as deployed (``python -m server.node.cli serve``, the
@@ -14,6 +15,10 @@ alternate between the two servers.
 
 After the courtroom rounds it checks the record: every arrival of every round
 is in the log (``OBSERVER_JOINED`` counts add up) and the chain verifies.
+
+``--nodes 2`` is the same storm over two nodes of one courtroom (PostgreSQL and
+Redis, 10,000 observers by default, half on each node, from ``--client-procs``
+raw-client processes, beside two bare websockets servers): ``_admit_cluster.py``.
 
 Ends with one JSON line per round pair, ``{"bench": "admit", ...}``. Not a
 test: it prints figures and asserts nothing about speed.
@@ -31,6 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _admit_cluster import cluster_main
 from _common import (
     BENCH,
     Api,
@@ -153,12 +159,28 @@ if __name__ == "__main__":
     ap.add_argument("--database-url", default=None, help="PostgreSQL instead of SQLite")
     ap.add_argument("--profile-server", metavar="OUT.prof", help="cProfile the courtroom rounds")
     ap.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    ap.add_argument("--nodes", type=int, choices=(1, 2), default=1, help="courtroom nodes (1)")
+    ap.add_argument("--client-procs", type=int, default=4, help="with --nodes 2 (4)")
+    ap.add_argument(
+        "--inflight",
+        type=int,
+        default=64,
+        help="with --nodes 2: handshakes in flight per client process (64)",
+    )
+    ap.add_argument(
+        "--node-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --nodes 2: a setting for both nodes, e.g. COURTROOM_OBSERVER_WINDOW_MS=1000",
+    )
     add_quiet_option(ap)
     args = ap.parse_args()
-    args.observers = args.observers or (500 if args.quick else 2000)
+    two = args.nodes == 2
+    args.observers = args.observers or (500 if args.quick else 10_000 if two else 2000)
     args.rounds = args.rounds or (1 if args.quick else 3)
     if args.profile_server:
         args.profile_server = str(Path(args.profile_server).resolve())
     install_loop(args.loop)
     wait_for_quiet(args.wait_quiet)
-    asyncio.run(main(args))
+    asyncio.run(cluster_main(args) if two else main(args))
