@@ -81,6 +81,7 @@ courtroom_sessions = Table(
     Column("created_by", String(64), nullable=True),
     Column("head_seq", BigInteger, nullable=False, server_default="0"),
     Column("head_hash", HASH, nullable=False),
+    # Rewritten by every command; compressed with lz4 on PostgreSQL (migration 0005).
     Column("state", Text, nullable=False),
     Column("next_action_ms", BigInteger, nullable=True),
     # The node that drives this session's deadlines, its lease and the fencing
