@@ -1,14 +1,21 @@
 """Record v2: bundle verification speed, and inclusion proofs in a 1,000,000-entry log.
 
     .venv/bin/python bench/bench_bundle.py [--quick] [--entries N] [--backend sqlite|postgres|both]
+        [--before DIR]
 
 * bundle verify: a bundle of N chained entries with a signed checkpoint every
-  1,000 entries is written to a temp file; ``courtroom-client verify``'s code
-  (``load_bundle`` + ``verify_bundle``: JSON parse, chain v1, the RFC 6962 tree,
-  every signature) is timed on it, in one pass (``workers=1``, the in-run
-  baseline of the parallel case) and as the CLI runs it (forked processes over
+  1,000 entries is written to a temp file in both formats (1: entries as
+  objects; 2: rows with the canonical details text, what export writes);
+  ``courtroom-client verify``'s code (``load_bundle`` + ``verify_bundle``: JSON
+  parse, chain v1, the RFC 6962 tree, every signature) is timed on each, in
+  one pass (``workers=1``) and as the CLI runs it (forked processes over
   ranges, one per CPU), beside chain v1 alone (``verify_export`` over the same
-  entries as JSON Lines: what an export costs);
+  entries as JSON Lines: what an export costs) and, with ``--before DIR`` (a
+  checkout of an earlier commit, e.g. ``git worktree add`` or ``git archive``),
+  that commit's verifier on the format 1 file in a subprocess. The cases run
+  in alternating rounds (A/B on a shared machine); each is reported as the
+  median wall-clock rate and per CPU second (this process and its forked
+  workers, or the subprocess);
 * inclusion proof: the tree of an N-entry session is stored (``merkle_nodes``,
   built with ``CompactRange`` as the server builds it; not timed), then
   ``RecordKeeper.inclusion`` (the route's server-side work: session row, tree
@@ -26,16 +33,28 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import Row, clean_case, install_loop, machine, print_table, scratch_pg
+from _common import (
+    NOISE_CORES,
+    Neighbours,
+    Row,
+    clean_case,
+    install_loop,
+    machine,
+    print_table,
+    scratch_pg,
+)
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from clients._bundle import (
@@ -63,14 +82,25 @@ JUDGE = Actor(user_id="1", account_role="JUDGE", name="Bench Judge")
 SID = "00000000-0000-4000-8000-000000000001"
 
 
-def make_bundle(n: int, path: Path, jsonl: Path, ring: Keyring) -> None:
+def make_bundle(n: int, path: Path, jsonl: Path, ring: Keyring, version: int = 2) -> Path:
+    """Write an n-entry bundle in ``version``'s format to ``path`` (and the entries as
+    JSON Lines to ``jsonl``); also the format 1 bundle beside it when ``version`` is 2.
+    Returns the format 1 bundle's path."""
     ts = format_timestamp(datetime.now(UTC))
     tree = CompactRange()
     prev = GENESIS_HASH
     cps: list[dict[str, Any]] = []
-    with open(path, "w") as out, open(jsonl, "w") as lines:
+    v1 = path if version == 1 else path.with_suffix(".v1.json")
+    with (
+        open(v1, "w") as out,
+        open(jsonl, "w") as lines,
+        open(path if version == 2 else os.devnull, "w") as rows,
+    ):
         out.write(f'{{"format": "courtroom-bundle/1", "session_id": "{SID}", "status": "active",')
         out.write(' "entries": [')
+        if version == 2:
+            rows.write(f'{{"format":"courtroom-bundle/2","session_id":"{SID}","status":"active",')
+            rows.write('"entries":[')
         for seq in range(1, n + 1):
             details = canonical_details({"i": seq, "note": "objection sustained", "by": "bench"})
             h = entry_hash_canonical(SID, seq, ts, "NOTE", "1", details, prev)
@@ -87,13 +117,20 @@ def make_bundle(n: int, path: Path, jsonl: Path, ring: Keyring) -> None:
             text = json.dumps(entry)
             out.write(("," if seq > 1 else "") + text)
             lines.write(text + "\n")
+            if version == 2:  # as the bundle route writes it: one row a line
+                row = [SID, seq, ts, "NOTE", "1", details, prev, h]
+                rows.write(("," if seq > 1 else "") + "\n" + json.dumps(row, separators=(",", ":")))
             prev = h
             tree.append(leaf_hash(h))
             if seq % 1000 == 0 or seq == n:
                 cp = ring.sign(Checkpoint(SID, seq, tree.root(), h, ts))
                 cps.append({**cp.as_dict(), "reason": "turn"})
-        out.write('], "checkpoints": ' + json.dumps(cps))
-        out.write(', "keys": ' + json.dumps([k.as_dict() for k in ring.keys]) + "}")
+        tail = ', "checkpoints": ' + json.dumps(cps)
+        tail += ', "keys": ' + json.dumps([k.as_dict() for k in ring.keys]) + "}"
+        out.write("]" + tail)
+        if version == 2:
+            rows.write("\n]" + tail)
+    return v1
 
 
 def python_verify(
@@ -110,43 +147,108 @@ def python_verify(
     return n, dt
 
 
-async def bench_verify(n: int) -> list[Row]:
+_BEFORE = """
+import json, sys, time
+from clients._bundle import keys_from_document, load_bundle, verify_bundle
+path, keys, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+trusted = keys_from_document(json.load(open(keys)))
+t0, c0 = time.perf_counter(), time.process_time()
+report = verify_bundle(load_bundle(path), trusted, workers=1)
+dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+assert report.valid and report.signed_size == n, report.failures
+print(json.dumps({"seconds": dt, "cpu": cpu}))
+"""
+
+
+def before_verify(tree: Path, path: Path, keys: Path, n: int) -> tuple[float, float]:
+    """An earlier commit's verifier (``tree``: its checkout) on ``path``, in a subprocess:
+    (wall seconds, CPU seconds) of its ``load_bundle`` + ``verify_bundle`` alone."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run(
+        [sys.executable, "-c", _BEFORE, str(path), str(keys), str(n)],
+        env=env,
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(got["seconds"]), float(got["cpu"])
+
+
+def _cpu_now() -> float:
+    """This process's CPU seconds and its waited-for children's (the forked workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+async def bench_verify(
+    n: int, before: Path | None = None, repeat: int = 3
+) -> tuple[list[Row], dict[str, float]]:
+    """The verify cases in alternating rounds; rows (median wall) and {case: entries per CPU s}."""
     private = Ed25519PrivateKey.generate()
     public = PublicKey("courtroom", public_key_bytes(private.public_key()), None, None)
     ring = Keyring("courtroom", private, [public])
     trusted = keys_from_document(ring.document())
     with tempfile.TemporaryDirectory() as tmp:
         path, jsonl = Path(tmp) / "b.json", Path(tmp) / "b.jsonl"
-        make_bundle(n, path, jsonl, ring)
+        v1 = make_bundle(n, path, jsonl, ring)
+        keys = Path(tmp) / "keys.json"
+        keys.write_text(json.dumps(ring.document()))
+        print(
+            f"  bundle: format 2 {path.stat().st_size / 1e6:.1f} MB, format 1 {v1.stat().st_size / 1e6:.1f} MB"
+        )
+        workers = bundle_workers()  # what courtroom-client verify uses here
 
-        async def chain_only() -> tuple[int, float]:
-            t0 = time.perf_counter()
+        def in_process(file: Path, w: int | None) -> Callable[[], tuple[float, float]]:
+            def run() -> tuple[float, float]:
+                c0 = _cpu_now()
+                _, dt = python_verify(file, trusted, n, w)
+                return dt, _cpu_now() - c0
+
+            return run
+
+        def chain_only() -> tuple[float, float]:
+            c0, t0 = _cpu_now(), time.perf_counter()
             r = verify_export(jsonl)
             dt = time.perf_counter() - t0
             assert r.valid and r.entries == n, r
-            return n, dt
+            return dt, _cpu_now() - c0
 
-        async def bundle(workers: int | None) -> tuple[int, float]:
-            return python_verify(path, trusted, n, workers)
-
-        base = "baseline: verify_export (chain v1 over JSON Lines)"
-        cps = f"{n // 1000 + (n % 1000 > 0)} signed checkpoints"
-        one = f"bundle verify, one pass (workers=1; {cps})"
-        workers = bundle_workers()  # what courtroom-client verify uses here
-        return [
-            await clean_case(base, chain_only, unit="entries/s", repeat=3, retries=0),
-            await clean_case(
-                one, lambda: bundle(1), unit="entries/s", repeat=3, retries=0, baseline=base
-            ),
-            await clean_case(
-                f"bundle verify, {workers} processes over ranges ({cps})",
-                lambda: bundle(None),
-                unit="entries/s",
-                repeat=3,
-                retries=0,
-                baseline=one,
-            ),
-        ]
+        cps = f"{n // 1000 + (n % 1000 > 0)} checkpoints"
+        cases: dict[str, Callable[[], tuple[float, float]]] = {
+            "baseline: verify_export (chain v1 over JSON Lines)": chain_only,
+        }
+        if before is not None:
+            cases[f"before ({before.name}): format 1, one pass"] = lambda: before_verify(
+                before, v1, keys, n
+            )
+        cases[f"format 1, one pass ({cps})"] = in_process(v1, 1)
+        cases[f"format 2, one pass ({cps})"] = in_process(path, 1)
+        cases[f"format 2, {workers} processes over ranges"] = in_process(path, None)
+        runs: dict[str, list[tuple[float, float, float]]] = {k: [] for k in cases}
+        for _ in range(repeat):  # A/B: every case once per round
+            for name, run in cases.items():
+                watch = Neighbours()
+                dt, cpu = run()
+                runs[name].append((dt, cpu, watch.busy()[0]))
+        rows: list[Row] = []
+        per_cpu: dict[str, float] = {}
+        base = next(iter(cases))
+        first = f"format 1, one pass ({cps})"
+        for name, got in runs.items():
+            got.sort()
+            dt, cpu, _ = got[len(got) // 2]
+            noisy = max(o for _, _, o in got)
+            note = f"median of {len(got)}, range {n / got[-1][0]:,.0f}-{n / got[0][0]:,.0f}"
+            if noisy > NOISE_CORES:
+                note += f" NOISY({noisy:.2f} cores elsewhere)"
+            baseline = None if name == base else (base if name.startswith("before") else first)
+            if name == first:
+                baseline = next((k for k in cases if k.startswith("before")), base)
+            rows.append(Row(name, n, dt, unit="entries/s", baseline=baseline, note=note))
+            per_cpu[name] = n / statistics.median(c for _, c, _ in got)
+        return rows, per_cpu
 
 
 async def bench_proof(label: str, url: str, n: int, samples: int) -> tuple[list[Row], float]:
@@ -297,23 +399,31 @@ async def main() -> None:
     ap.add_argument("--entries", type=int)
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     ap.add_argument("--only", choices=("verify", "proof", "append"), action="append")
+    ap.add_argument("--before", type=Path, help="a checkout of an earlier commit: its verifier too")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of the verify cases")
     args = ap.parse_args()
     only = set(args.only or ("verify", "proof", "append"))
     n = args.entries or (100_000 if args.quick else 1_000_000)
     print(machine())
     results: list[dict[str, Any]] = []
     if "verify" in only:
-        rows = await bench_verify(n)
-        print_table(f"Bundle verify, {n:,} entries", rows)
-        results.append(
-            {
-                "bench": "bundle_verify",
-                "entries": n,
-                "per_s": round(rows[2].rate),
-                "one_pass_per_s": round(rows[1].rate),
-                "baseline_per_s": round(rows[0].rate),
-            }
-        )
+        rows, per_cpu = await bench_verify(n, args.before, args.repeat)
+        print_table(f"Bundle verify, {n:,} entries (rounds alternate the cases)", rows)
+        print("per CPU second (median round; with its forked workers, or the subprocess):")
+        for name, rate in per_cpu.items():
+            print(f"  {name}: {rate:,.0f} entries per CPU second")
+        print(f"load average: {os.getloadavg()}")
+        for r in rows:
+            results.append(
+                {
+                    "bench": "bundle_verify",
+                    "case": r.name,
+                    "entries": n,
+                    "per_s": round(r.rate),
+                    "per_cpu_s": round(per_cpu[r.name]),
+                    "baseline": r.baseline,
+                }
+            )
     proof_rows: list[Row] = []
     backends = [b for b in ("sqlite", "postgres") if args.backend in (b, "both")]
     if "append" in only:

@@ -1,11 +1,14 @@
 """Offline verification of a session bundle (record v2, docs/protocol.md "The bundle").
 
 A bundle is one JSON object: ``format``, ``session_id``, ``status``, ``entries``
-(the section 1 fields, in order), ``checkpoints`` (signed notes with their
-fields) and ``keys`` (the public keys the checkpoints name). The verifier
-checks, with nothing but the file and the trusted keys:
+(in order), ``checkpoints`` (signed notes with their fields) and ``keys`` (the
+public keys the checkpoints name). Format 2 (what export writes) gives each
+entry as the array of the eight hashed fields, ``details`` as the canonical
+text that was hashed; format 1 (still read) as an object with ``details`` an
+object. The verifier checks, with nothing but the file and the trusted keys:
 
-1. the chain v1 of every entry (the first bad sequence number);
+1. the chain v1 of every entry (the first bad sequence number; in format 2 a
+   details text that is not canonical breaks the chain too);
 2. every checkpoint: its note parses, its fields are the note's, it names this
    session, its key is trusted and its Ed25519 signature verifies, sizes rise
    and times do not go back (a replayed older checkpoint), and the Merkle root
@@ -32,23 +35,25 @@ from typing import Any
 
 import orjson
 
-from clients._bundle_ranges import (
-    COMPLETED,
-    _parallel_chain,
-    _rows,
-    _tree_levels,
-    _workers,
-)
+from clients._bundle_lines import RowLines, split_rows
+from clients._bundle_ranges import COMPLETED, _workers, parallel_chain, tree_levels
+from clients._bundle_rows import feed_v2, rows_v1
 from clients._errors import UnreadableExport
 from protocol import (
     ChainVerifier,
     VerifyResult,
     hashes_equal,
 )
-from protocol.checkpoint import CheckpointError, key_id, parse_note, parse_verifier_key
+from protocol.bundle import FORMAT, FORMAT_V1, FORMATS
+from protocol.checkpoint import (
+    CheckpointError,
+    SignedCheckpoint,
+    key_id,
+    parse_note,
+    parse_verifier_key,
+)
 from protocol.merkle import fold, range_nodes
 
-FORMAT = "courtroom-bundle/1"
 # A bundle this long is chained and hashed into its tree in forked processes.
 PARALLEL_MIN = 50_000
 
@@ -117,26 +122,34 @@ def _no_gc() -> Iterator[None]:
 
 
 def load_bundle(path: str | Path) -> dict[str, Any]:
+    """The bundle, parsed; a long format 2 bundle laid out as export writes it keeps its
+    rows unparsed (``RowLines``), for the processes that verify them to parse."""
     try:
         text = Path(path).read_bytes()
     except OSError as exc:
         raise UnreadableExport(f"cannot read {path}: {exc.strerror or exc}") from None
+    split = split_rows(text) if len(text) > PARALLEL_MIN * 100 else None
+    if split is not None and split[0].get("format") == FORMAT and len(split[1]) >= PARALLEL_MIN:
+        doc, lines = split
+        doc["entries"] = lines
+        return doc
     try:
         with _no_gc():
             doc = orjson.loads(text)
     except orjson.JSONDecodeError:
-        # orjson refuses integers beyond 64 bits, which a log may hold: the
-        # standard module reads every integer and string exactly as hashed.
+        # orjson refuses NaN and lone surrogates, which the standard module reads.
         try:
             doc = json.loads(text)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UnreadableExport(f"not a JSON bundle ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise UnreadableExport(f"not a {FORMAT} file")
+    if not isinstance(doc, dict) or doc.get("format") not in FORMATS:
+        raise UnreadableExport(f"not a {FORMAT} (or {FORMAT_V1}) file")
     return doc
 
 
-def _sorted_checkpoints(raw: Iterable[Any], report: BundleReport) -> list[tuple[int, Any]]:
+def _sorted_checkpoints(
+    raw: Iterable[Any], report: BundleReport
+) -> list[tuple[int, SignedCheckpoint]]:
     out = []
     for i, c in enumerate(raw):
         try:
@@ -161,23 +174,32 @@ def _sorted_checkpoints(raw: Iterable[Any], report: BundleReport) -> list[tuple[
     return out
 
 
-def _chain_entries(chain: ChainVerifier, entries: list[Any]) -> list[str]:
-    """Feed every entry to ``chain``; the hashes of those that chained, in order."""
-    rows = _rows(entries)  # None: the careful path below names the entry
+def _chain_entries(
+    chain: ChainVerifier, entries: list[Any], version: int, digests: list[bytes]
+) -> None:
+    """Feed every entry to ``chain``; ``digests`` gets the hashes of those that chained."""
+    if version == 2:
+        feed_v2(chain, entries, digests)
+        return
+    rows = rows_v1(entries)  # None: the careful path below names the entry
     if rows is not None:
-        chain.feed_rows(rows)
-        good = chain.result().entries - (0 if chain.result().valid else 1)
-        return [r[7] for r in rows[:good]]
-    out: list[str] = []
+        chain.feed_rows(rows, digests)
+        return
     for raw in entries:
         entry = raw if isinstance(raw, dict) else {}
         if not chain.feed(entry):
             break
-        out.append(entry["hash"])
-    return out
+        digests.append(bytes.fromhex(entry["hash"]))
 
 
-# -- chain and tree in ranges (forked processes) -------------------------------------
+def _hash_of(entry: Any, version: int) -> str:
+    return str(entry[7] if version == 2 else entry["hash"])
+
+
+def _completion(entries: list[Any], good: int, version: int) -> int | None:
+    """The sequence number of the first ``SESSION_COMPLETED`` among the entries that chained."""
+    types = [e[3] if version == 2 else e.get("event_type") for e in entries[:good]]
+    return types.index(COMPLETED) + 1 if COMPLETED in types else None
 
 
 def verify_bundle(
@@ -209,7 +231,8 @@ def verify_bundle(
     checkpoints = _sorted_checkpoints(doc.get("checkpoints") or [], report)
     report.checkpoints = len(checkpoints)
 
-    # Signatures, sessions, order.
+    # Signatures (each once), sessions, order.
+    verified: set[int] = set()
     last_size, last_time = 0, ""
     for n, s in checkpoints:
         cp = s.checkpoint
@@ -219,7 +242,9 @@ def verify_bundle(
         public = trusted.get(s.key_id)
         if public is None:
             report.failures.append(f"{where}: signed by key {s.key_id}, which is not trusted")
-        elif not s.verify(public):
+        elif s.verify(public):
+            verified.add(n)
+        else:
             report.failures.append(f"{where}: the signature does not verify")
         if cp.tree_size <= last_size:
             report.failures.append(
@@ -234,39 +259,44 @@ def verify_bundle(
     # Entries: chain v1 first (fast path over tuples), then the tree over the
     # entries that chained, then each checkpoint against its prefix.
     entries = doc.get("entries")
-    if not isinstance(entries, list):
+    version = FORMATS.get(str(doc.get("format")), 1)
+    workers = _workers() if workers is None else workers
+    sizes = {s.checkpoint.tree_size for _, s in checkpoints}
+    with _no_gc():
+        fast = None
+        if workers > 1 and isinstance(entries, list | RowLines) and len(entries) >= PARALLEL_MIN:
+            fast = parallel_chain(entries, version, sid or None, workers, sizes | {len(entries)})
+        if isinstance(entries, RowLines):
+            entries = None if fast is not None else entries.parse()  # the careful pass's
+    if fast is None and not isinstance(entries, list):
         report.failures.append("the bundle has no entry list")
         entries = []
     chain = ChainVerifier(sid or None)
-    workers = _workers() if workers is None else workers
     with _no_gc():
-        fast = None
-        if workers > 1 and len(entries) >= PARALLEL_MIN:
-            fast = _parallel_chain(entries, sid or None, workers)
-        completed_at: int | None = None
         if fast is not None:
-            hashes, levels, done = fast
-            result = VerifyResult(True, len(hashes), hashes[-1], None)
-            completed_at = None if done is None else done + 1
+            good, levels, heads = fast.entries, fast.levels, fast.heads
+            result = VerifyResult(True, good, heads[good], None)
+            completed_at = None if fast.completed is None else fast.completed + 1
         else:
-            hashes = _chain_entries(chain, entries)
+            assert entries is not None
+            digests: list[bytes] = []
+            _chain_entries(chain, entries, version, digests)
             result = chain.result()
-            levels = _tree_levels(hashes)
-            for i, e in enumerate(entries[: len(hashes)]):
-                if e.get("event_type") == COMPLETED:
-                    completed_at = i + 1
-                    break
+            good = len(digests)
+            levels = tree_levels(digests)
+            completed_at = _completion(entries, good, version)
+            heads = {k: _hash_of(entries[k - 1], version) for k in sizes if 0 < k <= good}
     for n, s in checkpoints:
         cp = s.checkpoint
-        if not 0 < cp.tree_size <= len(hashes):
+        if not 0 < cp.tree_size <= good:
             continue
         root = fold([levels[lv][ix] for lv, ix in range_nodes(0, cp.tree_size)])
-        if not hashes_equal(cp.chain_head, hashes[cp.tree_size - 1]) or cp.root_hash != root:
+        if not hashes_equal(cp.chain_head, heads[cp.tree_size]) or cp.root_hash != root:
             report.failures.append(
                 f"checkpoint {n} (size {cp.tree_size}) contradicts the entries:"
                 f" entries 1..{cp.tree_size} are not the ones it signed"
             )
-        elif s.key_id in trusted and s.verify(trusted[s.key_id]):
+        elif n in verified:
             report.signed_size = max(report.signed_size, cp.tree_size)
     report.entries = result.entries if result.valid else result.entries - 1
     if not result.valid:

@@ -1,22 +1,18 @@
-"""A long bundle's chain and tree checked in ranges over forked processes, and the entry rows both passes read (clients/_bundle.py)."""
+"""A long bundle's chain and tree checked in ranges over forked processes (clients/_bundle.py)."""
 
 from __future__ import annotations
 
 import gc
 import hashlib
-import json
 import os
 import pickle
 import threading
 from collections.abc import Callable
-from json.encoder import encode_basestring_ascii
-from typing import Any
+from typing import Any, NamedTuple
 
-from protocol import (
-    PartVerifier,
-    canonical_details,
-    join_parts,
-)
+from clients._bundle_lines import RowLines
+from clients._bundle_rows import first_noncanonical, rows_v1, shaped_v2
+from protocol import PartVerifier, join_parts
 
 COMPLETED = "SESSION_COMPLETED"
 
@@ -24,60 +20,10 @@ COMPLETED = "SESSION_COMPLETED"
 _ALIGN_LEVEL = 14  # ranges start at multiples of 2**14 leaves: their subtrees are the tree's
 
 
-def _details_encoder() -> Callable[[Any], str]:
-    """``canonical_details`` (``json.dumps(d, sort_keys=True)``) without its per-call set-up.
-
-    ``json.dumps`` builds a C encoder on every call; this builds it once, with
-    the arguments ``JSONEncoder.iterencode`` gives it (no circular check: the
-    input comes from a JSON parser). ``tests/unit/test_bundle.py`` pins it to
-    ``canonical_details``.
-    """
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # pragma: no cover - a Python without the C accelerator
-        return canonical_details
-    enc = json.JSONEncoder(sort_keys=True)
-    c = make(None, enc.default, encode_basestring_ascii, None, ": ", ", ", True, False, True)
-
-    def encode(d: Any) -> str:
-        return "".join(c(d, 0))
-
-    return encode
-
-
-_encode_details = _details_encoder()
-
-
-def _not_an_object() -> str:
-    raise TypeError("details must be an object")
-
-
-def _rows(entries: list[Any]) -> list[tuple[Any, ...]] | None:
-    """The eight hashed fields of each entry, or None if one is not even shaped like one."""
-    try:
-        rows = [
-            (
-                e["session_id"],
-                e["sequence_number"],
-                e["timestamp"],
-                e["event_type"],
-                e["actor_id"],
-                _encode_details(d) if type(d := e["details"]) is dict else _not_an_object(),
-                e["previous_hash"],
-                e["hash"],
-            )
-            for e in entries
-        ]
-    except (KeyError, TypeError, ValueError):
-        return None
-    if all(type(r[0]) is str and type(r[1]) is int for r in rows):
-        return rows
-    return None
-
-
-def _tree_levels(hashes: list[str]) -> list[list[bytes]]:
-    """Every complete node of the tree over ``hashes`` (RFC 6962), level by level."""
+def tree_levels(digests: list[bytes], top: int | None = None) -> list[list[bytes]]:
+    """The complete nodes of the tree over the entries' 32-byte hashes (RFC 6962), level by level."""
     sha = hashlib.sha256
-    return _levels_above([sha(b"\x00" + bytes.fromhex(h)).digest() for h in hashes])
+    return _levels_above([sha(b"\x00" + d).digest() for d in digests], top)
 
 
 def _levels_above(level: list[bytes], top: int | None = None) -> list[list[bytes]]:
@@ -92,27 +38,44 @@ def _levels_above(level: list[bytes], top: int | None = None) -> list[list[bytes
     return levels
 
 
-_RangeOut = tuple[Any, list[bytes], int | None]  # (ChainPart, level blobs, completion index)
+# (ChainPart, level blobs, completion index, {tree size: entry hash} of its checkpoints)
+_RangeOut = tuple[Any, list[bytes], int | None, dict[int, str]]
 
 
-def _range_work(entries: list[Any], sid: str | None, lo: int, hi: int) -> _RangeOut | None:
-    """Chain ``entries[lo:hi]`` on its own and build its subtrees up to ``_ALIGN_LEVEL``.
+def _entries_of(source: list[Any] | RowLines, version: int, lo: int, hi: int) -> list[Any] | None:
+    """Rows of entries ``lo..hi-1`` (the eight hashed fields), or None if one is not shaped so."""
+    if isinstance(source, RowLines):
+        rows = source.rows(lo, hi)
+    elif version == 1:
+        return rows_v1(source[lo:hi])
+    else:
+        rows = source[lo:hi]
+    if rows is None or shaped_v2(rows) < len(rows):
+        return None
+    return rows
 
-    None when an entry is not shaped like one (the careful single pass names it).
+
+def _range_work(
+    source: list[Any] | RowLines, version: int, sid: str | None, sizes: set[int], lo: int, hi: int
+) -> _RangeOut | None:
+    """Chain entries ``lo..hi-1`` on their own and build their subtrees up to ``_ALIGN_LEVEL``.
+
+    None when an entry is not shaped like one, or (version 2) a details text is
+    not canonical: the careful single pass names it.
     """
-    rows = _rows(entries[lo:hi])
-    if rows is None:
+    rows = _entries_of(source, version, lo, hi)
+    if rows is None or (version == 2 and first_noncanonical([r[5] for r in rows]) is not None):
         return None
     part = PartVerifier(sid)
-    part.feed_rows(rows)
+    digests: list[bytes] = []
+    part.feed_rows(rows, digests)
     done = part.part()
     if not done.result.valid:
-        return done, [], None
-    sha = hashlib.sha256
-    leaves = [sha(b"\x00" + bytes.fromhex(r[7])).digest() for r in rows]
-    blobs = [b"".join(level) for level in _levels_above(leaves, _ALIGN_LEVEL)]
+        return done, [], None, {}
+    blobs = [b"".join(level) for level in tree_levels(digests, _ALIGN_LEVEL)]
     completed = next((lo + i for i, r in enumerate(rows) if r[3] == COMPLETED), None)
-    return done, blobs, completed
+    heads = {size: rows[size - 1 - lo][7] for size in sizes if lo < size <= hi}
+    return done, blobs, completed, heads
 
 
 def _fork_map(work: Callable[[int, int], Any], ranges: list[tuple[int, int]]) -> list[Any]:
@@ -147,17 +110,26 @@ def _fork_map(work: Callable[[int, int], Any], ranges: list[tuple[int, int]]) ->
     return results
 
 
-def _parallel_chain(
-    entries: list[Any], sid: str | None, workers: int
-) -> tuple[list[str], list[list[bytes]], int | None] | None:
-    """Hashes, tree levels and completion of a bundle whose every entry chains, else None.
+class Chained(NamedTuple):
+    """What the ranges found of a bundle whose every entry chains."""
+
+    entries: int
+    levels: list[list[bytes]]  # the tree's complete nodes, level by level
+    completed: int | None  # index of the first SESSION_COMPLETED
+    heads: dict[int, str]  # the entry hash at each checkpoint's tree size
+
+
+def parallel_chain(
+    source: list[Any] | RowLines, version: int, sid: str | None, workers: int, sizes: set[int]
+) -> Chained | None:
+    """Tree levels, completion and checkpoint heads of a bundle whose every entry chains, else None.
 
     Ranges start at multiples of ``2**_ALIGN_LEVEL`` leaves, so each range's
     levels up to ``_ALIGN_LEVEL`` are slices of the whole tree's: joined, they
     are those levels, and the rest is built from them. Anything but a fully
     valid chain returns None: the single pass then reports it exactly.
     """
-    n = len(entries)
+    n = len(source)
     align = 1 << _ALIGN_LEVEL
     per = -(-n // workers)  # n / workers, rounded up
     chunk = -(-per // align) * align  # ... to a multiple of align
@@ -166,7 +138,7 @@ def _parallel_chain(
         return None
     gc.freeze()  # the children must not touch every object's header
     try:
-        outs = _fork_map(lambda lo, hi: _range_work(entries, sid, lo, hi), ranges)
+        outs = _fork_map(lambda lo, hi: _range_work(source, version, sid, sizes, lo, hi), ranges)
     finally:
         gc.unfreeze()
     if any(o is None for o in outs):
@@ -183,7 +155,7 @@ def _parallel_chain(
     upper = _levels_above(levels[-1])
     levels.extend(upper[1:])
     completed = next((c for o in outs if (c := o[2]) is not None), None)
-    return [e["hash"] for e in entries], levels, completed
+    return Chained(n, levels, completed, {k: v for o in outs for k, v in o[3].items()})
 
 
 def _workers() -> int:

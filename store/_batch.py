@@ -25,6 +25,7 @@ from store._plan import (
     Create,
     Disconnect,
     Job,
+    Memos,
     Row,
     plan,
 )
@@ -235,12 +236,18 @@ def _write_one_if_unchanged(entries: int) -> str:
     )
 
 
-def script(jobs: Sequence[Job], d: Dialect, seen: dict[str, Row] | None = None) -> Script:
+def script(
+    jobs: Sequence[Job],
+    d: Dialect,
+    seen: dict[str, Row] | None = None,
+    memos: Memos | None = None,
+) -> Script:
     """The batch's statements in order; returns one outcome per job.
 
     Args:
         seen: filled with the batch's session rows as the batch leaves them
             (for the backend's ``HeadCache`` once the batch has committed).
+        memos: the backend's decoded states, kept between batches.
     """
     # Presence first, so the live counts read below include this batch's rows.
     connects: list[Op] = [
@@ -262,7 +269,7 @@ def script(jobs: Sequence[Job], d: Dialect, seen: dict[str, Row] | None = None) 
             if key not in live:
                 live[key] = int((yield d.count_live(*key))[0][0])
 
-    p = plan(jobs, rows, live, removed)
+    p = plan(jobs, rows, live, removed, memos)
     if seen is not None:
         seen.update(rows)
     yield from _ops(p.new_sessions, d)

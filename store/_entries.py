@@ -52,6 +52,21 @@ class LogEntry:
         """One line of a JSON Lines export (no ``type``)."""
         return self.json() + b"\n"
 
+    def row_json(self) -> bytes:
+        """The entry as a bundle format 2 row: the eight hashed fields in order, details as its text."""
+        return orjson.dumps(
+            [
+                self.session_id,
+                self.sequence_number,
+                self.timestamp,
+                self.event_type,
+                self.actor_id,
+                self.details_json,
+                self.previous_hash,
+                self.hash,
+            ]
+        )
+
     def json(self) -> bytes:
         """The entry as a JSON object (no ``type``), details embedded as hashed."""
         return orjson.dumps(

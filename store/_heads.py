@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from operator import attrgetter
 
-from store._plan import Command, Job, Plan, Row, plan
+from store._plan import Command, Job, Memos, Plan, Row, plan
 
 # Every field, in the order ``Row``'s constructor takes them, read in one C call.
 _FIELDS = attrgetter(*(f.name for f in fields(Row)))
@@ -66,7 +66,9 @@ class HeadCache:
         return len(self._rows)
 
 
-def fast_plan(jobs: Sequence[Job], cache: HeadCache) -> tuple[Plan, dict[str, Row]] | None:
+def fast_plan(
+    jobs: Sequence[Job], cache: HeadCache, memos: Memos | None = None
+) -> tuple[Plan, dict[str, Row]] | None:
     """Plan ``jobs`` against remembered rows, or None if the batch needs the locking path.
 
     Only commands that read nothing else in the transaction (no live-connection
@@ -88,7 +90,7 @@ def fast_plan(jobs: Sequence[Job], cache: HeadCache) -> tuple[Plan, dict[str, Ro
                 return None
             rows[job.session_id] = _copy(row, dirty=False)
     before = {sid: (r.head_seq, r.timer_owner, r.timer_fence) for sid, r in rows.items()}
-    p = plan(jobs, rows, {}, set())
+    p = plan(jobs, rows, {}, set(), memos)
     if p.ops or p.new_sessions or not all(r.dirty for r in rows.values()):
         return None
     p.heads = [(*r.head_values(sid), *before[sid]) for sid, r in rows.items()]

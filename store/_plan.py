@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import orjson
 
 from protocol import GENESIS_HASH, canonical_details, entry_hash_canonical
+from protocol.errors import Conflict, NotFound
 from store._entries import LogEntry
 from store._ops import Insert, Op, Update
 from store._projections import projections
@@ -42,7 +43,9 @@ class Decision:
     """The outcome of a command, computed under the lock by the caller's pure code."""
 
     events: Sequence[PendingEvent]
-    state: dict[str, Any]
+    # The state after the command: a dict, or any object orjson serialises to
+    # the same JSON (the rules hand over their dataclass; no dict is built).
+    state: Any
     status: str
     next_action_ms: int | None
     session_columns: dict[str, Any] = field(default_factory=dict)
@@ -50,6 +53,9 @@ class Decision:
     result: Any = None
     # Columns that depend on the new chain head (the integrity hash on completion).
     after_chain: Callable[[Head], dict[str, Any]] | None = None
+    # The decoded form of ``state`` (the rules' object), handed to the session's
+    # next command so that it need not parse the state again (``Memos``).
+    memo: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,18 +72,68 @@ class TxInfo:
     timer_owner: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Committed:
+    """What a job left: its entries, the session's state and head after it, its result.
+
+    ``state`` is decoded from ``state_json`` on first use when only that is
+    given: most callers never read it, and the writer has the JSON anyway (the
+    row it writes).
+    """
+
     entries: list[LogEntry]
-    state: dict[str, Any]
+    decoded: dict[str, Any] | None
     head: Head
     result: Any
     timer_owner: str | None = None
     timer_fence: int = 0
     fenced: bool = False  # a timer presented a stale fencing token: nothing was done
+    next_action_ms: int | None = None  # as decided (None when fenced)
+    state_json: str | bytes | None = None
+
+    @property
+    def state(self) -> dict[str, Any]:
+        if self.decoded is None:
+            if self.state_json is None:
+                raise ValueError("Committed has neither a state nor its JSON")
+            self.decoded = orjson.loads(self.state_json)
+        return self.decoded
 
 
-Decide = Callable[[dict[str, Any], Head, int, TxInfo], Decision]
+# ``decide(state_text, memo, head, now, info)``: ``memo`` is the decoded form of
+# ``state_text`` that the session's previous command left (``Decision.memo``),
+# or None; the decider may change it in place, it is never used again.
+Decide = Callable[[str, Any, Head, int, TxInfo], Decision]
+
+
+class Memos:
+    """Decoded states the writer keeps between commands, up to ``size`` sessions.
+
+    A memo is taken (removed) before its command runs and put back only with
+    the text its decision produced, so one that a refused command changed in
+    place, or one from a batch that rolled back, can never be used: a memo is
+    used only while its text equals the session's stored state, compared by
+    value, so a row read anew from the database still finds it.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._memos: dict[str, tuple[str, Any]] = {}
+
+    def take(self, session_id: str, text: str) -> Any:
+        kept = self._memos.pop(session_id, None)
+        return kept[1] if kept is not None and kept[0] == text else None
+
+    def put(self, session_id: str, text: str, memo: Any) -> None:
+        if memo is None:
+            return
+        self._memos.pop(session_id, None)  # re-inserted last: the oldest go first
+        self._memos[session_id] = (text, memo)
+        if len(self._memos) > self._size:
+            del self._memos[next(iter(self._memos))]
+
+    def __len__(self) -> int:
+        return len(self._memos)
 
 
 # --- jobs -------------------------------------------------------------------
@@ -201,6 +257,7 @@ def plan(
     rows: dict[str, Row],
     live: dict[tuple[str, str], int],
     removed: set[str],
+    memos: Memos | None = None,
 ) -> Plan:
     """Run the batch's jobs in order against the locked ``rows``.
 
@@ -210,12 +267,14 @@ def plan(
             commands that ask (read after this batch's presence writes).
         removed: the connection ids whose rows this batch's ``Disconnect``s
             actually deleted.
+        memos: the writer's decoded states (taken and refilled as commands run).
     """
     out = Plan()
+    memos = Memos(0) if memos is None else memos
     for job in jobs:
         try:
             if isinstance(job, Command):
-                out.outcomes.append(_command(job, rows, live, out))
+                out.outcomes.append(_command(job, rows, live, out, memos))
             elif isinstance(job, Create):
                 out.outcomes.append(_create(job, rows, out))
             elif isinstance(job, Connect):
@@ -229,11 +288,14 @@ def plan(
 
 
 def _command(
-    job: Command, rows: dict[str, Row], live: dict[tuple[str, str], int], out: Plan
+    job: Command,
+    rows: dict[str, Row],
+    live: dict[tuple[str, str], int],
+    out: Plan,
+    memos: Memos,
 ) -> Committed:
-    from protocol.errors import NotFound
-
-    row = rows.get(job.session_id)
+    sid = job.session_id
+    row = rows.get(sid)
     if row is None:
         raise NotFound("session not found")
     head = Head(row.head_seq, row.head_hash)
@@ -241,11 +303,19 @@ def _command(
         return Committed(
             [], orjson.loads(row.state), head, None, row.timer_owner, row.timer_fence, True
         )
-    count = None if job.live_user is None else live.get((job.session_id, job.live_user), 0)
-    decision = job.decide(orjson.loads(row.state), head, job.now, TxInfo(count, row.timer_owner))
+    count = None if job.live_user is None else live.get((sid, job.live_user), 0)
+    memo = memos.take(sid, row.state)
+    decision = job.decide(row.state, memo, head, job.now, TxInfo(count, row.timer_owner))
     if not decision.events:
         return Committed(
-            [], decision.state, head, decision.result, row.timer_owner, row.timer_fence
+            [],
+            None,
+            head,
+            decision.result,
+            row.timer_owner,
+            row.timer_fence,
+            next_action_ms=decision.next_action_ms,
+            state_json=orjson.dumps(decision.state),
         )
     ts = ms_to_iso(job.now)
     entries: list[LogEntry] = []
@@ -275,18 +345,27 @@ def _command(
         lease = job.now + job.lease_ms
     # Nothing can fail past this point: only now does the job touch the batch.
     row.head_seq, row.head_hash = new_head.sequence_number, new_head.hash
-    row.state = orjson.dumps(decision.state).decode()
+    state_json = orjson.dumps(decision.state)
+    row.state = state_json.decode()
     row.status, row.next_action_ms = decision.status, decision.next_action_ms
     row.timer_owner, row.timer_fence, row.timer_lease_until = owner, fence, lease
     row.dirty = True
+    memos.put(sid, row.state, decision.memo)
     out.entries += [entry_values(e, ts) for e in entries]
     out.ops += ops
-    return Committed(entries, decision.state, new_head, decision.result, owner, fence)
+    return Committed(
+        entries,
+        None,
+        new_head,
+        decision.result,
+        owner,
+        fence,
+        next_action_ms=decision.next_action_ms,
+        state_json=state_json,
+    )
 
 
 def _create(job: Create, rows: dict[str, Row], out: Plan) -> Committed:
-    from protocol.errors import Conflict
-
     if job.session_id in rows:
         raise Conflict("a session with this id exists already")
     ts = ms_to_iso(job.now)

@@ -163,7 +163,7 @@ class SessionStore(ProjectionReads):
     ) -> Committed:
         """Run ``decide`` under the session's lock and commit what it returns.
 
-        ``decide(state, head, now, info)`` must be pure (it may run twice if
+        ``decide(state_text, memo, head, now, info)`` must be pure (it may run twice if
         its batch is retried): it raises a CourtroomError to refuse, and then
         nothing of it is written.
 

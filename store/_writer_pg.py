@@ -30,7 +30,7 @@ import asyncpg
 from protocol.errors import Conflict, StoreError, Unavailable
 from store._batch import PgDialect, Script, script
 from store._heads import HeadCache, fast_plan
-from store._plan import Command, Job, Row
+from store._plan import Command, Job, Memos, Row
 
 _DIALECT = PgDialect()
 _RETRIES = 5
@@ -56,6 +56,7 @@ class PgBackend:
         self._timeout = command_timeout
         self._conn: asyncpg.Connection | None = None
         self.heads = HeadCache()
+        self.memos = Memos()
         self.fast_batches = 0  # for the tests and the benchmarks
 
     async def _connection(self) -> asyncpg.Connection:
@@ -72,7 +73,7 @@ class PgBackend:
         self._conn = None
 
     async def run(self, jobs: Sequence[Job]) -> list[Any]:
-        fast = fast_plan(jobs, self.heads)
+        fast = fast_plan(jobs, self.heads, self.memos)
         if fast is None:
             return await self._locked(jobs)
         p, rows = fast
@@ -108,7 +109,7 @@ class PgBackend:
                 async with self._mapped():
                     conn = await self._connection()
                     async with conn.transaction():
-                        outcomes = await _drive(conn, script(jobs, _DIALECT, seen))
+                        outcomes = await _drive(conn, script(jobs, _DIALECT, seen, self.memos))
                 self.heads.put(seen)
                 return outcomes
             except _Retry:

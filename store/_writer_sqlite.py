@@ -27,7 +27,7 @@ from typing import Any
 
 from protocol.errors import Conflict, StoreError, Unavailable
 from store._batch import Dialect, Script, script
-from store._plan import Job
+from store._plan import Job, Memos
 
 _DIALECT = Dialect()
 log = logging.getLogger("courtroom.writer")
@@ -47,6 +47,7 @@ class SqliteBackend:
         self._conn: sqlite3.Connection | None = None
         self._checkpoints = Checkpointer(path)
         self._since_checkpoint = 0
+        self.memos = Memos()  # used on the writer thread only
 
     async def run(self, jobs: Sequence[Job]) -> list[Any]:
         loop = asyncio.get_running_loop()
@@ -82,7 +83,7 @@ class SqliteBackend:
             before = conn.total_changes
             conn.execute("BEGIN IMMEDIATE")
             try:
-                outcomes = _drive(conn, script(jobs, _DIALECT))
+                outcomes = _drive(conn, script(jobs, _DIALECT, memos=self.memos))
                 conn.execute("COMMIT")
                 self._since_checkpoint += conn.total_changes - before + PAGES_PER_COMMIT
                 if self._since_checkpoint >= CHECKPOINT_ROWS:

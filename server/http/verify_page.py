@@ -2,7 +2,7 @@
 
 ``static/verify.html`` loads ``verifier.js`` as an ES module, which a browser
 refuses to do from ``file://``. Served here, the page carries the modules it
-needs (``chain.js``, ``record.js``, ``verifier.js``: the same files the app
+needs (``chain.js``, ``record.js``, ``rows.js``, ``bundle.js``, ``verifier.js``: the same files the app
 uses, so there is one implementation) as inert text, and a few lines of
 script turn them into modules through ``blob:`` URLs, rewriting each
 ``from "./x.js"`` to the blob of ``x.js``. Saved to disk, the page verifies
@@ -19,7 +19,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 STATIC_DIR = Path(__file__).parent.parent / "static"
-MODULES = ("chain.js", "record.js", "verifier.js")  # each after the modules it imports
+MODULES = (
+    "chain.js",
+    "record.js",
+    "rows.js",
+    "bundle.js",
+    "verifier.js",
+)  # each after the modules it imports
 _TAG = '<script type="module" src="verifier.js"></script>'
 
 _LOADER = """<script>

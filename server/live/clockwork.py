@@ -23,8 +23,7 @@ import logging
 from protocol.errors import CourtroomError
 from server.live.courtroom import Courtroom
 from server.rules.commands import TimerDue
-from server.rules.session import next_action_ms
-from server.rules.state import SERVER, SessionState
+from server.rules.state import SERVER
 from store import Committed
 from timers import TimerRunner
 
@@ -86,7 +85,7 @@ class Clockwork:
                 await self._claim("orphans")
 
     def _committed(self, session_id: str, committed: Committed) -> None:
-        due = next_action_ms(SessionState.from_dict(committed.state))
+        due = committed.next_action_ms
         if due is not None and committed.timer_owner == self._node:
             self._fences[session_id] = committed.timer_fence
             self._runner.schedule(session_id, due)
@@ -111,6 +110,6 @@ class Clockwork:
             return
         if not committed.entries:
             # Woken early or twice: re-arm from the state as committed.
-            due = next_action_ms(SessionState.from_dict(committed.state))
+            due = committed.next_action_ms
             if due is not None:
                 self._runner.schedule(session_id, due)

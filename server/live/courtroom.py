@@ -23,6 +23,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from protocol import event_types as ev, session_integrity_hash
 from server.live.broker import Broker
 from server.live.metrics import METRICS
@@ -132,9 +134,9 @@ class Courtroom:
         started = time.perf_counter()
         rules = self.rules
 
-        def decide(state_dict: dict[str, Any], head: Head, at: int, info: TxInfo) -> Decision:
+        def decide(text: str, memo: Any, head: Head, at: int, info: TxInfo) -> Decision:
             command = cmd(info) if callable(cmd) else cmd
-            state = SessionState.from_dict(state_dict)
+            state = memo if memo is not None else SessionState.from_dict(orjson.loads(text))
             events = handle(state, command, actor, at, rules)
             return _decision(session_id, state, events, at)
 
@@ -217,12 +219,13 @@ def _decision(session_id: str, state: SessionState, events: list[Any], at: int) 
         )
     return Decision(
         events=events,
-        state=state.to_dict(),
+        state=state,  # orjson writes the dataclass as to_dict() would
         status=state.status.value,
         next_action_ms=next_action_ms(state),
         session_columns=columns,
         rounds=round_rows,
         after_chain=after_chain,
+        memo=state,
     )
 
 

@@ -36,7 +36,7 @@ export function pyQuote(s) {
 }
 
 /** repr() of a Python float, for completeness (log details never hold floats). */
-function pyFloat(v) {
+export function pyFloat(v) {
   if (Number.isNaN(v)) return "NaN";
   if (!Number.isFinite(v)) return v > 0 ? "Infinity" : "-Infinity";
   const [mant, expText] = v.toExponential().split("e"); // shortest round-trip digits
@@ -57,7 +57,7 @@ function pyFloat(v) {
 
 const HIGH = /[\ud800-\uffff]/;
 
-function byCodePoint(a, b) {
+export function byCodePoint(a, b) {
   // Python sorts str keys by code point; JS compares UTF-16 units. They agree
   // except between astral characters and U+E000..U+FFFF, handled here.
   const ia = a[Symbol.iterator]();
@@ -120,59 +120,100 @@ export function entryPayload(e) {
 
 // --- SHA-256 ------------------------------------------------------------------
 
-const ROUND = new Int32Array([
-  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-]);
+/**
+ * A SHA-256 of its own (constants, state and scratch): `makeSha256()` returns
+ * `sha256Digest`. Self-contained, so its source also runs in a Web Worker
+ * (bundle.js hashes a long bundle's payloads in workers from this text).
+ */
+export function makeSha256() {
+  const ROUND = new Int32Array([
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+  ]);
 
-const WORDS = new Int32Array(64);
-const H0 = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+  const WORDS = new Int32Array(64);
+  const H0 = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 
-/** One 64-byte block at `off` into the state `h` (Int32Array(8)). */
-function compress(h, src, off) {
-  const W = WORDS;
-  const K = ROUND;
-  for (let i = 0; i < 16; i++, off += 4) W[i] = (src[off] << 24) | (src[off + 1] << 16) | (src[off + 2] << 8) | src[off + 3];
-  for (let i = 16; i < 64; i++) {
-    const a = W[i - 15];
-    const b = W[i - 2];
-    const s0 = ((a >>> 7) | (a << 25)) ^ ((a >>> 18) | (a << 14)) ^ (a >>> 3);
-    const s1 = ((b >>> 17) | (b << 15)) ^ ((b >>> 19) | (b << 13)) ^ (b >>> 10);
-    W[i] = (W[i - 16] + s0 + W[i - 7] + s1) | 0;
+  /** One 64-byte block at `off` into the state `h` (Int32Array(8)). */
+  function compress(h, src, off) {
+    const W = WORDS;
+    const K = ROUND;
+    for (let i = 0; i < 16; i++, off += 4) W[i] = (src[off] << 24) | (src[off + 1] << 16) | (src[off + 2] << 8) | src[off + 3];
+    for (let i = 16; i < 64; i++) {
+      const a = W[i - 15];
+      const b = W[i - 2];
+      const s0 = ((a >>> 7) | (a << 25)) ^ ((a >>> 18) | (a << 14)) ^ (a >>> 3);
+      const s1 = ((b >>> 17) | (b << 15)) ^ ((b >>> 19) | (b << 13)) ^ (b >>> 10);
+      W[i] = (W[i - 16] + s0 + W[i - 7] + s1) | 0;
+    }
+    let a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+    for (let i = 0; i < 64; i++) {
+      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+      const t1 = (hh + S1 + ((e & f) ^ (~e & g)) + K[i] + W[i]) | 0;
+      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+      const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+      hh = g;
+      g = f;
+      f = e;
+      e = (d + t1) | 0;
+      d = c;
+      c = b;
+      b = a;
+      a = (t1 + t2) | 0;
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+    h[5] += f;
+    h[6] += g;
+    h[7] += hh;
   }
-  let a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
-  for (let i = 0; i < 64; i++) {
-    const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-    const t1 = (hh + S1 + ((e & f) ^ (~e & g)) + K[i] + W[i]) | 0;
-    const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-    const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
-    hh = g;
-    g = f;
-    f = e;
-    e = (d + t1) | 0;
-    d = c;
-    c = b;
-    b = a;
-    a = (t1 + t2) | 0;
+
+  const STATE = new Int32Array(8);
+  const TAIL = new Uint8Array(128);
+
+  /**
+   * SHA-256 of `bytes[0:length]` in plain JavaScript, synchronously, into `out`
+   * (32 bytes). No allocation per call: the bundle verifier hashes each entry,
+   * leaf and node with it (three per entry), where WebCrypto's per-call promise
+   * costs more than the hashing; it is also the fallback outside secure contexts.
+   */
+  function sha256Digest(bytes, length = bytes.length, out = new Uint8Array(32)) {
+    const h = STATE;
+    h.set(H0);
+    const full = length & ~63;
+    for (let off = 0; off < full; off += 64) compress(h, bytes, off);
+    const rest = length - full;
+    TAIL.fill(0);
+    TAIL.set(bytes.subarray(full, length));
+    TAIL[rest] = 0x80;
+    const end = rest < 56 ? 64 : 128;
+    const bits = length * 8;
+    const hi = Math.floor(bits / 0x100000000);
+    for (let i = 0; i < 4; i++) {
+      TAIL[end - 8 + i] = (hi >>> (24 - 8 * i)) & 0xff;
+      TAIL[end - 4 + i] = (bits >>> (24 - 8 * i)) & 0xff;
+    }
+    compress(h, TAIL, 0);
+    if (end === 128) compress(h, TAIL, 64);
+    for (let i = 0; i < 8; i++) {
+      out[i * 4] = h[i] >>> 24;
+      out[i * 4 + 1] = (h[i] >>> 16) & 0xff;
+      out[i * 4 + 2] = (h[i] >>> 8) & 0xff;
+      out[i * 4 + 3] = h[i] & 0xff;
+    }
+    return out;
   }
-  h[0] += a;
-  h[1] += b;
-  h[2] += c;
-  h[3] += d;
-  h[4] += e;
-  h[5] += f;
-  h[6] += g;
-  h[7] += hh;
+  return sha256Digest;
 }
-
-const STATE = new Int32Array(8);
-const TAIL = new Uint8Array(128);
 
 /**
  * SHA-256 of `bytes[0:length]` in plain JavaScript, synchronously, into `out`
@@ -180,32 +221,7 @@ const TAIL = new Uint8Array(128);
  * leaf and node with it (three per entry), where WebCrypto's per-call promise
  * costs more than the hashing; it is also the fallback outside secure contexts.
  */
-export function sha256Digest(bytes, length = bytes.length, out = new Uint8Array(32)) {
-  const h = STATE;
-  h.set(H0);
-  const full = length & ~63;
-  for (let off = 0; off < full; off += 64) compress(h, bytes, off);
-  const rest = length - full;
-  TAIL.fill(0);
-  TAIL.set(bytes.subarray(full, length));
-  TAIL[rest] = 0x80;
-  const end = rest < 56 ? 64 : 128;
-  const bits = length * 8;
-  const hi = Math.floor(bits / 0x100000000);
-  for (let i = 0; i < 4; i++) {
-    TAIL[end - 8 + i] = (hi >>> (24 - 8 * i)) & 0xff;
-    TAIL[end - 4 + i] = (bits >>> (24 - 8 * i)) & 0xff;
-  }
-  compress(h, TAIL, 0);
-  if (end === 128) compress(h, TAIL, 64);
-  for (let i = 0; i < 8; i++) {
-    out[i * 4] = h[i] >>> 24;
-    out[i * 4 + 1] = (h[i] >>> 16) & 0xff;
-    out[i * 4 + 2] = (h[i] >>> 8) & 0xff;
-    out[i * 4 + 3] = h[i] & 0xff;
-  }
-  return out;
-}
+export const sha256Digest = makeSha256();
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
@@ -261,7 +277,7 @@ export function hashesEqual(a, b) {
  * Why entry `e` does not follow (null when it does): the chain v1 rules of
  * PROTOCOL.md section 1, given the sequence number and previous hash expected
  * and `computed`, the chain v1 hash of its fields. Shared by the live pages
- * (ChainVerifier) and the bundle verifier (record.js).
+ * (ChainVerifier) and the bundle verifier (bundle.js).
  */
 export function entryProblem(e, expectedSeq, prev, sessionId, computed) {
   if (e.sequence_number !== expectedSeq) return `expected entry #${expectedSeq}, got #${e.sequence_number}`;

@@ -1,20 +1,13 @@
 // Record v2 (docs/protocol.md section 4) in the browser: the RFC 6962 tree of
 // a log, signed checkpoints (C2SP notes, Ed25519 through WebCrypto), key
-// lists, and the offline bundle verifier.
+// lists, and CheckpointWatch, with which the live views and the replay check
+// the checkpoints they receive. The offline bundle verifier is bundle.js.
 //
-// One implementation for every page: the live views and the replay check the
-// checkpoints they receive with CheckpointWatch, the verifier page (/verify)
-// runs verifyBundle. Its findings are worded as clients/_bundle.py words them,
-// so the browser and `courtroom-client verify` name a failure alike.
-//
-// Hashing is the synchronous SHA-256 of chain.js: three digests per entry
-// (chain v1, leaf, node) cost less there than WebCrypto's promise per call.
-// Ed25519 needs WebCrypto (a secure context: https, localhost, file://).
+// Hashing is the synchronous SHA-256 of chain.js. Ed25519 needs WebCrypto (a
+// secure context: https, localhost, file://).
 
-import { GENESIS_HASH, brokenSequence, entryPayload, entryProblem, hashesEqual, sha256Digest, toHex } from "./chain.js";
+import { hashesEqual, sha256Digest, toHex } from "./chain.js";
 
-export const BUNDLE_FORMAT = "courtroom-bundle/1";
-export const COMPLETED = "SESSION_COMPLETED";
 const utf8 = new TextEncoder();
 
 // --- bytes ----------------------------------------------------------------------
@@ -44,7 +37,7 @@ export function hexToBytes(hex) {
   return out;
 }
 
-function bytesEqual(a, b) {
+export function bytesEqual(a, b) {
   if (!a || !b || a.length !== b.length) return false;
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
@@ -99,11 +92,13 @@ export class CompactRange {
     const f = this.frontier;
     let h = leaf;
     let level = 0;
+    let at = index; // floor(index / 2 ** level)
     if (created) created.push([0, index, leaf]);
-    while (Math.floor(index / 2 ** level) % 2 === 1) {
+    while (at % 2 === 1) {
       h = nodeHash(f.pop(), h);
       level += 1;
-      if (created) created.push([level, Math.floor(index / 2 ** level), h]);
+      at = (at - 1) / 2;
+      if (created) created.push([level, at, h]);
     }
     f.push(h);
     this.size += 1;
@@ -267,176 +262,8 @@ export async function verifySignature(publicKey, signature, body) {
   }
 }
 
-// --- the bundle verifier (clients/_bundle.py) ------------------------------------
-
-function isObject(v) {
+export function isObject(v) {
   return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
-const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
-
-/**
- * Chain v1 over the entries, the tree over those that chain, and the root at
- * each size in `wanted`. Yields to the page every `chunk` entries (progress).
- */
-async function chainAndTree(entries, sessionId, wanted, { onprogress, chunk }) {
-  const range = new CompactRange();
-  const roots = new Map();
-  const digest = new Uint8Array(32);
-  let buf = new Uint8Array(4096);
-  let expected = 1;
-  let prev = GENESIS_HASH;
-  let sid = sessionId;
-  let completedAt = null;
-  let broken = null;
-  let reason = null;
-  let count = 0;
-  for (const e of entries) {
-    count += 1;
-    let problem;
-    if (!isObject(e) || !isObject(e.details)) {
-      problem = "not an entry (an object with an object of details)";
-    } else {
-      const payload = entryPayload(e); // ASCII (ensure_ascii), so one byte a character
-      if (payload.length > buf.length) buf = new Uint8Array(payload.length * 2);
-      const { written } = utf8.encodeInto(payload, buf);
-      sha256Digest(buf, written, digest);
-      problem = entryProblem(e, expected, prev, sid, toHex(digest));
-    }
-    if (problem !== null) {
-      broken = isObject(e) && isObject(e.details) ? brokenSequence(e, expected) : expected;
-      reason = problem;
-      break;
-    }
-    if (sid === null) sid = e.session_id;
-    expected += 1;
-    prev = e.hash;
-    range.append(leafFromBytes(digest));
-    if (wanted.has(range.size)) roots.set(range.size, range.root());
-    if (completedAt === null && e.event_type === COMPLETED) completedAt = range.size;
-    if (count % chunk === 0) {
-      if (onprogress) onprogress(count, entries.length);
-      await nextTask();
-    }
-  }
-  if (onprogress) onprogress(count, entries.length);
-  return { good: range.size, count, broken, reason, roots, completedAt };
-}
-
-/**
- * Verify a parsed bundle (docs/protocol.md "The bundle"); `trusted`: a Map
- * key id → public key (default: the bundle's own keys, and the report says
- * so). Resolves to clients._bundle.BundleReport.as_dict()'s fields, plus
- * `reason` (why the chain broke) and `rows` (one line per checkpoint).
- */
-export async function verifyBundle(doc, trusted = null, { requireComplete = false, onprogress = null, chunk = 20000 } = {}) {
-  const sid = doc && doc.session_id != null ? String(doc.session_id) : "";
-  const failures = [];
-  const notes = [];
-  const report = { valid: false, session_id: sid, entries: 0, checkpoints: 0, signed_size: 0, first_invalid_sequence: null, failures, notes, reason: null, rows: [] };
-  if (trusted === null) {
-    try {
-      trusted = keysFromDocument(doc.keys || []);
-    } catch (err) {
-      failures.push(`keys: ${err.message}`);
-      trusted = new Map();
-    }
-    notes.push("keys taken from the bundle itself (pass --key or --keys to check who signed)");
-  }
-
-  // Parse every checkpoint; its JSON fields must be its note's.
-  const checkpoints = [];
-  (Array.isArray(doc.checkpoints) ? doc.checkpoints : []).forEach((c, i) => {
-    let signed;
-    try {
-      signed = parseNote(isObject(c) ? c.note : undefined);
-    } catch {
-      failures.push(`checkpoint ${i + 1}: not a signed checkpoint note`);
-      return;
-    }
-    if (!fieldsMatch(c, signed)) {
-      failures.push(`checkpoint ${i + 1} (size ${signed.checkpoint.tree_size}): its fields differ from its signed note`);
-    }
-    checkpoints.push({ n: i + 1, signed, row: { n: i + 1, tree_size: signed.checkpoint.tree_size, key_id: signed.key_id, time: signed.checkpoint.time, signature: "unchecked", tree: "unchecked" } });
-  });
-  report.checkpoints = checkpoints.length;
-  report.rows = checkpoints.map((c) => c.row);
-
-  // Signatures, sessions, order.
-  await Promise.all(
-    checkpoints.map(async (c) => {
-      const pub = trusted.get(c.signed.key_id);
-      c.verified = pub !== undefined && (await verifySignature(pub, c.signed.signature, c.signed.body));
-      c.row.signature = pub === undefined ? "untrusted key" : c.verified ? "ok" : "bad";
-    }),
-  );
-  let lastSize = 0;
-  let lastTime = "";
-  for (const { n, signed, verified } of checkpoints) {
-    const cp = signed.checkpoint;
-    const where = `checkpoint ${n} (size ${cp.tree_size})`;
-    if (cp.session_id !== sid) failures.push(`${where}: signed for session ${cp.session_id}, not ${sid}`);
-    if (!trusted.has(signed.key_id)) failures.push(`${where}: signed by key ${signed.key_id}, which is not trusted`);
-    else if (!verified) failures.push(`${where}: the signature does not verify`);
-    if (cp.tree_size <= lastSize) failures.push(`${where}: not after the checkpoint of size ${lastSize} (replayed or reordered)`);
-    else if (cp.time < lastTime) failures.push(`${where}: signed at ${cp.time}, before the previous one (${lastTime}): replayed`);
-    lastSize = Math.max(lastSize, cp.tree_size);
-    if (cp.time > lastTime) lastTime = cp.time;
-  }
-
-  // Entries: chain v1 and the tree, then each checkpoint against its prefix.
-  let entries = doc.entries;
-  if (!Array.isArray(entries)) {
-    failures.push("the bundle has no entry list");
-    entries = [];
-  }
-  const wanted = new Set(checkpoints.map((c) => c.signed.checkpoint.tree_size));
-  const chain = await chainAndTree(entries, sid || null, wanted, { onprogress, chunk });
-  for (const c of checkpoints) {
-    const cp = c.signed.checkpoint;
-    if (!(cp.tree_size > 0 && cp.tree_size <= chain.good)) {
-      c.row.tree = cp.tree_size > chain.good ? "beyond the entries" : "empty";
-      continue;
-    }
-    if (!hashesEqual(cp.chain_head, entries[cp.tree_size - 1].hash) || !bytesEqual(cp.root_hash, chain.roots.get(cp.tree_size))) {
-      c.row.tree = "contradicts";
-      failures.push(`checkpoint ${c.n} (size ${cp.tree_size}) contradicts the entries: entries 1..${cp.tree_size} are not the ones it signed`);
-    } else {
-      c.row.tree = "ok";
-      if (c.verified) report.signed_size = Math.max(report.signed_size, cp.tree_size);
-    }
-  }
-  const chainValid = chain.broken === null;
-  report.entries = chain.good;
-  if (!chainValid) {
-    report.first_invalid_sequence = chain.broken;
-    report.reason = chain.reason;
-    failures.unshift(`entry #${chain.broken}: the chain breaks here (edited, inserted, deleted or reordered)`);
-  } else {
-    for (const c of checkpoints) {
-      const size = c.signed.checkpoint.tree_size;
-      if (size > report.entries) failures.push(`checkpoint ${c.n} signs ${size} entries but the bundle has ${report.entries}: the tail was cut`);
-    }
-  }
-
-  // Completion.
-  const at = chain.completedAt;
-  if (chainValid) {
-    if ((doc.status === "completed" || requireComplete) && at === null) {
-      failures.push("the session is completed but its log has no SESSION_COMPLETED");
-    }
-    if (at !== null && !checkpoints.some((c) => c.signed.checkpoint.tree_size === at)) {
-      failures.push(`no signed checkpoint at the completion (entry #${at}): the final checkpoint is missing`);
-    } else if (at !== null && report.signed_size < at) {
-      failures.push(`the final checkpoint (entry #${at}) does not verify`);
-    }
-  }
-  report.valid = failures.length === 0;
-  report.completed_at = at;
-  if (report.entries > report.signed_size && report.valid) {
-    notes.push(`entries ${report.signed_size + 1}..${report.entries} come after the last signed checkpoint (chained, not yet signed)`);
-  }
-  return report;
 }
 
 // --- live pages: checkpoints as they arrive --------------------------------------

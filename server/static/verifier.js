@@ -1,10 +1,11 @@
 // The bundle verifier page (verify.html, served whole at /verify): read a
-// bundle file and, optionally, the trusted keys; verify with record.js's
+// bundle file and, optionally, the trusted keys; verify with bundle.js's
 // verifyBundle (the checks and the wording of clients/_bundle.py); show the
 // verdict, every finding, each checkpoint and the entries around the first
 // failure. No network: a saved copy of the page works from file://.
 
-import { BUNDLE_FORMAT, keysFromDocument, parseVerifierKey, verifyBundle } from "./record.js";
+import { BUNDLE_FORMAT, BUNDLE_FORMATS, entryFields, verifyBundle } from "./bundle.js";
+import { keysFromDocument, parseVerifierKey } from "./record.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -50,7 +51,7 @@ export async function run(text, keys = trusted, { requireComplete = $("require-c
   } catch (err) {
     return unreadable(`not a JSON bundle (${err.message})`);
   }
-  if (!doc || typeof doc !== "object" || doc.format !== BUNDLE_FORMAT) return unreadable(`not a ${BUNDLE_FORMAT} file`);
+  if (!doc || typeof doc !== "object" || !BUNDLE_FORMATS[doc.format]) return unreadable(`not a ${BUNDLE_FORMAT} (or courtroom-bundle/1) file`);
   const progress = $("progress");
   const report = await verifyBundle(doc, keys, {
     requireComplete,
@@ -108,7 +109,7 @@ function drawEntries(entries, r) {
   $("entries-note").textContent = rows.length < n ? `Showing ${rows.length} of ${n} entries; every one was checked.` : "";
   $("entries").tBodies[0].replaceChildren(
     ...rows.map((i) => {
-      const e = entries[i] || {};
+      const e = entryFields(entries[i]);
       const chained = i < r.entries;
       const row = el(
         "tr",
@@ -169,7 +170,7 @@ function wire() {
     // Two files dropped together: the one that is a key list gives the keys.
     const files = [...ev.dataTransfer.files];
     const texts = await Promise.all(files.map(readFile));
-    const bundle = texts.findIndex((t) => t.includes(BUNDLE_FORMAT));
+    const bundle = texts.findIndex((t) => t.includes('"courtroom-bundle/'));
     texts.forEach((t, i) => i !== bundle && setKeys(t, files[i].name));
     if (bundle >= 0) bundleText = texts[bundle];
     if (bundleText !== null) run(bundleText);

@@ -258,3 +258,20 @@ def test_a_receipt_for_an_entry_no_checkpoint_covers_yet(court: Court) -> None:
         "/api/session/00000000-0000-4000-8000-000000000000/receipt", params={"sequence": 1}
     )
     assert unknown.status_code == 404
+
+
+def test_anonymous_observers_read_checkpoints_only_where_they_may_watch(court: Court) -> None:
+    open_sid = court.new_session(title="open")
+    closed_sid = court.new_session(title="closed", allow_anonymous_observers=False)
+    for sid in (open_sid, closed_sid):
+        assert court.post(f"/api/session/{sid}/start").status_code == 200
+        assert court.post(f"/api/session/{sid}/pause").status_code == 200
+        checkpoints_through(court, sid, 3)
+    anonymous = court.client.get(f"/api/session/{open_sid}/checkpoints")
+    assert anonymous.status_code == 200, anonymous.text
+    assert anonymous.json() == court.get(f"/api/session/{open_sid}/checkpoints").json()
+    refused = court.client.get(f"/api/session/{closed_sid}/checkpoints")
+    assert refused.status_code == 401
+    assert "checkpoints" not in refused.json()
+    missing = court.client.get("/api/session/00000000-0000-4000-8000-00000000dead/checkpoints")
+    assert missing.status_code == 404

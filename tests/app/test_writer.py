@@ -65,7 +65,7 @@ async def test_a_poison_command_fails_alone_in_its_batch(db_url: str) -> None:
         sid = (await ct.create_session(JUDGE)).entries[0].session_id
         other = (await ct.create_session(JUDGE)).entries[0].session_id
 
-        def poison(state: dict[str, Any], head: Head, now: int, info: TxInfo) -> Decision:
+        def poison(text: str, memo: Any, head: Head, now: int, info: TxInfo) -> Decision:
             raise RuntimeError("the rules crashed")
 
         batches = store.writer.batches

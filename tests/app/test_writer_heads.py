@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 import pytest
 
 from server.rules import commands as c
@@ -156,7 +157,8 @@ async def test_a_renewed_lease_is_not_shortened(pg_migrated: str) -> None:
 def _set_clock(next_action: int | None) -> Any:
     """A decision that logs a NOTE and sets (or clears) the session's next timer action."""
 
-    def decide(state: dict[str, Any], head: Head, now: int, info: TxInfo) -> Decision:
+    def decide(text: str, memo: Any, head: Head, now: int, info: TxInfo) -> Decision:
+        state = orjson.loads(text)
         return Decision(
             events=[_Note()], state=state, status=state["status"], next_action_ms=next_action
         )
@@ -167,7 +169,8 @@ def _set_clock(next_action: int | None) -> Any:
 def _notes(n: int) -> Any:
     """A decision that logs ``n`` NOTEs at once."""
 
-    def decide(state: dict[str, Any], head: Head, now: int, info: TxInfo) -> Decision:
+    def decide(text: str, memo: Any, head: Head, now: int, info: TxInfo) -> Decision:
+        state = orjson.loads(text)
         events = [_Numbered(i) for i in range(n)]
         return Decision(events=events, state=state, status=state["status"], next_action_ms=None)
 

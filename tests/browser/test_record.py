@@ -2,9 +2,11 @@
 
 * The verifier page (``/verify``, and a saved copy of it over ``file://`` with
   every network request refused) faces the mutation corpus of
-  ``tests/unit/test_bundle.py`` (its generators, imported): every mutant must
+  ``tests/unit/test_bundle.py`` (its generators, imported) in both bundle
+  formats, and the format 2 mutants of the details text: every mutant must
   fail with exactly the findings the Python verifier reports, the honest
-  bundle must pass.
+  bundle must pass. The page's canonical-text scan (``rows.js``) must say
+  what the Python check says of every text it is given.
 * The observer page shows "signed at #N" as checkpoint frames arrive; a
   Playwright WebSocket route between the page and the real server tampers
   with a checkpoint frame on the way (a flipped signature, a key the server
@@ -28,6 +30,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from clients._bundle import keys_from_document, verify_bundle
+from clients._bundle_rows import is_canonical
+from protocol import canonical_details
 from protocol.checkpoint import Checkpoint, sign
 from server.common.signing import Keyring, load_keyring
 from tests.browser.helpers import Http, Pages, json_file, wait_live, wait_verified
@@ -44,13 +48,26 @@ bundle = unit.bundle
 WS = re.compile(r".*/ws/sessions/.*")
 
 
-def corpus(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    out = {"honest": bundle}
+def corpus(bundle: dict[str, Any], fmt: str) -> dict[str, dict[str, Any]]:
+    """The honest bundle and every mutant, in format ``fmt`` (and format 2's own mutants)."""
+    convert = unit.FORMATS[fmt]
+    out = {"honest": convert(bundle)}
     for name, (mutate, _) in MUTANTS.items():
         mutant = copy.deepcopy(bundle)
         mutate(mutant)
-        out[name] = mutant
+        out[name] = convert(mutant)
+    if fmt == "v2":
+        for name, (mutate, _) in unit.V2_MUTANTS.items():
+            mutant = unit.to_v2(copy.deepcopy(bundle))
+            mutate(mutant)
+            out[f"v2: {name}"] = mutant
     return out
+
+
+def expected_finding(name: str) -> str:
+    if name.startswith("v2: "):
+        return unit.V2_MUTANTS[name[4:]][1] + ": the chain breaks"
+    return MUTANTS[name][1]
 
 
 def open_verifier(pages: Pages, url: str) -> Any:
@@ -68,11 +85,25 @@ _RUN_ALL = """async ([bundles, keys]) => {
 }"""
 
 
+_RUN_POOLED = """async ([bundles, keys]) => {
+    const v = window.__verifier;
+    const trusted = v.readKeys(keys);
+    const out = {};
+    for (const [name, b] of Object.entries(bundles)) {
+        const r = await v.verifyBundle(structuredClone(b), trusted, {workers: 2, parallelMin: 0, batch: 3});
+        out[name] = {valid: r.valid, failures: r.failures, entries: r.entries, signed_size: r.signed_size,
+                     first_invalid_sequence: r.first_invalid_sequence, reason: r.reason, workers: r.workers};
+    }
+    return out;
+}"""
+
+
+@pytest.mark.parametrize("fmt", ["v1", "v2"])
 def test_the_verifier_page_names_every_mutant_as_the_python_verifier_does(
-    pages: Pages, server: ServerProcess, bundle: dict[str, Any], ring: Keyring
+    pages: Pages, server: ServerProcess, bundle: dict[str, Any], ring: Keyring, fmt: str
 ) -> None:
     page = open_verifier(pages, f"{server.base_url}/verify")
-    bundles = corpus(bundle)
+    bundles = corpus(bundle, fmt)
     keys = json.dumps(ring.document())
     got = page.evaluate(_RUN_ALL, [bundles, keys])
     trusted = keys_from_document(ring.document())
@@ -80,21 +111,56 @@ def test_the_verifier_page_names_every_mutant_as_the_python_verifier_does(
     assert honest["valid"] and honest["failures"] == [], honest
     assert (honest["entries"], honest["checkpoints"], honest["signed_size"]) == (20, 5, 20)
     assert honest["completed_at"] == 20
-    assert set(got) == set(MUTANTS)
+    assert set(got) == set(bundles) - {"honest"}
+    assert len(got) == len(MUTANTS) + (len(unit.V2_MUTANTS) if fmt == "v2" else 0)
     for name, report in got.items():
         py = verify_bundle(bundles[name], trusted)
-        _, expected = MUTANTS[name]
+        expected = expected_finding(name)
         assert not report["valid"], name
         assert any(expected in f for f in report["failures"]), (name, report["failures"])
         # The same findings, word for word and in the same order, as courtroom-client verify.
         assert report["failures"] == py.failures, name
         assert report["first_invalid_sequence"] == py.first_invalid_sequence, name
         assert (report["entries"], report["signed_size"]) == (py.entries, py.signed_size), name
+    # Hashed ahead in workers (as a long bundle is), in batches of 3: the same reports.
+    pooled = page.evaluate(_RUN_POOLED, [bundles, keys])
+    for name, report in pooled.items():
+        assert report.pop("workers") == (2 if fmt == "v2" else 0), name
+        default = {k: v for k, v in got.get(name, honest).items() if k in report}
+        assert report == default, name
     # Without trusted keys: the bundle's own, and the page says so (as the CLI does).
-    own = page.evaluate(_RUN_ALL, [{"honest": bundle}, None])["honest"]
+    own = page.evaluate(_RUN_ALL, [{"honest": bundles["honest"]}, None])["honest"]
     assert own["valid"] and any("bundle itself" in n for n in own["notes"])
     # The UI agrees with the last run: the one on the page.
     assert page.get_attribute("#result", "data-state") == "valid"
+
+
+def test_the_canonical_scan_says_what_python_says(pages: Pages, server: ServerProcess) -> None:
+    """``isCanonicalDetails`` (a scan of the text) against ``is_canonical`` (parse, re-encode)."""
+    values: list[Any] = [None, True, 0, -5, 2**70, 1.5, -0.0, 1e16, 1e-7, 5e-324]
+    values += [float("nan"), float("inf"), "", '\x00\x1f\x7f"\\\n é€😀', [], {}, [1, [2]]]
+    keys = ["a", "b", "A", "_", "é", "😀", "\ue000", "\x7f", ""]
+    texts = []
+    for i, v in enumerate(values):
+        d = {keys[i % len(keys)]: v, keys[(i * 5 + 1) % len(keys)]: {keys[i % 3]: v}}
+        t = canonical_details(d)
+        texts += [t, json.dumps(d), json.dumps(d, sort_keys=True, separators=(",", ":"))]
+        texts += [
+            t[:j] + extra + t[j:] for j in (1, len(t) // 2, len(t)) for extra in (" ", "0", '"')
+        ]
+    texts += unit.NOT_CANONICAL
+    texts += ['{"a": 1E5}', '{"a": "\\/"}', '{"a": "\\u0041"}', '{"a": "\\u0008"}', '{"a": 01}']
+    texts += ['{"\\ud83d\\ude00": 1, "\\ue000": 2}', '{"\\ue000": 2, "\\ud83d\\ude00": 1}']
+    texts += ['{"a": Infinity, "b": -Infinity, "c": NaN}', '{"a": 1e+400}', '{"a": 1e+16}']
+    page = open_verifier(pages, f"{server.base_url}/app/verify.html")
+    got = page.evaluate(
+        "async (ts) => { const m = await import('/app/rows.js');"
+        " return ts.map((t) => m.isCanonicalDetails(t)); }",
+        texts,
+    )
+    want = [is_canonical(t) for t in texts]
+    assert 0 < sum(want) < len(texts)
+    assert [t for t, g, w in zip(texts, got, want, strict=True) if g != w] == []
 
 
 def test_require_complete_catches_a_cut_relabelled_active(
@@ -134,7 +200,8 @@ def test_a_saved_copy_verifies_from_file_with_no_server(
     page.goto(saved.as_uri())
     page.wait_for_function("window.__verifier && window.__verifier.ready")
     # An auditor picks the bundle, then the published key list.
-    page.set_input_files("#bundle-file", files=[json_file("session.bundle.json", bundle)])
+    v2 = unit.to_v2(bundle)  # as export writes it now
+    page.set_input_files("#bundle-file", files=[json_file("session.bundle.json", v2)])
     page.wait_for_selector('#result[data-state="valid"]')
     page.set_input_files("#keys-file", files=[json_file("courtroom-keys.json", ring.document())])
     page.wait_for_function(
@@ -145,7 +212,7 @@ def test_a_saved_copy_verifies_from_file_with_no_server(
     assert verdict.startswith("✓ valid: 20 entries, 5 signed checkpoints"), verdict
     assert page.locator("#checkpoints tbody tr").count() == 5
     # A cut tail, picked next, fails, named as the CLI names it.
-    cut = copy.deepcopy(bundle)
+    cut = copy.deepcopy(v2)
     del cut["entries"][-4:]
     page.set_input_files("#bundle-file", files=[json_file("cut.bundle.json", cut)])
     page.wait_for_selector('#result[data-state="failed"]')
@@ -154,9 +221,17 @@ def test_a_saved_copy_verifies_from_file_with_no_server(
     # And an edited entry: the first bad sequence, entry by entry.
     flipped = copy.deepcopy(bundle)
     MUTANTS["bit flip in details"][0](flipped)
+    flipped = unit.to_v2(flipped)
     page.set_input_files("#bundle-file", files=[json_file("flipped.bundle.json", flipped)])
     page.wait_for_function("document.querySelector('#result').dataset.firstInvalid === '7'")
     assert "✗" in page.inner_text('#entries tr[data-index="7"]')
+    # From file:// too, a long bundle is hashed ahead in workers, with the same result.
+    pooled = page.evaluate(
+        "async ([b, k]) => { const v = window.__verifier; const r = await v.verifyBundle(b,"
+        " v.readKeys(k), {workers: 2, parallelMin: 0, batch: 4}); return [r.valid, r.workers]; }",
+        [v2, json.dumps(ring.document())],
+    )
+    assert pooled == [True, 2]
     assert tried == [], tried
 
 
@@ -232,6 +307,11 @@ def test_the_observer_badge_says_signed_at_as_checkpoints_arrive(pages: Pages, h
     # A page that comes later, signed in, checks the earlier ones from /checkpoints.
     judge = pages.open(f"/judge/{sid}", user="judge")
     judge.wait_for_selector(f'#verified[data-signed-at="{second}"]')
+    # So does an anonymous observer who comes later (the session admits them).
+    late = pages.open(f"/watch/{sid}")
+    wait_live(late)
+    late.wait_for_selector(f'#verified[data-signed-at="{second}"]')
+    assert late.evaluate("window.__courtroom.live.socket.checkpoints") == 0
     # So does the replay, against the whole log it loads.
     replay = pages.open(f"/replay/{sid}", user="judge")
     replay.wait_for_selector(f'#verified[data-signed-at="{second}"]')

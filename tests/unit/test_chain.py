@@ -313,3 +313,25 @@ def test_ranges_joined_equal_one_pass(
             part.feed_rows(page)
         parts.append(part.part())
     assert join_parts(sid, parts) == whole.result()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=12,
+    )
+)
+def test_canonical_details_is_the_standard_librarys_sorted_dumps(details: Any) -> None:
+    """The hashed text is ``json.dumps(d, sort_keys=True)`` byte for byte (PROTOCOL.md 1)."""
+    assert canonical_details({"d": details, "b": 1}) == json.dumps(
+        {"d": details, "b": 1}, sort_keys=True
+    )
+
+
+def test_canonical_details_refuses_what_json_refuses() -> None:
+    with pytest.raises(TypeError):
+        canonical_details({"d": object()})
+    with pytest.raises(TypeError):
+        canonical_details({"d": {1: 2, "a": 3}})  # keys of mixed types cannot be sorted

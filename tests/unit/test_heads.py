@@ -18,8 +18,8 @@ class _Note:
     actor_id = "1"
 
 
-def note(state: dict[str, Any], head: Head, now: int, info: TxInfo) -> Decision:
-    return Decision([_Note()], state, "active", None)
+def note(text: str, memo: Any, head: Head, now: int, info: TxInfo) -> Decision:
+    return Decision([_Note()], {}, "active", None)
 
 
 def fresh_row(seq: int) -> Row:

@@ -18,6 +18,7 @@ from store._plan import (
     Disconnect,
     Head,
     Job,
+    Memos,
     Row,
     TxInfo,
     plan,
@@ -35,19 +36,21 @@ class Ev:
 
 
 def note(i: int, *, deadline: int | None = None) -> Any:
-    def decide(state: dict[str, Any], head: Head, now: int, info: TxInfo) -> Decision:
+    def decide(text: str, memo: Any, head: Head, now: int, info: TxInfo) -> Decision:
+        state = orjson.loads(text)
         state["notes"] = state.get("notes", 0) + 1
         return Decision([Ev("NOTE", {"i": i})], state, "active", deadline)
 
     return decide
 
 
-def refuse(state: dict[str, Any], head: Head, now: int, info: TxInfo) -> Decision:
+def refuse(text: str, memo: Any, head: Head, now: int, info: TxInfo) -> Decision:
+    state = orjson.loads(text)
     state["notes"] = -1  # a refusal must not leak what it changed
     raise InvalidTransition("not now")
 
 
-def crash(state: dict[str, Any], head: Head, now: int, info: TxInfo) -> Decision:
+def crash(text: str, memo: Any, head: Head, now: int, info: TxInfo) -> Decision:
     raise ZeroDivisionError("a bug in the rules")
 
 
@@ -123,7 +126,8 @@ def test_a_deadline_makes_this_node_the_timer_owner_with_a_new_fence() -> None:
 def test_live_counts_and_presence_outcomes_reach_the_jobs() -> None:
     seen: list[int | None] = []
 
-    def count(state: dict[str, Any], head: Head, now: int, info: TxInfo) -> Decision:
+    def count(text: str, memo: Any, head: Head, now: int, info: TxInfo) -> Decision:
+        state = orjson.loads(text)
         seen.append(info.live_connections)
         return Decision([], state, "active", None)
 
@@ -161,3 +165,70 @@ def test_outcomes_line_up_with_jobs(n: int) -> None:
     rows = {SID: fresh_row()}
     jobs: list[Any] = [Command(SID, refuse, now=1) for _ in range(n)]
     assert len(plan(jobs, rows, {}, set()).outcomes) == n
+
+
+class Counter:
+    """A decoded state: the notes counted so far, and whether it was parsed or handed over."""
+
+    def __init__(self, notes: int, parsed: bool) -> None:
+        self.notes, self.parsed = notes, parsed
+
+
+def counting(calls: list[bool], *, refuse_after_change: bool = False) -> Any:
+    """A decider that uses the memo when given one and records whether it had to parse."""
+
+    def decide(text: str, memo: Any, head: Head, now: int, info: TxInfo) -> Decision:
+        calls.append(memo is None)
+        state = memo if memo is not None else Counter(orjson.loads(text).get("notes", 0), True)
+        state.notes += 1  # in place, as the rules change their state
+        if refuse_after_change:
+            raise InvalidTransition("refused after changing the state in place")
+        d = {"notes": state.notes}
+        return Decision([Ev("NOTE", {"n": state.notes})], d, "active", None, memo=state)
+
+    return decide
+
+
+def test_the_decoded_state_passes_from_command_to_command_and_batch_to_batch() -> None:
+    memos, parsed = Memos(), list[bool]()
+    rows = {SID: fresh_row()}
+    plan([Command(SID, counting(parsed), now=i) for i in range(3)], rows, {}, set(), memos)
+    assert parsed == [True, False, False]  # parsed once, then handed on
+    # The next batch reads the row anew (an equal text, another object): the memo still fits.
+    rows = {SID: Row(3, rows[SID].head_hash, str(rows[SID].state), None, 0, None)}
+    p = plan([Command(SID, counting(parsed), now=9)], rows, {}, set(), memos)
+    assert parsed == [True, False, False, False]
+    assert orjson.loads(p.heads[0][2]) == {"notes": 4}
+
+
+def test_a_memo_that_a_refused_command_changed_is_never_used_again() -> None:
+    memos, parsed = Memos(), list[bool]()
+    rows = {SID: fresh_row()}
+    jobs = [
+        Command(SID, counting(parsed), now=1),
+        Command(SID, counting(parsed, refuse_after_change=True), now=2),
+        Command(SID, counting(parsed), now=3),
+    ]
+    p = plan(jobs, rows, {}, set(), memos)
+    assert isinstance(p.outcomes[1], InvalidTransition)
+    # The refused command had the memo and changed it: the third parses the text again.
+    assert parsed == [True, False, True]
+    assert orjson.loads(p.heads[0][2]) == {"notes": 2}
+
+
+def test_a_memo_is_not_used_when_the_stored_state_differs() -> None:
+    """A batch that rolled back, or another node's write: the row's text is not the memo's."""
+    memos, parsed = Memos(), list[bool]()
+    plan([Command(SID, counting(parsed), now=1)], {SID: fresh_row()}, {}, set(), memos)
+    elsewhere = {SID: fresh_row(1, {"notes": 40})}
+    p = plan([Command(SID, counting(parsed), now=2)], elsewhere, {}, set(), memos)
+    assert parsed == [True, True]
+    assert orjson.loads(p.heads[0][2]) == {"notes": 41}
+
+
+def test_memos_keep_the_most_recent_sessions() -> None:
+    memos = Memos(size=2)
+    for sid in ("a", "b", "a", "c"):
+        memos.put(sid, "{}", object())
+    assert len(memos) == 2
+    assert memos.take("b", "{}") is None and memos.take("a", "{}") is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -17,7 +18,7 @@ from protocol.errors import (
 )
 from server.rules import commands as c, rounds
 from server.rules.session import RulesConfig
-from server.rules.state import Status
+from server.rules.state import SessionState, Status
 from tests.unit.rules_helpers import ANON, FACULTY, P1, P2, R1, R2, RID, Court
 
 SPEAKERS = {"11": P1, "12": P2, "21": R1, "22": R2}
@@ -363,6 +364,11 @@ def test_random_sequences_keep_the_invariants(
             assert turn.remaining_ms >= 0
             if turn.deadline_ms is not None:
                 assert turn.status == "running"
+        # The writer hands this object to the next command instead of the stored
+        # text (``store._plan.Memos``): the two must be the same state.
+        stored = orjson.dumps(court.state.to_dict())
+        assert SessionState.from_dict(orjson.loads(stored)) == court.state
+        assert orjson.dumps(court.state) == stored  # what the writer stores
         t2 = court.state.rounds[RID].current
         if frozen is not None and court.state.status is Status.PAUSED and t2 is t:
             assert t2 is not None and t2.remaining_ms == frozen  # never decreases while paused

@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from protocol.errors import NotFound, PermissionDenied
+from protocol.bundle import bundle_head, bundle_row, bundle_tail
+from protocol.errors import NotFound, PermissionDenied, Unauthorized
 from server.http.routes import models as m, record_models as rm
-from server.http.routes.deps import SessionId, Svc, User, feature, require_roles
+from server.http.routes.deps import MaybeUser, SessionId, Svc, User, feature, require_roles
 from server.live.record import RecordKeeper
 from server.rules.state import CONTROL_ROLES
-
-BUNDLE_FORMAT = "courtroom-bundle/1"
 
 keys_router = APIRouter(tags=["record"])
 router = APIRouter(
@@ -41,7 +39,16 @@ async def courtroom_keys(svc: Svc) -> dict[str, Any]:
     response_model=rm.CheckpointList,
     responses=m.errors(401, 403, 404, 422, 503),
 )
-async def checkpoints(session_id: SessionId, svc: Svc, user: User) -> dict[str, Any]:
+async def checkpoints(session_id: SessionId, svc: Svc, user: MaybeUser) -> dict[str, Any]:
+    """Signed in, or anonymously where the session admits anonymous observers.
+
+    Those observers see every entry live anyway; without the checkpoints signed
+    before they came, their badge could say "signed" only at the next boundary.
+    """
+    if user is None:
+        state, _ = await svc.store.load(session_id)
+        if not state.get("allow_anonymous_observers", True):
+            raise Unauthorized("sign in first: this session admits no anonymous observers")
     rows = await keeper(svc).checkpoints(session_id)
     return {"session_id": session_id, "checkpoints": [r.as_dict() for r in rows]}
 
@@ -117,20 +124,15 @@ async def bundle(session_id: SessionId, svc: Svc, user: User) -> StreamingRespon
     cps = await k.checkpoints(session_id)
     used = {c.key_id for c in cps}
     keys = [key.as_dict() for key in k.keyring.keys if key.key_id in used]
-    head = {
-        "format": BUNDLE_FORMAT,
-        "session_id": session_id,
-        "status": row["status"],
-    }
 
     async def body() -> AsyncIterator[bytes]:
-        yield orjson.dumps(head)[:-1] + b',"entries":['
-        first = True
+        # Format 2: each entry the row of its hashed fields, one a line.
+        yield bundle_head(session_id, row["status"])
+        i = 0
         async for e in svc.store.stream_entries(session_id):
-            yield (b"" if first else b",") + e.json()
-            first = False
-        tail = {"checkpoints": [c.as_dict() for c in cps], "keys": keys}
-        yield b"]," + orjson.dumps(tail)[1:]
+            yield bundle_row(i, e.row_json())
+            i += 1
+        yield bundle_tail([c.as_dict() for c in cps], keys)
 
     return StreamingResponse(
         body(),

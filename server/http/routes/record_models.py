@@ -70,12 +70,19 @@ class Receipt(BaseModel):
     inclusion: InclusionProof
 
 
+BundleRow = tuple[str, int, str, str, str | None, str, str, str]
+
+
 class Bundle(BaseModel):
     """An offline-verifiable session: its log, its checkpoints and the keys that signed them."""
 
-    format: Literal["courtroom-bundle/1"]
+    format: Literal["courtroom-bundle/2"]
     session_id: str
     status: SessionStatus
-    entries: list[LogEntry]
+    entries: list[BundleRow] = Field(
+        description="each entry as [session_id, sequence_number, timestamp, event_type,"
+        " actor_id, details (the canonical JSON text that was hashed), previous_hash, hash]"
+        " (docs/protocol.md §4)"
+    )
     checkpoints: list[CheckpointOut]
     keys: list[PublicKeyOut]

@@ -1,0 +1,119 @@
+"""A bundle's entries as the rows chain v1 hashes (docs/protocol.md section 4, "The bundle").
+
+Version 1 entries are objects whose ``details`` is an object: each is turned
+into a row of the eight hashed fields, re-encoding ``details`` canonically.
+Version 2 entries already *are* those rows (arrays, ``details`` the canonical
+text that was hashed): they are fed to ``ChainVerifier.feed_rows`` as parsed,
+and the details texts are only checked to be canonical, all at once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+from protocol import ChainVerifier, canonical_json
+
+ROW_FIELDS = (
+    8  # session_id, sequence_number, timestamp, event_type, actor_id, details, previous_hash, hash
+)
+
+
+# json.dumps(v, sort_keys=True) with the C encoder made once (protocol/_chain.py).
+encode_details = canonical_json
+
+
+def _not_an_object() -> str:
+    raise TypeError("details must be an object")
+
+
+def rows_v1(entries: list[Any]) -> list[tuple[Any, ...]] | None:
+    """The eight hashed fields of each entry, or None if one is not even shaped like one."""
+    try:
+        rows = [
+            (
+                e["session_id"],
+                e["sequence_number"],
+                e["timestamp"],
+                e["event_type"],
+                e["actor_id"],
+                encode_details(d) if type(d := e["details"]) is dict else _not_an_object(),
+                e["previous_hash"],
+                e["hash"],
+            )
+            for e in entries
+        ]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if all(type(r[0]) is str and type(r[1]) is int for r in rows):
+        return rows
+    return None
+
+
+# -- version 2 ---------------------------------------------------------------------
+
+
+def is_canonical(text: Any) -> bool:
+    """Whether ``text`` is ``json.dumps(d, sort_keys=True)`` of the object ``d`` it parses to.
+
+    The parse is the standard module's (the reference) unless orjson's gives
+    the same text back: orjson reads an integer beyond 64 bits as a float, and
+    refuses NaN and lone surrogates, where the standard module reads them exactly.
+    """
+    if type(text) is not str:
+        return False
+    try:
+        d = orjson.loads(text)
+        if type(d) is dict and encode_details(d) == text:
+            return True
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        d = json.loads(text)
+    except ValueError:
+        return False
+    return type(d) is dict and encode_details(d) == text
+
+
+def first_noncanonical(texts: list[Any]) -> int | None:
+    """The index of the first text that is not canonical details, or None.
+
+    All at once while they are: one parse each (orjson), then one encoding of
+    the whole list, compared with the texts joined as that encoding joins
+    them. Each text parsed on its own to one object, so the two strings can
+    only be equal if every text is its object's encoding (a text and its
+    object's encoding both end where their first ``{`` closes, and a text
+    with anything around that does not parse).
+    """
+    try:
+        objects = list(map(orjson.loads, texts))
+        whole = "[" + ", ".join(texts) + "]"
+    except (orjson.JSONDecodeError, TypeError):
+        objects = None
+    if objects is not None and set(map(type, objects)) <= {dict}:
+        if encode_details(objects) == whole:
+            return None
+    return next((i for i, t in enumerate(texts) if not is_canonical(t)), None)
+
+
+def shaped_v2(entries: list[Any]) -> int:
+    """How many leading entries are arrays of the eight fields (all of them, usually)."""
+    if set(map(type, entries)) <= {list} and set(map(len, entries)) <= {ROW_FIELDS}:
+        return len(entries)
+    return next(i for i, e in enumerate(entries) if type(e) is not list or len(e) != ROW_FIELDS)
+
+
+def feed_v2(chain: ChainVerifier, entries: list[Any], digests: list[bytes]) -> None:
+    """Chain v1 over version 2 rows; a misshapen row or a details text that is not
+    canonical breaks the log there (the earliest break is the one reported)."""
+    k = shaped_v2(entries)
+    rows = entries[:k] if k < len(entries) else entries
+    bad = first_noncanonical([r[5] for r in rows])
+    if bad is not None:
+        k = bad
+        rows = rows[:bad]
+    if chain.feed_rows(rows, digests) and k < len(entries):
+        row = entries[k]
+        chain.reject(row[1] if bad is not None else None)
