@@ -132,6 +132,11 @@ class PgDialect(Dialect):
         updated only if its row still holds those, and its entries are inserted
         only if its head was. Returns the ids of the sessions written.
         """
+        if len(heads) == 1 and 0 < len(entries) <= _ONE_SESSION_MAX:
+            # One session (a lone command, a client's sequential commands): plain
+            # parameters, no arrays to build, send and unnest; ~0.1 ms less a statement.
+            args = tuple(v for e in entries for v in e) + heads[0]
+            return Step("fetch", _write_one_if_unchanged(len(entries)), args)
         return Step("fetch", _write_if_unchanged(), _columns(entries) + _columns(heads))
 
 
@@ -155,7 +160,7 @@ def _insert_entries(first: int) -> str:
 
 @cache
 def _update_heads(first: int) -> str:
-    types = ("bigint", "varchar", "text", "varchar", "bigint", "varchar", "bigint", "bigint")
+    types = _HEAD_TYPES
     sets = ", ".join(f"{c} = v.{c}" for c in HEAD_COLUMNS)
     names = ", ".join((*HEAD_COLUMNS, "id"))
     return (
@@ -164,25 +169,69 @@ def _update_heads(first: int) -> str:
     )
 
 
+_HEAD_TYPES = ("bigint", "varchar", "text", "varchar", "bigint", "varchar", "bigint", "bigint")
+# What a remembered row must still hold: the id, then ``head_seq``, ``timer_owner``, ``timer_fence``.
+_WAS = ("id", "was_seq", "was_owner", "was_fence")
+_WAS_TYPES = ("varchar", "bigint", "varchar", "bigint")
+_ONE_SESSION_MAX = 16  # entries; a longer one-session batch takes the arrays
+
+
+def _conditional_head(v: dict[str, str], source: str = "") -> str:
+    """The ``upd`` CTE: update a session's head only if its row is still as remembered.
+
+    Args:
+        v: each of ``HEAD_COLUMNS`` and ``id``, ``was_seq``, ``was_owner``,
+            ``was_fence`` → the SQL expression of its new or remembered value.
+        source: a ``FROM`` clause those expressions need.
+    """
+    sets = ", ".join(f"{c} = {v[c]}" for c in HEAD_COLUMNS if c != "timer_lease_until")
+    lease = v["timer_lease_until"]
+    return (
+        f"upd AS (UPDATE courtroom_sessions AS s SET {sets},"
+        # A lease renewed since it was remembered is kept, not shortened.
+        f"  timer_lease_until = CASE WHEN {lease} IS NULL THEN NULL"
+        f"   ELSE GREATEST(s.timer_lease_until, {lease}) END"
+        f" {source} WHERE s.id = {v['id']} AND s.head_seq = {v['was_seq']}"
+        f"  AND s.timer_fence = {v['was_fence']}"
+        f"  AND s.timer_owner IS NOT DISTINCT FROM {v['was_owner']} RETURNING s.id)"
+    )
+
+
 @cache
 def _write_if_unchanged() -> str:
     n = len(ENTRY_COLUMNS)
-    types = ("bigint", "varchar", "text", "varchar", "bigint", "varchar", "bigint", "bigint")
-    names = ", ".join((*HEAD_COLUMNS, "id", "was_seq", "was_owner", "was_fence"))
-    sets = ", ".join(f"{c} = v.{c}" for c in HEAD_COLUMNS if c != "timer_lease_until")
+    names = (*HEAD_COLUMNS, *_WAS)
     cols = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
-    heads = _unnest((*types, "varchar", "bigint", "varchar", "bigint"), n + 1)
+    heads = _unnest((*_HEAD_TYPES, *_WAS_TYPES), n + 1)
+    upd = _conditional_head({c: f"v.{c}" for c in names}, "FROM v")
     return (
-        f"WITH v AS (SELECT * FROM unnest({heads}) AS v({names})),"
-        f" upd AS (UPDATE courtroom_sessions AS s SET {sets},"
-        # A lease renewed since it was remembered is kept, not shortened.
-        "  timer_lease_until = CASE WHEN v.timer_lease_until IS NULL THEN NULL"
-        "   ELSE GREATEST(s.timer_lease_until, v.timer_lease_until) END"
-        " FROM v WHERE s.id = v.id AND s.head_seq = v.was_seq AND s.timer_fence = v.was_fence"
-        "  AND s.timer_owner IS NOT DISTINCT FROM v.was_owner RETURNING s.id),"
+        f"WITH v AS (SELECT * FROM unnest({heads}) AS v({', '.join(names)})), {upd},"
         f" ins AS (INSERT INTO session_log_entries ({cols})"
         f"  SELECT * FROM unnest({_unnest(_ENTRY_TYPES, 1)}) AS e({cols})"
         "  WHERE e.session_id IN (SELECT id FROM upd))"
+        " SELECT id FROM upd"
+    )
+
+
+@cache
+def _write_one_if_unchanged(entries: int) -> str:
+    """``_write_if_unchanged`` for one session's ``entries`` entries, as plain parameters."""
+    n = len(ENTRY_COLUMNS)
+    cols = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
+    values = ", ".join(
+        "(" + ", ".join(f"${k * n + i}::{t}" for i, t in enumerate(_ENTRY_TYPES, 1)) + ")"
+        for k in range(entries)
+    )
+    first = entries * n + 1
+    names = (*HEAD_COLUMNS, *_WAS)
+    types = (*_HEAD_TYPES, *_WAS_TYPES)
+    upd = _conditional_head(
+        {c: f"${i}::{t}" for i, (c, t) in enumerate(zip(names, types, strict=True), first)}
+    )
+    return (
+        f"WITH {upd},"
+        f" ins AS (INSERT INTO session_log_entries ({cols})"
+        f"  SELECT * FROM (VALUES {values}) AS e WHERE EXISTS (SELECT FROM upd))"
         " SELECT id FROM upd"
     )
 

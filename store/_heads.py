@@ -18,9 +18,20 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import fields
+from operator import attrgetter
 
 from store._plan import Command, Job, Memos, Plan, Row, plan
+
+# Every field, in the order ``Row``'s constructor takes them, read in one C call.
+_FIELDS = attrgetter(*(f.name for f in fields(Row)))
+
+
+def _copy(row: Row, *, dirty: bool) -> Row:
+    """``dataclasses.replace(row, dirty=dirty)`` in ~1 µs instead of ~7 (twice a command)."""
+    new = Row(*_FIELDS(row))
+    new.dirty = dirty
+    return new
 
 
 class HeadCache:
@@ -39,7 +50,7 @@ class HeadCache:
     def put(self, rows: dict[str, Row]) -> None:
         """Remember rows as committed (copies, so the batch's own objects stay the batch's)."""
         for sid, row in rows.items():
-            self._rows[sid] = replace(row, dirty=False)
+            self._rows[sid] = _copy(row, dirty=False)
             self._rows.move_to_end(sid)
         while len(self._rows) > self._size:
             self._rows.popitem(last=False)
@@ -77,7 +88,7 @@ def fast_plan(
             row = cache.get(job.session_id)
             if row is None:
                 return None
-            rows[job.session_id] = replace(row)
+            rows[job.session_id] = _copy(row, dirty=False)
     before = {sid: (r.head_seq, r.timer_owner, r.timer_fence) for sid, r in rows.items()}
     p = plan(jobs, rows, {}, set(), memos)
     if p.ops or p.new_sessions or not all(r.dirty for r in rows.values()):

@@ -11,6 +11,10 @@ Deviations from the seeds, each for a reason:
 * ``courtroom_sessions`` carries the chain head (``head_seq``, ``head_hash``),
   the rules' state as JSON and ``next_action_ms``, the one timer deadline, so
   the session row is the lock, the head and the clock in one place;
+* ``session_log_entries.session_id`` has no foreign key: every entry is
+  inserted in the statement or transaction that creates its session's row or
+  moves its head (locked, or conditional on the remembered row), and sessions
+  are never deleted, so the check only cost time on every append;
 * round and turn ids are UUID strings (the seed's integers would need the
   database to allocate ids inside the rules' decisions).
 """
@@ -77,6 +81,7 @@ courtroom_sessions = Table(
     Column("created_by", String(64), nullable=True),
     Column("head_seq", BigInteger, nullable=False, server_default="0"),
     Column("head_hash", HASH, nullable=False),
+    # Rewritten by every command; compressed with lz4 on PostgreSQL (migration 0005).
     Column("state", Text, nullable=False),
     Column("next_action_ms", BigInteger, nullable=True),
     # The node that drives this session's deadlines, its lease and the fencing
@@ -162,7 +167,9 @@ session_observations = Table(
 session_log_entries = Table(
     "session_log_entries",
     metadata,
-    Column("session_id", UUID, ForeignKey("courtroom_sessions.id"), nullable=False),
+    # No foreign key (migration 0005): the writer inserts entries only with their
+    # session's head update, under its lock or conditional on it.
+    Column("session_id", UUID, nullable=False),
     Column("sequence_number", BigInteger, nullable=False),
     Column("timestamp", TS, nullable=False),
     Column("event_type", String(50), nullable=False),

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from protocol.errors import Conflict, InvalidTransition
+from protocol.errors import Conflict, InvalidTransition, NotFound
 from server.live.broker import MemoryBroker
 from server.live.courtroom import Courtroom
 from server.rules import commands as c
@@ -108,6 +108,25 @@ async def test_a_write_the_database_refuses_fails_alone(db_url: str) -> None:
         assert (await store.verify(sid)).valid
     finally:
         await store.close()
+
+
+async def test_no_entry_without_its_session(db_url: str) -> None:
+    """The log has no foreign key (migration 0005): the writer itself refuses orphans."""
+    ct = await court(db_url)
+    try:
+        sid = (await ct.create_session(JUDGE)).entries[0].session_id
+        await ct.execute(sid, c.LogCustom("NOTE", {}), JUDGE)  # remembered, on PostgreSQL
+        ghost = "00000000-0000-4000-8000-000000000000"
+        results = await asyncio.gather(
+            ct.execute(ghost, c.LogCustom("NOTE", {}), JUDGE),
+            ct.execute(sid, c.LogCustom("NOTE", {}), JUDGE),
+            return_exceptions=True,
+        )
+        assert isinstance(results[0], NotFound) and not isinstance(results[1], BaseException)
+        assert await ct.store.entries(ghost) == []
+        assert [e.sequence_number for e in await ct.store.entries(sid)] == [1, 2, 3]
+    finally:
+        await ct.store.close()
 
 
 @pytest.mark.postgres

@@ -77,6 +77,44 @@ async def test_another_writers_command_is_never_overwritten(pg_migrated: str) ->
         await b.store.close()
 
 
+async def test_a_lone_stale_session_is_written_again_under_its_lock(pg_migrated: str) -> None:
+    """One session alone takes the plain-parameter statement; its condition holds the same."""
+    a, b = await court(pg_migrated), await court(pg_migrated)
+    try:
+        sid = (await a.create_session(JUDGE)).entries[0].session_id
+        await a.execute(sid, c.LogCustom("NOTE", {}), JUDGE)
+        await b.execute(sid, c.LogCustom("NOTE", {"by": "b"}), JUDGE)  # behind a's back
+        fast = backend(a).fast_batches
+        done = await a.execute(sid, c.LogCustom("NOTE", {"by": "a"}), JUDGE)
+        # The conditional statement ran, matched nothing, and the locked path wrote it.
+        assert done.head.sequence_number == 4 and backend(a).fast_batches == fast + 1
+        entries = await a.store.entries(sid)
+        assert [e.as_dict()["details"].get("by") for e in entries[-2:]] == ["b", "a"]
+        assert (await a.store.verify(sid)).valid
+    finally:
+        await a.store.close()
+        await b.store.close()
+
+
+@pytest.mark.parametrize("events", [3, 17])  # plain parameters; past their cap, the arrays
+async def test_a_command_of_several_entries_on_the_remembered_path(
+    pg_migrated: str, events: int
+) -> None:
+    ct = await court(pg_migrated)
+    try:
+        sid = (await ct.create_session(JUDGE)).entries[0].session_id
+        await ct.execute(sid, c.LogCustom("NOTE", {}), JUDGE)
+        fast = backend(ct).fast_batches
+        done = await ct.store.execute(sid, _notes(events), now=clock())
+        assert backend(ct).fast_batches == fast + 1
+        assert [e.sequence_number for e in done.entries] == list(range(3, 3 + events))
+        written = (await ct.store.entries(sid))[2:]
+        assert [e.as_dict()["details"]["n"] for e in written] == list(range(events))
+        assert (await ct.store.verify(sid)).valid
+    finally:
+        await ct.store.close()
+
+
 async def test_a_timer_claim_elsewhere_fences_a_stale_firing(pg_migrated: str) -> None:
     a, b = await court(pg_migrated), await court(pg_migrated)
     a.node_id, b.node_id = "node-a", "node-b"
@@ -126,6 +164,25 @@ def _set_clock(next_action: int | None) -> Any:
         )
 
     return decide
+
+
+def _notes(n: int) -> Any:
+    """A decision that logs ``n`` NOTEs at once."""
+
+    def decide(text: str, memo: Any, head: Head, now: int, info: TxInfo) -> Decision:
+        state = orjson.loads(text)
+        events = [_Numbered(i) for i in range(n)]
+        return Decision(events=events, state=state, status=state["status"], next_action_ms=None)
+
+    return decide
+
+
+class _Numbered:
+    event_type = "NOTE"
+    actor_id = "1"
+
+    def __init__(self, n: int) -> None:
+        self.details = {"n": n}
 
 
 class _Note:
