@@ -24,6 +24,7 @@ from store._entries import LogEntry
 from store._ops import Insert, Op, Update
 from store._projections import projections
 from store._time import ms_to_iso
+from store._tree_state import TreeState
 
 
 class PendingEvent(Protocol):
@@ -75,6 +76,9 @@ class Committed:
     timer_owner: str | None = None
     timer_fence: int = 0
     fenced: bool = False  # a timer presented a stale fencing token: nothing was done
+    # The session's Merkle tree just before these entries, when the same
+    # transaction appended them to it (``store/_tree.py``); None: it did not.
+    tree: TreeState | None = None
 
 
 Decide = Callable[[dict[str, Any], Head, int, TxInfo], Decision]

@@ -38,7 +38,7 @@ PAGES_PER_COMMIT = 4
 
 
 class SqliteBackend:
-    def __init__(self, path: str, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: str, *, synchronous: str = "NORMAL", trees: bool = True) -> None:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA, not {synchronous!r}")
         self._path = path
@@ -47,6 +47,7 @@ class SqliteBackend:
         self._conn: sqlite3.Connection | None = None
         self._checkpoints = Checkpointer(path)
         self._since_checkpoint = 0
+        self._trees = trees  # grow the Merkle trees in the batch (store/_tree.py)
 
     async def run(self, jobs: Sequence[Job]) -> list[Any]:
         loop = asyncio.get_running_loop()
@@ -82,7 +83,7 @@ class SqliteBackend:
             before = conn.total_changes
             conn.execute("BEGIN IMMEDIATE")
             try:
-                outcomes = _drive(conn, script(jobs, _DIALECT))
+                outcomes = _drive(conn, script(jobs, _DIALECT, grown={} if self._trees else None))
                 conn.execute("COMMIT")
                 self._since_checkpoint += conn.total_changes - before + PAGES_PER_COMMIT
                 if self._since_checkpoint >= CHECKPOINT_ROWS:
