@@ -228,20 +228,21 @@ async def bench_append_cost(label: str, url: str, k: int, per: int) -> list[Row]
     """Appends/s through ``Courtroom.execute`` with and without the record keeper.
 
     ``k`` sessions, one client each sending ``per`` NOTE commands in turn (as
-    bench_append.py's "sessions" case). The keeper runs on the same event loop
-    and database, so its work (hashing, signing, its transactions) slows the
-    appends it shares them with: that is the cost measured. After the timed
-    span the trees are waited for and checked (every entry is in its tree).
+    bench_append.py's "sessions" case). The baseline's writer grows no tree
+    (``SessionStore(trees=False)``) and no keeper runs: the write path alone.
+    With the tree, the writer grows it in each batch's transaction and the
+    keeper signs on the same event loop: that is the cost measured. After the
+    timed span the trees are waited for and checked (every entry is in its tree).
     The worst case signs a checkpoint after every entry (NOTE made a boundary),
     so every pass is stored at once.
     """
     await migrate(url)
-    store = SessionStore(url)
-    records = RecordStore(store)
     private = Ed25519PrivateKey.generate()
     rows: list[Row] = []
-    try:
-        for case, boundary in (("without tree", None), ("with tree", False), ("with tree", True)):
+    for case, boundary in (("without tree", None), ("with tree", False), ("with tree", True)):
+        store = SessionStore(url, trees=boundary is not None)
+        records = RecordStore(store)
+        try:
             court = Courtroom(store, MemoryBroker(), system_clock, RulesConfig())
             keeper = None
             if boundary is not None:
@@ -253,7 +254,9 @@ async def bench_append_cost(label: str, url: str, k: int, per: int) -> list[Row]
             try:
 
                 async def run(
-                    court: Courtroom = court, keeper: RecordKeeper | None = keeper
+                    court: Courtroom = court,
+                    keeper: RecordKeeper | None = keeper,
+                    records: RecordStore = records,
                 ) -> tuple[int, float]:
                     created = await asyncio.gather(
                         *(court.create_session(JUDGE, title="bench") for _ in range(k))
@@ -291,8 +294,8 @@ async def bench_append_cost(label: str, url: str, k: int, per: int) -> list[Row]
                 BOUNDARIES.pop("NOTE", None)
                 if keeper is not None:
                     await keeper.close()
-    finally:
-        await store.close()
+        finally:
+            await store.close()
     return rows
 
 
