@@ -249,6 +249,9 @@ async def bench_append_cost(label: str, url: str, k: int, per: int) -> list[Row]
                 keeper = RecordKeeper(store, records, Keyring("c", private, []), system_clock)
                 court.on_commit(keeper.hook)
                 await keeper.start()
+                # Its start-up pass (catching up the trees the baseline's writer did not
+                # grow) ends before NOTE becomes a boundary, or it would sign every old NOTE.
+                await keeper.idle()
             if boundary:
                 BOUNDARIES["NOTE"] = "turn"
             try:
