@@ -11,16 +11,18 @@ from store._engine import DEFAULT_URL, create_engine, normalise_url
 from store._entries import LogEntry
 from store._migrate import migrate
 from store._plan import Committed, Decision, Head, TxInfo
-from store._record import CheckpointRow, RecordStore, TreeState
+from store._record import CheckpointRow, RecordStore
 from store._schedules import ScheduleRows, ScheduleStore, ScheduleTx
 from store._sessions import SessionStore
 from store._time import ms_to_iso, now_ms
+from store._tree import STORED_LEVEL, TreeState
 from store._users import UserStore
 
 __all__ = [
     "CheckpointRow",
     "ClusterStore",
     "RecordStore",
+    "STORED_LEVEL",
     "TreeState",
     "TxInfo",
     "DEFAULT_URL",

@@ -16,11 +16,11 @@ database's condition is what makes it safe.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import fields
 from operator import attrgetter
 
+from store._lru import Remembered
 from store._plan import Command, Job, Memos, Plan, Row, plan
 
 # Every field, in the order ``Row``'s constructor takes them, read in one C call.
@@ -34,36 +34,12 @@ def _copy(row: Row, *, dirty: bool) -> Row:
     return new
 
 
-class HeadCache:
+class HeadCache(Remembered[Row]):
     """The last committed row of up to ``size`` sessions, least recently used out first."""
 
-    def __init__(self, size: int = 4096) -> None:
-        self._size = size
-        self._rows: OrderedDict[str, Row] = OrderedDict()
-
-    def get(self, session_id: str) -> Row | None:
-        row = self._rows.get(session_id)
-        if row is not None:
-            self._rows.move_to_end(session_id)
-        return row
-
-    def put(self, rows: dict[str, Row]) -> None:
-        """Remember rows as committed (copies, so the batch's own objects stay the batch's)."""
-        for sid, row in rows.items():
-            self._rows[sid] = _copy(row, dirty=False)
-            self._rows.move_to_end(sid)
-        while len(self._rows) > self._size:
-            self._rows.popitem(last=False)
-
-    def forget(self, session_ids: Sequence[str] | set[str]) -> None:
-        for sid in session_ids:
-            self._rows.pop(sid, None)
-
-    def clear(self) -> None:
-        self._rows.clear()
-
-    def __len__(self) -> int:
-        return len(self._rows)
+    def _kept(self, value: Row) -> Row:
+        # A copy, so the batch's own objects stay the batch's.
+        return _copy(value, dirty=False)
 
 
 def fast_plan(

@@ -25,6 +25,7 @@ from store._entries import LogEntry
 from store._ops import Insert, Op, Update
 from store._projections import projections
 from store._time import ms_to_iso
+from store._tree_state import TreeState
 
 
 class PendingEvent(Protocol):
@@ -90,6 +91,9 @@ class Committed:
     fenced: bool = False  # a timer presented a stale fencing token: nothing was done
     next_action_ms: int | None = None  # as decided (None when fenced)
     state_json: str | bytes | None = None
+    # The session's Merkle tree just before these entries, when the same
+    # transaction appended them to it (``store/_tree.py``); None: it did not.
+    tree: TreeState | None = None
 
     @property
     def state(self) -> dict[str, Any]:

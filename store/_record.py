@@ -1,30 +1,27 @@
 """Reads and writes of the record v2 tables (``store/_record_schema.py``).
 
-The tree is extended in transactions of its own, after the log's commit (the
-batch writer is not touched): ``extend`` moves ``merkle_trees.size`` from the
-size it read to the new one, or does nothing when another node got there
-first (compare-and-set), so two nodes never write the same nodes twice.
+The batch writer grows each tree in the log's own transaction
+(``store/_tree.py``). Here: the reads of proofs and checkpoints, the
+checkpoints signed after the commit, and ``catch_up``, which brings a tree
+left behind its log (a database from before that path, a lost tree) to the
+head under the session's lock, so the writer and two nodes never write the
+same nodes twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 
 from protocol.errors import Conflict
 from store._db_errors import mapped as _mapped
 from store._record_schema import merkle_nodes as MN, merkle_trees as MT, session_checkpoints as CP
-from store._schema import courtroom_sessions as S
+from store._schema import courtroom_sessions as S, session_log_entries as E
 from store._sessions import SessionStore
-
-
-@dataclass(frozen=True, slots=True)
-class TreeState:
-    size: int
-    frontier: list[bytes]
+from store._tree import TreeState
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +61,14 @@ def _cp(r: Any) -> CheckpointRow:
     )
 
 
-Extension = tuple[str, int, TreeState, Sequence[tuple[int, int, bytes]], Sequence[CheckpointRow]]
-
-
-class _Moved(Exception):
-    """A tree's size was not the one read: roll the whole batch back."""
+Leaf = tuple[int, str, str]  # an entry as the tree needs it: sequence, event type, hash
+# The keeper's pure step: a tree and the entries after it → the new tree, its
+# stored nodes (level, idx, hash) and the checkpoints signed on the way.
+Build = Callable[
+    [TreeState, list[Leaf]],
+    tuple[TreeState, list[tuple[int, int, bytes]], list["CheckpointRow"]],
+]
+_CHUNK = 20_000  # entries one catch-up transaction takes
 
 
 class RecordStore:
@@ -82,101 +82,135 @@ class RecordStore:
                     select(MT.c.size, MT.c.frontier).where(MT.c.session_id == session_id)
                 )
             ).first()
-        if row is None:
-            return TreeState(0, [])
-        f = str(row.frontier)
-        return TreeState(int(row.size), [bytes.fromhex(h) for h in f.split(",")] if f else [])
+        return TreeState(0, []) if row is None else TreeState.parse(int(row.size), row.frontier)
 
-    async def extend(
-        self,
-        session_id: str,
-        old_size: int,
-        new: TreeState,
-        nodes: Sequence[tuple[int, int, bytes]],
-        checkpoints: Sequence[CheckpointRow],
-    ) -> list[CheckpointRow] | None:
-        """``extend_many`` of one session."""
-        done = await self.extend_many([(session_id, old_size, new, nodes, checkpoints)])
-        return None if done is None else done[0]
+    async def catch_up(self, session_id: str, build: Build) -> tuple[int, list[CheckpointRow]]:
+        """Extend the session's stored tree from its log, under the session's lock.
 
-    async def extend_many(self, items: Sequence[Extension]) -> list[list[CheckpointRow]] | None:
-        """For each session: write its nodes and checkpoints and move its size, in one transaction.
-
-        None (and nothing written) if any tree moved meanwhile (compare-and-set on
-        ``size``). Returns each session's checkpoints written: one already stored
-        at a size (a tree rebuilt from the log after it was lost) stands, and is
-        not signed twice.
+        The batch writer grows a tree only while it is at its log's head;
+        this brings one that was left behind there, in transactions that hold
+        the session's row (PostgreSQL; SQLite: the database) so no entry is
+        committed meanwhile: the last one ends at the head, and the writer
+        takes over from it. Returns the tree's size and the checkpoints
+        stored (one already stored at a size stands, and is not signed twice).
         """
-        try:
+        stored: list[CheckpointRow] = []
+        while True:
             async with _mapped(), self._s.write_engine.begin() as c:
-                if not await self._move_all(c, items):
-                    raise _Moved
-                out = [await self._checkpoints_in(c, sid, cps) for sid, _, _, _, cps in items]
-                nodes = [
-                    {"session_id": sid, "level": lv, "idx": i, "hash": h}
-                    for sid, _, _, ns, _ in items
-                    for lv, i, h in ns
+                head = (
+                    await c.execute(
+                        select(S.c.head_seq).where(S.c.id == session_id).with_for_update()
+                    )
+                ).scalar()
+                r = (
+                    await c.execute(
+                        select(MT.c.size, MT.c.frontier)
+                        .where(MT.c.session_id == session_id)
+                        .with_for_update()
+                    )
+                ).first()
+                tree = TreeState(0, []) if r is None else TreeState.parse(int(r.size), r.frontier)
+                if head is None or tree.size >= int(head):
+                    return tree.size, stored
+                leaves = [
+                    (int(e.sequence_number), str(e.event_type), str(e.hash_chain))
+                    for e in await c.execute(
+                        select(E.c.sequence_number, E.c.event_type, E.c.hash_chain)
+                        .where(E.c.session_id == session_id, E.c.sequence_number > tree.size)
+                        .order_by(E.c.sequence_number)
+                        .limit(_CHUNK)
+                    )
                 ]
+                new, nodes, cps = build(tree, leaves)
+                row = {"session_id": session_id, "size": new.size, "frontier": new.text()}
+                if r is None:
+                    await c.execute(insert(MT).values(**row))
+                else:
+                    await c.execute(
+                        update(MT)
+                        .where(MT.c.session_id == session_id)
+                        .values(size=new.size, frontier=row["frontier"])
+                    )
                 if nodes:
-                    await c.execute(insert(MN), nodes)
-                cps = [cp.as_dict() for written in out for cp in written]
-                if cps:
-                    await c.execute(insert(CP), cps)
-                return out
-        except (_Moved, Conflict):  # Conflict: another node inserted a new tree's row first
-            return None
+                    await c.execute(
+                        insert(MN),
+                        [
+                            {"session_id": session_id, "level": lv, "idx": i, "hash": h}
+                            for lv, i, h in nodes
+                        ],
+                    )
+                stored += await self._checkpoints_in(c, cps)
+            if new.size >= int(head):
+                return new.size, stored
 
-    async def _move_all(self, c: Any, items: Sequence[Extension]) -> bool:
-        """Compare-and-set every tree's size: a few statements whatever the batch's size."""
-        sids = [it[0] for it in items]
-        q = select(MT.c.session_id, MT.c.size).where(MT.c.session_id.in_(sids))
-        # PostgreSQL: lock the rows; SQLite: the write transaction holds the database.
-        have = {str(r.session_id): int(r.size) for r in await c.execute(q.with_for_update())}
-        if any(have.get(sid, 0) != old for sid, old, _, _, _ in items):
-            return False
-        fresh: list[dict[str, Any]] = []
-        moved: list[dict[str, Any]] = []
-        for sid, _old, new, _, _ in items:
-            row = {
-                "sid": sid,
-                "size": new.size,
-                "frontier": ",".join(h.hex() for h in new.frontier),
-            }
-            (moved if sid in have else fresh).append(row)
-        if fresh:
-            await c.execute(
-                insert(MT),
-                [
-                    {"session_id": r["sid"], "size": r["size"], "frontier": r["frontier"]}
-                    for r in fresh
-                ],
-            )
-        if moved:
-            await c.execute(
-                update(MT)
-                .where(MT.c.session_id == bindparam("sid"))
-                .values(size=bindparam("size"), frontier=bindparam("frontier")),
-                moved,
-            )
-        return True
-
-    async def _checkpoints_in(
-        self, c: Any, session_id: str, checkpoints: Sequence[CheckpointRow]
-    ) -> list[CheckpointRow]:
-        if not checkpoints:
+    async def add_checkpoints(self, rows: Sequence[CheckpointRow]) -> list[CheckpointRow]:
+        """Store checkpoints in one transaction; those whose size is stored already stand."""
+        if not rows:
             return []
-        sizes = [cp.tree_size for cp in checkpoints]
-        stored = {
-            int(r.tree_size)
-            for r in await c.execute(
-                select(CP.c.tree_size).where(
-                    CP.c.session_id == session_id,
-                    CP.c.tree_size >= min(sizes),
-                    CP.c.tree_size <= max(sizes),
+        for attempt in range(2):
+            try:
+                async with _mapped(), self._s.write_engine.begin() as c:
+                    return await self._checkpoints_in(c, rows)
+            except Conflict:  # another node stored one of them first: look again
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _checkpoints_in(self, c: Any, rows: Sequence[CheckpointRow]) -> list[CheckpointRow]:
+        """Insert the checkpoints not stored yet (by session and size); the inserted ones."""
+        fresh: list[CheckpointRow] = []
+        by_session: dict[str, list[CheckpointRow]] = {}
+        for cp in rows:
+            by_session.setdefault(cp.session_id, []).append(cp)
+        for sid, cps in by_session.items():
+            sizes = [cp.tree_size for cp in cps]
+            have = {
+                int(r.tree_size)
+                for r in await c.execute(
+                    select(CP.c.tree_size).where(
+                        CP.c.session_id == sid,
+                        CP.c.tree_size >= min(sizes),
+                        CP.c.tree_size <= max(sizes),
+                    )
                 )
+            }
+            for cp in cps:
+                if cp.tree_size not in have:
+                    have.add(cp.tree_size)
+                    fresh.append(cp)
+        if fresh:
+            await c.execute(insert(CP), [cp.as_dict() for cp in fresh])
+        return fresh
+
+    async def unsigned(
+        self, event_types: Sequence[str], reasons: Sequence[str]
+    ) -> list[tuple[str, Leaf]]:
+        """Boundary entries after each session's last checkpoint of a boundary ``reason``.
+
+        Checkpoints at boundaries are signed after the commit, in order: a
+        crash between the two loses only the last ones of a session, which
+        are these (at start-up, to sign them then).
+        """
+        last = (
+            select(CP.c.session_id, func.max(CP.c.tree_size).label("size"))
+            .where(CP.c.reason.in_(list(reasons)))
+            .group_by(CP.c.session_id)
+            .subquery()
+        )
+        q = (
+            select(E.c.session_id, E.c.sequence_number, E.c.event_type, E.c.hash_chain)
+            .select_from(E.outerjoin(last, last.c.session_id == E.c.session_id))
+            .where(
+                E.c.event_type.in_(list(event_types)),
+                E.c.sequence_number > func.coalesce(last.c.size, 0),
             )
-        }
-        return [cp for cp in checkpoints if cp.tree_size not in stored]
+            .order_by(E.c.session_id, E.c.sequence_number)
+        )
+        async with _mapped(), self._s.read_engine.connect() as c:
+            return [
+                (str(r.session_id), (int(r.sequence_number), str(r.event_type), str(r.hash_chain)))
+                for r in await c.execute(q)
+            ]
 
     async def nodes(
         self, session_id: str, wanted: Sequence[tuple[int, int]]

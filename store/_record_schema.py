@@ -4,12 +4,13 @@ Derived data: everything here can be rebuilt from ``session_log_entries``
 (the checkpoints' signatures aside, which is why they are stored). Same
 ``metadata`` as ``store._schema`` so Alembic sees one model.
 
-* ``merkle_nodes``: every complete subtree hash ``(level, idx)`` of a session's
-  tree (about two rows per entry); any inclusion or consistency proof is a
-  handful of these, fetched in one query.
+* ``merkle_nodes``: the complete subtree hashes ``(level, idx)`` of a session's
+  tree from level 4 up (one row per 8 entries; ``store/_tree.py``); any
+  inclusion or consistency proof is a handful of these, fetched in one query,
+  and the lower nodes of a block or two rebuilt from the log.
 * ``merkle_trees``: how far the tree has been built (``size``) and its right
   edge (``frontier``: one hex hash per set bit of ``size``, largest first), so
-  a node extends the tree from where anyone left it, after a restart too.
+  the writer grows the tree from where the last batch left it, on any node.
 * ``session_checkpoints``: one signed checkpoint per (session, tree size).
 """
 

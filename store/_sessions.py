@@ -61,15 +61,15 @@ __all__ = [
 ]
 
 
-def _backend(url: str, sqlite: bool, sqlite_synchronous: str) -> Backend:
+def _backend(url: str, sqlite: bool, sqlite_synchronous: str, trees: bool) -> Backend:
     u = make_url(url)
     if sqlite:
         from store._writer_sqlite import SqliteBackend
 
-        return SqliteBackend(u.database or ":memory:", synchronous=sqlite_synchronous)
+        return SqliteBackend(u.database or ":memory:", synchronous=sqlite_synchronous, trees=trees)
     from store._writer_pg import PgBackend
 
-    return PgBackend(_dsn(url))
+    return PgBackend(_dsn(url), trees=trees)
 
 
 def _dsn(url: str) -> str:
@@ -86,10 +86,17 @@ class SessionStore(ProjectionReads):
         max_batch: the most jobs one write transaction takes.
         sqlite_synchronous: SQLite's ``synchronous`` pragma for the writer
             (``NORMAL``: survives a killed process; ``FULL``: a power cut too).
+        trees: grow each log's Merkle tree in the writer's transactions
+            (``store/_tree.py``); off only to measure the write path without it.
     """
 
     def __init__(
-        self, url: str, *, max_batch: int = 1024, sqlite_synchronous: str = "NORMAL"
+        self,
+        url: str,
+        *,
+        max_batch: int = 1024,
+        sqlite_synchronous: str = "NORMAL",
+        trees: bool = True,
     ) -> None:
         self.write_engine: AsyncEngine = create_engine(url)
         # SQLite: a second engine without BEGIN IMMEDIATE, so readers never wait
@@ -103,13 +110,14 @@ class SessionStore(ProjectionReads):
         self._url = self.write_engine.url.render_as_string(hide_password=False)
         self._max_batch = max_batch
         self._sqlite_sync = sqlite_synchronous
+        self._trees = trees
         self._writer: Writer | None = None
 
     @property
     def writer(self) -> Writer:
         """The batch writer, started on first use (it needs the running loop)."""
         if self._writer is None:
-            backend = _backend(self._url, self._sqlite, self._sqlite_sync)
+            backend = _backend(self._url, self._sqlite, self._sqlite_sync, self._trees)
             self._writer = Writer(backend, max_batch=self._max_batch)
         return self._writer
 

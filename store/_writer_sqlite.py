@@ -28,6 +28,7 @@ from typing import Any
 from protocol.errors import Conflict, StoreError, Unavailable
 from store._batch import Dialect, Script, script
 from store._plan import Job, Memos
+from store._tree_state import TreeState
 
 _DIALECT = Dialect()
 log = logging.getLogger("courtroom.writer")
@@ -38,7 +39,7 @@ PAGES_PER_COMMIT = 4
 
 
 class SqliteBackend:
-    def __init__(self, path: str, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: str, *, synchronous: str = "NORMAL", trees: bool = True) -> None:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA, not {synchronous!r}")
         self._path = path
@@ -48,6 +49,7 @@ class SqliteBackend:
         self._checkpoints = Checkpointer(path)
         self._since_checkpoint = 0
         self.memos = Memos()  # used on the writer thread only
+        self._trees = trees  # grow the Merkle trees in the batch (store/_tree.py)
 
     async def run(self, jobs: Sequence[Job]) -> list[Any]:
         loop = asyncio.get_running_loop()
@@ -83,7 +85,8 @@ class SqliteBackend:
             before = conn.total_changes
             conn.execute("BEGIN IMMEDIATE")
             try:
-                outcomes = _drive(conn, script(jobs, _DIALECT, memos=self.memos))
+                grown: dict[str, TreeState] | None = {} if self._trees else None
+                outcomes = _drive(conn, script(jobs, _DIALECT, None, self.memos, grown))
                 conn.execute("COMMIT")
                 self._since_checkpoint += conn.total_changes - before + PAGES_PER_COMMIT
                 if self._since_checkpoint >= CHECKPOINT_ROWS:

@@ -25,15 +25,13 @@ from protocol.merkle import (
     range_nodes,
 )
 from store import (
+    STORED_LEVEL,  # only nodes of this level and up are stored (store/_tree.py)
     CheckpointRow,
     RecordStore,
     SessionStore,
 )
 
-# Only nodes of this level and up are stored (one row per 8 entries, not two per
-# entry): a node below it is rebuilt from the 16 entries of its block when a
-# proof needs it. Storing every node cost a fifth of append throughput.
-STORED_LEVEL = 4
+__all__ = ["STORED_LEVEL", "ProofReads"]
 
 
 class ProofReads:

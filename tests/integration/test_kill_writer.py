@@ -4,8 +4,11 @@ A real uvicorn process takes commands from several clients on several
 sessions at once (so the writer commits many per transaction) and is killed
 with SIGKILL while they are in flight, twenty times over. After each restart:
 every command that got a 200 is in the log with the sequence number it was
-given, each session's log is 1..N with no gap, and every chain verifies (no
-half-written batch). Commands in flight when the process died may or may not
+given, each session's log is 1..N with no gap, every chain verifies (no
+half-written batch), and each session's stored Merkle tree is exactly its
+log's (grown in the log's own transactions: its size is the head, its right
+edge and its stored nodes are those of an RFC 6962 tree built here from the
+entries). Commands in flight when the process died may or may not
 be there; the test only requires that what is there is whole.
 """
 
@@ -23,6 +26,8 @@ import httpx2 as httpx
 import pytest
 
 from protocol import verify_entries
+from protocol.merkle import CompactRange, MemoryTree, leaf_hash
+from store import STORED_LEVEL, RecordStore, SessionStore
 from tests.conftest import scratch_database
 from tests.integration.procs import ServerProcess
 
@@ -79,8 +84,32 @@ async def _round(
         await asyncio.wait_for(asyncio.gather(*streams), 30)
 
 
+async def _stored_tree_is_the_logs(url: str, sid: str, entries: list[dict[str, Any]]) -> None:
+    tree = MemoryTree()
+    for e in entries:
+        tree.append(leaf_hash(e["hash"]))
+    store = SessionStore(url)
+    try:
+        records = RecordStore(store)
+        stored = await records.tree(sid)
+        assert stored.size == len(entries), (stored.size, len(entries))
+        assert CompactRange(stored.size, stored.frontier).root() == tree.root()
+        wanted = [
+            (lv, i)
+            for lv in range(STORED_LEVEL, len(tree.levels))
+            for i in range(len(tree.levels[lv]))
+        ]
+        nodes = await records.nodes(sid, wanted)
+        assert nodes == {(lv, i): tree.get(lv, i) for lv, i in wanted}
+    finally:
+        await store.close()
+
+
 def _check(
-    node: ServerProcess, sids: list[str], acked: dict[str, dict[tuple[str, int], int]]
+    node: ServerProcess,
+    sids: list[str],
+    acked: dict[str, dict[tuple[str, int], int]],
+    url: str,
 ) -> int:
     with httpx.Client(base_url=node.base_url, timeout=30) as http:
         tok = http.post("/api/auth/login", data={"username": "judge", "password": PASSWORD})
@@ -108,6 +137,7 @@ def _check(
                 assert e is not None, f"acknowledged #{seq} ({client}, {i}) is missing"
                 assert e["details"] == {"c": client, "i": i}
             assert http.get(f"/api/session/{sid}/verify", headers=h).json()["valid"] is True
+            asyncio.run(_stored_tree_is_the_logs(url, sid, entries))
             total += len(acked[sid])
         return total
 
@@ -123,7 +153,7 @@ def _node(tmp: Any, database_url: str | None) -> Iterator[ServerProcess]:
         yield node
 
 
-def _kill_rounds(node: ServerProcess, rounds: int) -> None:
+def _kill_rounds(node: ServerProcess, rounds: int, url: str) -> None:
     with httpx.Client(base_url=node.base_url, timeout=30) as http:
         tok = http.post("/api/auth/login", data={"username": "judge", "password": PASSWORD})
         h = {"Authorization": f"Bearer {tok.json()['access_token']}"}
@@ -136,7 +166,7 @@ def _kill_rounds(node: ServerProcess, rounds: int) -> None:
     for _ in range(rounds):
         asyncio.run(_round(node, sids, acked))
         node.start()
-        _check(node, sids, acked)
+        _check(node, sids, acked, url)
     total = sum(len(a) for a in acked.values())
     # The streams did get through between the kills (or the test proves nothing).
     assert total > rounds * SESSIONS, total
@@ -145,10 +175,11 @@ def _kill_rounds(node: ServerProcess, rounds: int) -> None:
 
 def test_kill_9_mid_batch_loses_nothing_acknowledged_sqlite(tmp_path: Any) -> None:
     with _node(tmp_path, None) as node:
-        _kill_rounds(node, int(os.environ.get("COURTROOM_KILL_ROUNDS", "20")))
+        url = f"sqlite+aiosqlite:///{node.data_dir / 'courtroom.db'}"
+        _kill_rounds(node, int(os.environ.get("COURTROOM_KILL_ROUNDS", "20")), url)
 
 
 @pytest.mark.postgres
 def test_kill_9_mid_batch_loses_nothing_acknowledged_postgres(tmp_path: Any) -> None:
     with scratch_database() as url, _node(tmp_path, url) as node:
-        _kill_rounds(node, int(os.environ.get("COURTROOM_KILL_ROUNDS_PG", "5")))
+        _kill_rounds(node, int(os.environ.get("COURTROOM_KILL_ROUNDS_PG", "5")), url)

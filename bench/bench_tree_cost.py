@@ -1,0 +1,130 @@
+"""The append cost of the Merkle tree and checkpoints, alternated on a shared machine.
+
+The same load as bench_bundle.py's append case (``k`` sessions, one client
+each sending ``per`` NOTE commands through ``Courtroom.execute``), run as
+``rounds`` alternations of two cases in one process, each on fresh sessions:
+
+- **without**: the write path alone (``SessionStore(trees=False)``, no keeper);
+- **with**: the writer growing each tree in its batches and the record keeper
+  signing after the commit (its boundaries as in a real session: none for NOTE).
+
+Besides appends/s (wall clock until the clients are done, which other
+processes' load moves), it reports this process's CPU seconds per 1,000
+appends, counted until the keeper is idle too (work it deferred past the
+clients counts): on SQLite that holds the writer thread and the database work
+as well, so it is the figure that the load of a shared machine disturbs least
+(on PostgreSQL the server's own CPU is not in it). Ratios are of medians over the rounds. The script also runs against a commit
+from before the writer grew trees (its keeper then builds them): copy it there
+for an A/B.
+
+    .venv/bin/python bench/bench_tree_cost.py --rounds 5 --backend both
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+
+from _common import install_loop, machine
+from bench_bundle import JUDGE, _database
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from server.common.signing import Keyring
+from server.live.broker import MemoryBroker
+from server.live.courtroom import Courtroom
+from server.live.record import RecordKeeper
+from server.rules.commands import LogCustom
+from server.rules.session import RulesConfig
+from store import RecordStore, SessionStore, migrate
+from timers import system_clock
+
+
+async def one(url: str, with_tree: bool, k: int, per: int) -> tuple[float, float]:
+    """One run: (appends/s, CPU seconds per 1,000 appends)."""
+    try:
+        store = SessionStore(url, trees=with_tree)
+    except TypeError:  # a commit before the writer grew trees (an A/B against it)
+        store = SessionStore(url)
+    court = Courtroom(store, MemoryBroker(), system_clock, RulesConfig())
+    keeper = None
+    if with_tree:
+        ring = Keyring("c", Ed25519PrivateKey.generate(), [])
+        keeper = RecordKeeper(store, RecordStore(store), ring, system_clock)
+        court.on_commit(keeper.hook)
+        await keeper.start()
+        await keeper.idle()  # the trees of the other case's sessions, caught up
+    try:
+        created = await asyncio.gather(*(court.create_session(JUDGE) for _ in range(k)))
+        sids = [c.entries[0].session_id for c in created]
+
+        async def client(s: str) -> None:
+            for i in range(per):
+                await court.execute(s, LogCustom("NOTE", {"i": i}), JUDGE)
+
+        t0, c0 = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(client(s) for s in sids))
+        dt = time.perf_counter() - t0  # as the clients saw it
+        if keeper is not None:
+            await keeper.idle()  # its CPU counts even when deferred past the clients
+        cpu = time.process_time() - c0
+        if keeper is not None:
+            sizes = [(await keeper.sync(s)) for s in sids]
+            assert sizes == [per + 1] * k, sizes
+        return k * per / dt, cpu / (k * per) * 1000
+    finally:
+        if keeper is not None:
+            await keeper.close()
+        await store.close()
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    ap.add_argument("--sessions", type=int, default=64)
+    ap.add_argument("--per", type=int, default=100)
+    args = ap.parse_args()
+    print(machine())
+    out = []
+    for b in [b for b in ("sqlite", "postgres") if args.backend in (b, "both")]:
+        async with _database(b) as url:
+            assert url is not None
+            await migrate(url)
+            await one(url, True, 8, 10)  # warm up (connections, statement caches)
+            runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+            for r in range(args.rounds):
+                for with_tree in (False, True) if r % 2 == 0 else (True, False):
+                    runs[with_tree].append(await one(url, with_tree, args.sessions, args.per))
+        rate = {w: statistics.median(x[0] for x in runs[w]) for w in runs}
+        cpu = {w: statistics.median(x[1] for x in runs[w]) for w in runs}
+        print(
+            f"{b}: without {rate[False]:,.0f}/s ({cpu[False]:.3f} CPU s per 1,000),"
+            f" with tree {rate[True]:,.0f}/s ({cpu[True]:.3f}):"
+            f" rate {rate[True] / rate[False]:.3f}x, CPU {cpu[True] / cpu[False]:.3f}x"
+        )
+        for w in runs:
+            print(
+                f"  {b} {'with' if w else 'without'}: "
+                + ", ".join(f"{a:,.0f}/s {c:.3f}" for a, c in runs[w])
+            )
+        out.append(
+            {
+                "bench": "tree_append_cost",
+                "backend": b,
+                "rounds": args.rounds,
+                "per_s": round(rate[True]),
+                "baseline_per_s": round(rate[False]),
+                "cpu_ms_per_append": round(cpu[True], 4),
+                "baseline_cpu_ms_per_append": round(cpu[False], 4),
+            }
+        )
+    for o in out:
+        print(json.dumps(o))
+
+
+if __name__ == "__main__":
+    install_loop("asyncio")
+    asyncio.run(main())
