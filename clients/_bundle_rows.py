@@ -21,10 +21,6 @@ ROW_FIELDS = (
 )
 
 
-# json.dumps(v, sort_keys=True) with the C encoder made once (protocol/_chain.py).
-encode_details = canonical_json
-
-
 def _not_an_object() -> str:
     raise TypeError("details must be an object")
 
@@ -39,7 +35,7 @@ def rows_v1(entries: list[Any]) -> list[tuple[Any, ...]] | None:
                 e["timestamp"],
                 e["event_type"],
                 e["actor_id"],
-                encode_details(d) if type(d := e["details"]) is dict else _not_an_object(),
+                canonical_json(d) if type(d := e["details"]) is dict else _not_an_object(),
                 e["previous_hash"],
                 e["hash"],
             )
@@ -66,7 +62,7 @@ def is_canonical(text: Any) -> bool:
         return False
     try:
         d = orjson.loads(text)
-        if type(d) is dict and encode_details(d) == text:
+        if type(d) is dict and canonical_json(d) == text:
             return True
     except orjson.JSONDecodeError:
         pass
@@ -74,7 +70,7 @@ def is_canonical(text: Any) -> bool:
         d = json.loads(text)
     except ValueError:
         return False
-    return type(d) is dict and encode_details(d) == text
+    return type(d) is dict and canonical_json(d) == text
 
 
 def first_noncanonical(texts: list[Any]) -> int | None:
@@ -93,7 +89,7 @@ def first_noncanonical(texts: list[Any]) -> int | None:
     except (orjson.JSONDecodeError, TypeError):
         objects = None
     if objects is not None and set(map(type, objects)) <= {dict}:
-        if encode_details(objects) == whole:
+        if canonical_json(objects) == whole:
             return None
     return next((i for i, t in enumerate(texts) if not is_canonical(t)), None)
 

@@ -11,7 +11,7 @@ from store._engine import DEFAULT_URL, create_engine, normalise_url
 from store._entries import LogEntry
 from store._migrate import migrate
 from store._plan import Committed, Decision, Head, TxInfo
-from store._record import CheckpointRow, RecordStore
+from store._record import CheckpointRow, Leaf, RecordStore
 from store._schedules import ScheduleRows, ScheduleStore, ScheduleTx
 from store._sessions import SessionStore
 from store._time import ms_to_iso, now_ms
@@ -20,6 +20,7 @@ from store._users import UserStore
 
 __all__ = [
     "CheckpointRow",
+    "Leaf",
     "ClusterStore",
     "RecordStore",
     "STORED_LEVEL",

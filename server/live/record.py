@@ -45,6 +45,7 @@ from store import (
     STORED_LEVEL,
     CheckpointRow,
     Committed,
+    Leaf,
     RecordStore,
     SessionStore,
     TreeState,
@@ -67,7 +68,6 @@ BOUNDARIES: dict[str, str] = {
 }
 
 Deliver = Callable[[CheckpointRow], Awaitable[None]]
-Leaf = tuple[int, str, str]  # sequence number, event type, entry hash
 
 
 def checkpoint_frame(row: CheckpointRow) -> bytes:

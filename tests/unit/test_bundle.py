@@ -25,14 +25,19 @@ from clients import _bundle, _bundle_ranges
 from clients._bundle import keys_from_document, load_bundle, verify_bundle
 from clients._bundle_lines import RowLines, split_rows
 from clients._bundle_rows import (
-    encode_details as _encode_details,
     first_noncanonical,
     is_canonical,
     rows_v1,
 )
 from clients._errors import UnreadableExport
 from clients.cli import main as client_main
-from protocol import GENESIS_HASH, canonical_details, entry_hash, entry_hash_canonical
+from protocol import (
+    GENESIS_HASH,
+    canonical_details,
+    canonical_json,
+    entry_hash,
+    entry_hash_canonical,
+)
 from protocol.bundle import bundle_head, bundle_row, bundle_tail
 from protocol.checkpoint import Checkpoint, public_key_bytes, sign, verifier_key
 from protocol.merkle import MemoryTree, leaf_hash
@@ -152,8 +157,10 @@ def trusted(ring: Keyring) -> dict[str, bytes]:
         max_leaves=12,
     )
 )
-def test_the_fast_details_encoder_is_canonical_details(details: Any) -> None:
-    assert _encode_details({"d": details}) == canonical_details({"d": details})
+def test_the_encoder_of_many_texts_at_once_is_the_standard_librarys(details: Any) -> None:
+    """``first_noncanonical`` encodes a whole list of details in one call."""
+    many = [{"d": details}, {"e": [details]}]
+    assert canonical_json(many) == json.dumps(many, sort_keys=True)
 
 
 _DETAILS = st.dictionaries(
