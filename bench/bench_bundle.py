@@ -75,7 +75,8 @@ from server.rules.commands import LogCustom
 from server.rules.session import RulesConfig
 from server.rules.state import Actor
 from store import RecordStore, SessionStore, TreeState, migrate
-from store._record_schema import merkle_nodes as MN, merkle_trees as MT
+from store._record_schema import merkle_nodes as MN
+from store._schema import courtroom_sessions as S
 from timers import system_clock
 
 JUDGE = Actor(user_id="1", account_role="JUDGE", name="Bench Judge")
@@ -275,11 +276,10 @@ async def bench_proof(label: str, url: str, n: int, samples: int) -> tuple[list[
                     nodes = []
             if nodes:
                 await c.execute(MN.insert(), nodes)
-            # The session's row of merkle_trees (its creation stored a 1-leaf tree).
+            # The tree's size and edge in the session's row (its creation stored a 1-leaf tree).
+            edge = TreeState.of(tree).edge
             await c.execute(
-                MT.update()
-                .where(MT.c.session_id == sid)
-                .values(size=tree.size, frontier=TreeState(tree.size, tree.frontier).text())
+                S.update().where(S.c.id == sid).values(tree_size=tree.size, tree_frontier=edge)
             )
         print(f"  {label}: stored the tree of {n:,} entries in {time.perf_counter() - t0:.1f} s")
         rng = random.Random(7)

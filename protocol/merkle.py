@@ -46,6 +46,34 @@ def _split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
+def extend(
+    frontier: list[bytes],
+    size: int,
+    leaves: Iterable[bytes],
+    min_level: int,
+    created: list[tuple[int, int, bytes]],
+) -> int:
+    """Append ``leaves`` to the right edge ``frontier`` of a tree of ``size`` leaves, in place.
+
+    The complete nodes the leaves create from ``min_level`` up go to
+    ``created`` as ``(level, index, hash)``; returns the new size. A store that
+    keeps only the upper levels asks for those alone, so the nodes below are
+    never collected (the batch writer's path, once a command).
+    """
+    for h in leaves:
+        if min_level == 0:
+            created.append((0, size, h))
+        level = 0
+        while (size >> level) & 1:
+            h = _sha256(b"\x01" + frontier.pop() + h).digest()
+            level += 1
+            if level >= min_level:
+                created.append((level, size >> level, h))
+        frontier.append(h)
+        size += 1
+    return size
+
+
 class CompactRange:
     """The right edge of the tree: one complete node per set bit of the size.
 
@@ -66,17 +94,12 @@ class CompactRange:
         return list(self._frontier)
 
     def append(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
-        index = self.size
-        created = [(0, index, leaf)]
-        h = leaf
-        level = 0
-        f = self._frontier
-        while (index >> level) & 1:
-            h = node_hash(f.pop(), h)
-            level += 1
-            created.append((level, index >> level, h))
-        f.append(h)
-        self.size += 1
+        return self.extend((leaf,))
+
+    def extend(self, leaves: Iterable[bytes], min_level: int = 0) -> list[tuple[int, int, bytes]]:
+        """Append ``leaves`` in order; the complete nodes they created from ``min_level`` up."""
+        created: list[tuple[int, int, bytes]] = []
+        self.size = extend(self._frontier, self.size, leaves, min_level, created)
         return created
 
     def root(self) -> bytes:

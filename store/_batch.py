@@ -29,7 +29,7 @@ from store._plan import (
     Row,
     plan,
 )
-from store._tree import Growth, TreeState, at_head, grow
+from store._tree import NodeRow, TreeState
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,25 +81,12 @@ class Dialect:
         steps = [self.insert_entries(entries)] if entries else []
         return steps + ([self.update_heads(heads)] if heads else [])
 
-    def read_trees(self, ids: Sequence[str]) -> Step:
-        marks = ", ".join("?" for _ in ids)
-        return Step(
-            "fetch",
-            f"SELECT session_id, size, frontier FROM merkle_trees WHERE session_id IN ({marks})",
-            ids,
-        )
-
-    def write_trees(self, g: Growth) -> list[Step]:
-        """The batch's tree nodes and each grown tree's new size and edge."""
-        steps = [Step("many", _INSERT_NODES, g.nodes)] if g.nodes else []
-        return steps + [Step("many", _UPSERT_TREES, g.tree_rows())]
+    def insert_nodes(self, nodes: list[NodeRow]) -> Step:
+        """The trees' new stored nodes (their sizes and edges go with the heads)."""
+        return Step("many", _INSERT_NODES, nodes)
 
 
 _INSERT_NODES = "INSERT INTO merkle_nodes (session_id, level, idx, hash) VALUES (?, ?, ?, ?)"
-_UPSERT_TREES = (
-    "INSERT INTO merkle_trees (session_id, size, frontier) VALUES (?, ?, ?)"
-    " ON CONFLICT (session_id) DO UPDATE SET size = excluded.size, frontier = excluded.frontier"
-)
 
 
 class PgDialect(Dialect):
@@ -147,42 +134,32 @@ class PgDialect(Dialect):
         self,
         entries: list[tuple[Any, ...]],
         heads: list[tuple[Any, ...]],
-        growth: Growth | None = None,
+        nodes: list[NodeRow] | None = None,
     ) -> Step:
         """Entries and heads planned from remembered rows, as one statement (``store/_heads.py``).
 
         ``heads`` rows are the head values, the id, then the remembered
-        ``head_seq``, ``timer_owner`` and ``timer_fence``: a session's head is
-        updated only if its row still holds those, and its entries (and its
-        tree's nodes and size, with ``growth``) are written only if its head
-        was. Returns the ids of the sessions written.
+        ``head_seq``, ``timer_owner``, ``timer_fence`` and ``tree_size``: a
+        session's head is updated only if its row still holds those, and its
+        entries (and its tree's ``nodes``) are written only if its head was.
+        Returns the ids of the sessions written.
         """
         if len(heads) == 1 and 0 < len(entries) <= _ONE_SESSION_MAX:
             # One session (a lone command, a client's sequential commands): plain
             # parameters, no arrays to build, send and unnest; ~0.1 ms less a statement.
             one = tuple(v for e in entries for v in e) + heads[0]
-            if growth is None:
+            if not nodes:
                 return Step("fetch", _write_one_if_unchanged(len(entries)), one)
-            sql = _write_one_if_unchanged(len(entries), tree_from=len(one) + 1)
-            return Step("fetch", sql, one + _tree_columns(growth))
+            sql = _write_one_if_unchanged(len(entries), nodes_from=len(one) + 1)
+            return Step("fetch", sql, one + _columns(nodes))
         args = _columns(entries) + _columns(heads)
-        if growth is None:
+        if not nodes:
             return Step("fetch", _write_if_unchanged(), args)
-        sql = _write_if_unchanged(tree_from=len(args) + 1)
-        return Step("fetch", sql, args + _tree_columns(growth))
+        sql = _write_if_unchanged(nodes_from=len(args) + 1)
+        return Step("fetch", sql, args + _columns(nodes))
 
-    def read_trees(self, ids: Sequence[str]) -> Step:
-        # Locked after the sessions (the keeper's catch-up takes them in that order too).
-        return Step(
-            "fetch",
-            "SELECT session_id, size, frontier FROM merkle_trees"
-            " WHERE session_id = ANY($1::varchar[]) ORDER BY session_id FOR UPDATE",
-            (list(ids),),
-        )
-
-    def write_trees(self, g: Growth) -> list[Step]:
-        """Nodes and tree rows in one statement (a data-modifying CTE): one round trip."""
-        return [Step("fetch", _write_trees(1), _tree_columns(g))]
+    def insert_nodes(self, nodes: list[NodeRow]) -> Step:
+        return Step("fetch", _insert_nodes(1), _columns(nodes))
 
 
 def _columns(rows: list[tuple[Any, ...]]) -> tuple[list[Any], ...]:
@@ -214,10 +191,14 @@ def _update_heads(first: int) -> str:
     )
 
 
-_HEAD_TYPES = ("bigint", "varchar", "text", "varchar", "bigint", "varchar", "bigint", "bigint")
-# What a remembered row must still hold: the id, then ``head_seq``, ``timer_owner``, ``timer_fence``.
-_WAS = ("id", "was_seq", "was_owner", "was_fence")
-_WAS_TYPES = ("varchar", "bigint", "varchar", "bigint")
+_HEAD_TYPES = (
+    *("bigint", "varchar", "text", "varchar", "bigint", "varchar", "bigint", "bigint"),
+    *("bigint", "bytea"),  # tree_size, tree_frontier
+)
+# What a remembered row must still hold: the id, then ``head_seq``, ``timer_owner``,
+# ``timer_fence`` and ``tree_size`` (the record keeper catches up a tree left behind).
+_WAS = ("id", "was_seq", "was_owner", "was_fence", "was_tree")
+_WAS_TYPES = ("varchar", "bigint", "varchar", "bigint", "bigint")
 _ONE_SESSION_MAX = 16  # entries; a longer one-session batch takes the arrays
 
 
@@ -237,43 +218,26 @@ def _conditional_head(v: dict[str, str], source: str = "") -> str:
         f"  timer_lease_until = CASE WHEN {lease} IS NULL THEN NULL"
         f"   ELSE GREATEST(s.timer_lease_until, {lease}) END"
         f" {source} WHERE s.id = {v['id']} AND s.head_seq = {v['was_seq']}"
-        f"  AND s.timer_fence = {v['was_fence']}"
+        f"  AND s.timer_fence = {v['was_fence']} AND s.tree_size = {v['was_tree']}"
         f"  AND s.timer_owner IS NOT DISTINCT FROM {v['was_owner']} RETURNING s.id)"
     )
 
 
 _NODE_TYPES = ("varchar", "smallint", "bigint", "bytea")
-_TREE_TYPES = ("varchar", "bigint", "text")
-
-
-def _tree_columns(g: Growth) -> tuple[list[Any], ...]:
-    nodes = _columns(g.nodes) if g.nodes else ([], [], [], [])
-    return nodes + _columns(g.tree_rows())
 
 
 @cache
-def _write_trees(first: int, only_written: bool = False) -> str:
-    """Insert nodes, upsert tree rows; ``only_written``: of the sessions in the CTE ``upd``."""
-    tree_first = first + len(_NODE_TYPES)
-    where = " WHERE session_id IN (SELECT id FROM upd)" if only_written else ""
-    nodes = (
+def _insert_nodes(first: int, only_written: bool = False) -> str:
+    """Insert tree nodes; ``only_written``: of the sessions in the CTE ``upd``."""
+    return (
         "INSERT INTO merkle_nodes (session_id, level, idx, hash)"
         f" SELECT * FROM unnest({_unnest(_NODE_TYPES, first)}) AS n(session_id, level, idx, hash)"
-        + where
+        + (" WHERE session_id IN (SELECT id FROM upd)" if only_written else "")
     )
-    trees = (
-        "INSERT INTO merkle_trees (session_id, size, frontier)"
-        f" SELECT * FROM unnest({_unnest(_TREE_TYPES, tree_first)}) AS t(session_id, size, frontier)"
-        + where
-        + " ON CONFLICT (session_id) DO UPDATE SET size = excluded.size, frontier = excluded.frontier"
-    )
-    if only_written:
-        return f"tn AS ({nodes}), tt AS ({trees})"
-    return f"WITH tn AS ({nodes}) {trees}"
 
 
 @cache
-def _write_if_unchanged(tree_from: int = 0) -> str:
+def _write_if_unchanged(nodes_from: int = 0) -> str:
     n = len(ENTRY_COLUMNS)
     names = (*HEAD_COLUMNS, *_WAS)
     cols = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
@@ -284,13 +248,13 @@ def _write_if_unchanged(tree_from: int = 0) -> str:
         f" ins AS (INSERT INTO session_log_entries ({cols})"
         f"  SELECT * FROM unnest({_unnest(_ENTRY_TYPES, 1)}) AS e({cols})"
         "  WHERE e.session_id IN (SELECT id FROM upd))"
-        + (f", {_write_trees(tree_from, True)}" if tree_from else "")
+        + (f", tn AS ({_insert_nodes(nodes_from, True)})" if nodes_from else "")
         + " SELECT id FROM upd"
     )
 
 
 @cache
-def _write_one_if_unchanged(entries: int, tree_from: int = 0) -> str:
+def _write_one_if_unchanged(entries: int, nodes_from: int = 0) -> str:
     """``_write_if_unchanged`` for one session's ``entries`` entries, as plain parameters."""
     n = len(ENTRY_COLUMNS)
     cols = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
@@ -308,7 +272,7 @@ def _write_one_if_unchanged(entries: int, tree_from: int = 0) -> str:
         f"WITH {upd},"
         f" ins AS (INSERT INTO session_log_entries ({cols})"
         f"  SELECT * FROM (VALUES {values}) AS e WHERE EXISTS (SELECT FROM upd))"
-        + (f", {_write_trees(tree_from, True)}" if tree_from else "")
+        + (f", tn AS ({_insert_nodes(nodes_from, True)})" if nodes_from else "")
         + " SELECT id FROM upd"
     )
 
@@ -318,7 +282,7 @@ def script(
     d: Dialect,
     seen: dict[str, Row] | None = None,
     memos: Memos | None = None,
-    grown: dict[str, TreeState] | None = None,
+    trees: bool = True,
 ) -> Script:
     """The batch's statements in order; returns one outcome per job.
 
@@ -326,8 +290,7 @@ def script(
         seen: filled with the batch's session rows as the batch leaves them
             (for the backend's ``HeadCache`` once the batch has committed).
         memos: the backend's decoded states, kept between batches.
-        grown: if given, the sessions' Merkle trees are grown in the batch
-            (``store/_tree.py``) and this is filled with each grown tree's new state.
+        trees: grow the sessions' Merkle trees in the batch (``store/_tree.py``).
     """
     # Presence first, so the live counts read below include this batch's rows.
     connects: list[Op] = [
@@ -341,11 +304,10 @@ def script(
     rows: dict[str, Row] = {}
     if ids:
         for r in (yield d.lock_sessions(ids)):
-            rows[str(r[0])] = Row(int(r[1]), r[2], r[3], r[4], int(r[5]), r[6])
-    trees: dict[str, TreeState] = {}
-    if grown is not None and ids:
-        stored = {str(r[0]): TreeState.parse(int(r[1]), r[2]) for r in (yield d.read_trees(ids))}
-        trees = at_head(ids, {sid: r.head_seq for sid, r in rows.items()}, stored)
+            tree = TreeState.stored(r[7], r[8])
+            row = Row(int(r[1]), r[2], r[3], r[4], int(r[5]), r[6])
+            row.tree_size, row.tree_frontier = tree
+            rows[str(r[0])] = row
     live: dict[tuple[str, str], int] = {}
     for j in jobs:
         if isinstance(j, Command) and j.live_user is not None:
@@ -353,19 +315,15 @@ def script(
             if key not in live:
                 live[key] = int((yield d.count_live(*key))[0][0])
 
-    p = plan(jobs, rows, live, removed, memos)
+    p = plan(jobs, rows, live, removed, memos, trees)
     if seen is not None:
         seen.update(rows)
     yield from _ops(p.new_sessions, d)
     # Not ``yield from`` a list: the driver sends each step's rows back in.
     for step in d.write_log(p.entries, p.heads):  # noqa: UP028
         yield step
-    if grown is not None:
-        growth = grow(p.outcomes, trees)
-        if growth.trees:
-            for step in d.write_trees(growth):  # noqa: UP028
-                yield step
-        grown.update(growth.trees)
+    if p.nodes:
+        yield d.insert_nodes(p.nodes)
     yield from _ops(p.ops, d)
     return p.outcomes
 

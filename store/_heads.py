@@ -5,10 +5,10 @@ left it (head, state, timer). On PostgreSQL a batch whose every session is
 remembered can skip the locking read: it is planned against the remembered
 rows and written as *one* autocommitted statement whose head update is
 conditional on the row still being what was remembered (``head_seq``,
-``timer_owner``, ``timer_fence``). A row changed meanwhile (another node's
-command, a timer claim) fails the condition, nothing of that session is
-written (its entries are inserted only for the rows the update matched), and
-its jobs are run again on the locking path. The memory is only a guess; the
+``timer_owner``, ``timer_fence``, ``tree_size``). A row changed meanwhile
+(another node's command, a timer claim, a tree caught up) fails the condition,
+nothing of that session is written (its entries and tree nodes are inserted only
+for the rows the update matched), and its jobs are run again on the locking path. The memory is only a guess; the
 database's condition is what makes it safe.
 
 ``fast_plan`` is pure: it decides whether a batch may take that path.
@@ -43,7 +43,7 @@ class HeadCache(Remembered[Row]):
 
 
 def fast_plan(
-    jobs: Sequence[Job], cache: HeadCache, memos: Memos | None = None
+    jobs: Sequence[Job], cache: HeadCache, memos: Memos | None = None, trees: bool = True
 ) -> tuple[Plan, dict[str, Row]] | None:
     """Plan ``jobs`` against remembered rows, or None if the batch needs the locking path.
 
@@ -65,8 +65,10 @@ def fast_plan(
             if row is None:
                 return None
             rows[job.session_id] = _copy(row, dirty=False)
-    before = {sid: (r.head_seq, r.timer_owner, r.timer_fence) for sid, r in rows.items()}
-    p = plan(jobs, rows, {}, set(), memos)
+    before = {
+        sid: (r.head_seq, r.timer_owner, r.timer_fence, r.tree_size) for sid, r in rows.items()
+    }
+    p = plan(jobs, rows, {}, set(), memos, trees)
     if p.ops or p.new_sessions or not all(r.dirty for r in rows.values()):
         return None
     p.heads = [(*r.head_values(sid), *before[sid]) for sid, r in rows.items()]

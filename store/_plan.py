@@ -25,7 +25,7 @@ from store._entries import LogEntry
 from store._ops import Insert, Op, Update
 from store._projections import projections
 from store._time import ms_to_iso
-from store._tree_state import TreeState
+from store._tree import NodeRow, TreeState, grow
 
 
 class PendingEvent(Protocol):
@@ -194,6 +194,8 @@ SESSION_COLUMNS = (
     "timer_owner",
     "timer_fence",
     "timer_lease_until",
+    "tree_size",
+    "tree_frontier",
 )
 ENTRY_COLUMNS = (
     "session_id",
@@ -216,6 +218,8 @@ HEAD_COLUMNS = (
     "timer_owner",
     "timer_fence",
     "timer_lease_until",
+    "tree_size",
+    "tree_frontier",
 )
 
 
@@ -232,6 +236,10 @@ class Row:
     status: str = ""
     next_action_ms: int | None = None
     dirty: bool = False
+    # The session's Merkle tree (``store/_tree.py``): the writer grows it while
+    # it is at the head (``tree_size == head_seq``).
+    tree_size: int = 0
+    tree_frontier: bytes = b""
 
     def head_values(self, session_id: str) -> tuple[Any, ...]:
         return (
@@ -243,6 +251,8 @@ class Row:
             self.timer_owner,
             self.timer_fence,
             self.timer_lease_until,
+            self.tree_size,
+            self.tree_frontier,
             session_id,
         )
 
@@ -253,6 +263,7 @@ class Plan:
     entries: list[tuple[Any, ...]] = field(default_factory=list)
     ops: list[Op] = field(default_factory=list)
     heads: list[tuple[Any, ...]] = field(default_factory=list)
+    nodes: list[NodeRow] = field(default_factory=list)  # the trees' new stored nodes
     outcomes: list[Any] = field(default_factory=list)  # per job: a value or an exception
 
 
@@ -262,6 +273,7 @@ def plan(
     live: dict[tuple[str, str], int],
     removed: set[str],
     memos: Memos | None = None,
+    trees: bool = True,
 ) -> Plan:
     """Run the batch's jobs in order against the locked ``rows``.
 
@@ -272,15 +284,16 @@ def plan(
         removed: the connection ids whose rows this batch's ``Disconnect``s
             actually deleted.
         memos: the writer's decoded states (taken and refilled as commands run).
+        trees: grow each session's Merkle tree that is at its head.
     """
     out = Plan()
     memos = Memos(0) if memos is None else memos
     for job in jobs:
         try:
             if isinstance(job, Command):
-                out.outcomes.append(_command(job, rows, live, out, memos))
+                out.outcomes.append(_command(job, rows, live, out, memos, trees))
             elif isinstance(job, Create):
-                out.outcomes.append(_create(job, rows, out))
+                out.outcomes.append(_create(job, rows, out, trees))
             elif isinstance(job, Connect):
                 out.outcomes.append(None)
             else:
@@ -297,6 +310,7 @@ def _command(
     live: dict[tuple[str, str], int],
     out: Plan,
     memos: Memos,
+    trees: bool,
 ) -> Committed:
     sid = job.session_id
     row = rows.get(sid)
@@ -335,6 +349,11 @@ def _command(
             Update.by("classroom_rounds", "id", r["id"], {k: v for k, v in r.items() if k != "id"})
         )
     new_head = Head(entries[-1].sequence_number, entries[-1].hash)
+    tree = grown = None
+    nodes: list[NodeRow] = []
+    if trees and row.tree_size == row.head_seq:
+        tree = TreeState(row.tree_size, row.tree_frontier)
+        grown = grow(sid, tree, (e.hash for e in entries), nodes)
     sealed = decision.after_chain(new_head) if decision.after_chain else {}
     extra = {**decision.session_columns, **sealed}
     if extra:
@@ -353,6 +372,9 @@ def _command(
     row.state = state_json.decode()
     row.status, row.next_action_ms = decision.status, decision.next_action_ms
     row.timer_owner, row.timer_fence, row.timer_lease_until = owner, fence, lease
+    if grown is not None:
+        row.tree_size, row.tree_frontier = grown.size, grown.edge
+        out.nodes += nodes
     row.dirty = True
     memos.put(sid, row.state, decision.memo)
     out.entries += [entry_values(e, ts) for e in entries]
@@ -366,15 +388,18 @@ def _command(
         fence,
         next_action_ms=decision.next_action_ms,
         state_json=state_json,
+        tree=tree,
     )
 
 
-def _create(job: Create, rows: dict[str, Row], out: Plan) -> Committed:
+def _create(job: Create, rows: dict[str, Row], out: Plan, trees: bool) -> Committed:
     if job.session_id in rows:
         raise Conflict("a session with this id exists already")
     ts = ms_to_iso(job.now)
     entry = chain(job.session_id, 1, ts, job.first, GENESIS_HASH)
     state_text = orjson.dumps(job.state).decode()
+    empty = TreeState(0)
+    tree = grow(job.session_id, empty, (entry.hash,), out.nodes) if trees else empty
     row = {
         **job.columns,
         "id": job.session_id,
@@ -385,11 +410,15 @@ def _create(job: Create, rows: dict[str, Row], out: Plan) -> Committed:
         "state": state_text,
         "next_action_ms": None,
         "timer_fence": 0,
+        "tree_size": tree.size,
+        "tree_frontier": tree.edge,
     }
     out.new_sessions.append(Insert.row("courtroom_sessions", row))
     out.entries.append(entry_values(entry, ts))
-    rows[job.session_id] = Row(1, entry.hash, state_text, None, 0, None, job.state["status"])
-    return Committed([entry], job.state, Head(1, entry.hash), None)
+    rows[job.session_id] = Row(
+        1, entry.hash, state_text, None, 0, None, job.state["status"], None, False, *tree
+    )
+    return Committed([entry], job.state, Head(1, entry.hash), None, tree=empty if trees else None)
 
 
 def chain(session_id: str, seq: int, ts: str, e: PendingEvent, prev: str) -> LogEntry:

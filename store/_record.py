@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, select, text, update
 
 from protocol.errors import Conflict
 from store._db_errors import mapped as _mapped
-from store._record_schema import merkle_nodes as MN, merkle_trees as MT, session_checkpoints as CP
+from store._record_schema import merkle_nodes as MN, session_checkpoints as CP
 from store._schema import courtroom_sessions as S, session_log_entries as E
 from store._sessions import SessionStore
 from store._tree import TreeState
@@ -76,13 +76,14 @@ class RecordStore:
         self._s = sessions
 
     async def tree(self, session_id: str) -> TreeState:
+        """The session's stored tree (an unknown session: the empty tree)."""
         async with _mapped(), self._s.read_engine.connect() as c:
             row = (
                 await c.execute(
-                    select(MT.c.size, MT.c.frontier).where(MT.c.session_id == session_id)
+                    select(S.c.tree_size, S.c.tree_frontier).where(S.c.id == session_id)
                 )
             ).first()
-        return TreeState(0, []) if row is None else TreeState.parse(int(row.size), row.frontier)
+        return TreeState(0) if row is None else TreeState.stored(row.tree_size, row.tree_frontier)
 
     async def catch_up(self, session_id: str, build: Build) -> tuple[int, list[CheckpointRow]]:
         """Extend the session's stored tree from its log, under the session's lock.
@@ -97,20 +98,18 @@ class RecordStore:
         stored: list[CheckpointRow] = []
         while True:
             async with _mapped(), self._s.write_engine.begin() as c:
-                head = (
-                    await c.execute(
-                        select(S.c.head_seq).where(S.c.id == session_id).with_for_update()
-                    )
-                ).scalar()
                 r = (
                     await c.execute(
-                        select(MT.c.size, MT.c.frontier)
-                        .where(MT.c.session_id == session_id)
+                        select(S.c.head_seq, S.c.tree_size, S.c.tree_frontier)
+                        .where(S.c.id == session_id)
                         .with_for_update()
                     )
                 ).first()
-                tree = TreeState(0, []) if r is None else TreeState.parse(int(r.size), r.frontier)
-                if head is None or tree.size >= int(head):
+                if r is None:
+                    return 0, stored
+                head = int(r.head_seq)
+                tree = TreeState.stored(r.tree_size, r.tree_frontier)
+                if tree.size >= head:
                     return tree.size, stored
                 leaves = [
                     (int(e.sequence_number), str(e.event_type), str(e.hash_chain))
@@ -122,15 +121,11 @@ class RecordStore:
                     )
                 ]
                 new, nodes, cps = build(tree, leaves)
-                row = {"session_id": session_id, "size": new.size, "frontier": new.text()}
-                if r is None:
-                    await c.execute(insert(MT).values(**row))
-                else:
-                    await c.execute(
-                        update(MT)
-                        .where(MT.c.session_id == session_id)
-                        .values(size=new.size, frontier=row["frontier"])
-                    )
+                await c.execute(
+                    update(S)
+                    .where(S.c.id == session_id)
+                    .values(tree_size=new.size, tree_frontier=new.edge)
+                )
                 if nodes:
                     await c.execute(
                         insert(MN),
@@ -140,7 +135,7 @@ class RecordStore:
                         ],
                     )
                 stored += await self._checkpoints_in(c, cps)
-            if new.size >= int(head):
+            if new.size >= head:
                 return new.size, stored
 
     async def add_checkpoints(self, rows: Sequence[CheckpointRow]) -> list[CheckpointRow]:
@@ -279,10 +274,6 @@ class RecordStore:
 
     async def behind(self) -> list[str]:
         """Sessions whose tree is shorter than their log (to catch up after a restart)."""
-        q = (
-            select(S.c.id)
-            .select_from(S.outerjoin(MT, MT.c.session_id == S.c.id))
-            .where(S.c.head_seq > func.coalesce(MT.c.size, 0))
-        )
+        q = select(S.c.id).where(S.c.head_seq > S.c.tree_size)
         async with _mapped(), self._s.read_engine.connect() as c:
             return [str(r.id) for r in await c.execute(q)]

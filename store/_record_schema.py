@@ -8,9 +8,10 @@ Derived data: everything here can be rebuilt from ``session_log_entries``
   tree from level 4 up (one row per 8 entries; ``store/_tree.py``); any
   inclusion or consistency proof is a handful of these, fetched in one query,
   and the lower nodes of a block or two rebuilt from the log.
-* ``merkle_trees``: how far the tree has been built (``size``) and its right
-  edge (``frontier``: one hex hash per set bit of ``size``, largest first), so
-  the writer grows the tree from where the last batch left it, on any node.
+* how far a session's tree has been built and its right edge are columns of
+  its ``courtroom_sessions`` row (``tree_size``, ``tree_frontier``: migration
+  0006), written with the head, so the writer grows the tree from where the
+  last batch left it, on any node, without a statement of its own.
 * ``session_checkpoints``: one signed checkpoint per (session, tree size).
 """
 
@@ -37,14 +38,6 @@ merkle_nodes = Table(
     Column("idx", BigInteger, nullable=False),
     Column("hash", LargeBinary(32), nullable=False),
     PrimaryKeyConstraint("session_id", "level", "idx"),
-)
-
-merkle_trees = Table(
-    "merkle_trees",
-    metadata,
-    Column("session_id", UUID, primary_key=True),
-    Column("size", BigInteger, nullable=False),
-    Column("frontier", Text, nullable=False),
 )
 
 session_checkpoints = Table(

@@ -29,6 +29,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -89,6 +90,10 @@ courtroom_sessions = Table(
     Column("timer_owner", String(64), nullable=True),
     Column("timer_fence", BigInteger, nullable=False, server_default="0"),
     Column("timer_lease_until", BigInteger, nullable=True),
+    # The Merkle tree over the log (record v2, store/_tree.py): its size and right
+    # edge, written with the head by the batch writer while the tree is at it.
+    Column("tree_size", BigInteger, nullable=False, server_default="0"),
+    Column("tree_frontier", LargeBinary, nullable=False, server_default=""),
     UniqueConstraint("assignment_id", name="uq_session_assignment"),
     CheckConstraint(
         "status IN ('pending','active','paused','completed')", name="session_status_valid"

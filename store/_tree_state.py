@@ -1,20 +1,35 @@
-"""A stored Merkle tree's size and right edge (``merkle_trees``), as the writer and the keeper see it."""
+"""A session's Merkle tree as stored: its size and right edge (``courtroom_sessions.tree_*``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
+
+from protocol.merkle import CompactRange
 
 
-@dataclass(frozen=True, slots=True)
-class TreeState:
-    """A stored tree: its size and its right edge (one hash per set bit of the size)."""
+class TreeState(NamedTuple):
+    """A tree's size and its right edge: one 32-byte hash per set bit of the size,
+    largest subtree first, concatenated (the column's bytes, as stored).
+
+    A tuple: the writer makes one per command.
+    """
 
     size: int
-    frontier: list[bytes]
+    edge: bytes = b""
 
-    def text(self) -> str:
-        return ",".join(h.hex() for h in self.frontier)
+    @property
+    def frontier(self) -> list[bytes]:
+        e = self.edge
+        return [e[i : i + 32] for i in range(0, len(e), 32)]
+
+    def range(self) -> CompactRange:
+        return CompactRange(self.size, self.frontier)
 
     @staticmethod
-    def parse(size: int, text: str) -> TreeState:
-        return TreeState(size, [bytes.fromhex(h) for h in text.split(",")] if text else [])
+    def stored(size: int, edge: bytes | memoryview | str | None) -> TreeState:
+        """From the columns as read (an empty blob's default reads back as text on SQLite)."""
+        return TreeState(int(size), bytes(edge) if isinstance(edge, bytes | memoryview) else b"")
+
+    @staticmethod
+    def of(r: CompactRange) -> TreeState:
+        return TreeState(r.size, b"".join(r.frontier))

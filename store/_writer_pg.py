@@ -31,7 +31,6 @@ from protocol.errors import Conflict, StoreError, Unavailable
 from store._batch import PgDialect, Script, script
 from store._heads import HeadCache, fast_plan
 from store._plan import Command, Job, Memos, Row
-from store._tree import TreeCache, TreeState, at_head, grow
 
 _DIALECT = PgDialect()
 _RETRIES = 5
@@ -56,10 +55,9 @@ class PgBackend:
         self._dsn = dsn
         self._timeout = command_timeout
         self._conn: asyncpg.Connection | None = None
-        self.heads = HeadCache()
+        self.heads = HeadCache()  # each with its tree's size and edge (store/_tree.py)
         self.memos = Memos()
-        # The Merkle trees grown in the batch (store/_tree.py), remembered like the heads.
-        self.trees: TreeCache | None = TreeCache() if trees else None
+        self._trees = trees  # grow the Merkle trees in the batch
         self.fast_batches = 0  # for the tests and the benchmarks
 
     async def _connection(self) -> asyncpg.Connection:
@@ -76,32 +74,28 @@ class PgBackend:
         self._conn = None
 
     async def run(self, jobs: Sequence[Job]) -> list[Any]:
-        trees = self._remembered_trees(jobs)
-        fast = None if trees is None else fast_plan(jobs, self.heads, self.memos)
-        if fast is None or trees is None:
+        fast = fast_plan(jobs, self.heads, self.memos, self._trees)
+        if fast is None:
             return await self._locked(jobs)
         p, rows = fast
-        growth = None if self.trees is None else grow(p.outcomes, trees)
-        step = _DIALECT.write_if_unchanged(p.entries, p.heads, growth)
+        step = _DIALECT.write_if_unchanged(p.entries, p.heads, p.nodes)
         try:
             async with self._mapped():
                 conn = await self._connection()
                 written = {str(r[0]) for r in await conn.fetch(step.sql, *step.args)}
         except _Retry:  # the statement wrote nothing; the locking path orders the locks
-            self._forget(list(rows))
+            self.heads.forget(list(rows))
             return await self._locked(jobs)
         except BaseException:
-            self._forget(list(rows))
+            self.heads.forget(list(rows))
             raise
         self.fast_batches += 1
         self.heads.put({sid: row for sid, row in rows.items() if sid in written})
-        if self.trees is not None and growth is not None:
-            self.trees.put({sid: t for sid, t in growth.trees.items() if sid in written})
         stale = set(rows) - written
         if not stale:
             return p.outcomes
         # Changed behind this node's back: those sessions' jobs again, under their locks.
-        self._forget(stale)
+        self.heads.forget(stale)
         again = [j for j in jobs if isinstance(j, Command) and j.session_id in stale]
         redone = iter(await self._locked(again))
         return [
@@ -109,40 +103,16 @@ class PgBackend:
             for j, outcome in zip(jobs, p.outcomes, strict=True)
         ]
 
-    def _remembered_trees(self, jobs: Sequence[Job]) -> dict[str, TreeState] | None:
-        """Each command's session's tree, if remembered at its remembered head; else None."""
-        if self.trees is None:
-            return {}
-        ids = {j.session_id for j in jobs if isinstance(j, Command)}
-        heads, stored = {}, {}
-        for sid in ids:
-            row, tree = self.heads.get(sid), self.trees.get(sid)
-            if row is None or tree is None:
-                return None
-            heads[sid], stored[sid] = row.head_seq, tree
-        trees = at_head(ids, heads, stored)
-        return trees if len(trees) == len(ids) else None
-
-    def _forget(self, session_ids: Sequence[str] | set[str]) -> None:
-        self.heads.forget(session_ids)
-        if self.trees is not None:
-            self.trees.forget(session_ids)
-
     async def _locked(self, jobs: Sequence[Job]) -> list[Any]:
         for attempt in range(_RETRIES):
             seen: dict[str, Row] = {}
-            grown: dict[str, TreeState] | None = None if self.trees is None else {}
             try:
                 async with self._mapped():
                     conn = await self._connection()
                     async with conn.transaction():
-                        steps = script(jobs, _DIALECT, seen, self.memos, grown)
+                        steps = script(jobs, _DIALECT, seen, self.memos, self._trees)
                         outcomes = await _drive(conn, steps)
                 self.heads.put(seen)
-                if self.trees is not None and grown is not None:
-                    # A session whose tree was not grown (left behind) is not remembered.
-                    self.trees.forget([sid for sid in seen if sid not in grown])
-                    self.trees.put(grown)
                 return outcomes
             except _Retry:
                 if attempt == _RETRIES - 1:
@@ -161,8 +131,6 @@ class PgBackend:
             raise Conflict(f"conflicting write: {exc}") from exc
         except _LOST as exc:
             self.heads.clear()
-            if self.trees is not None:
-                self.trees.clear()
             await self._drop()
             raise Unavailable(f"database unavailable: {exc}") from exc
         except asyncpg.PostgresError as exc:

@@ -28,7 +28,6 @@ from typing import Any
 from protocol.errors import Conflict, StoreError, Unavailable
 from store._batch import Dialect, Script, script
 from store._plan import Job, Memos
-from store._tree_state import TreeState
 
 _DIALECT = Dialect()
 log = logging.getLogger("courtroom.writer")
@@ -85,8 +84,7 @@ class SqliteBackend:
             before = conn.total_changes
             conn.execute("BEGIN IMMEDIATE")
             try:
-                grown: dict[str, TreeState] | None = {} if self._trees else None
-                outcomes = _drive(conn, script(jobs, _DIALECT, None, self.memos, grown))
+                outcomes = _drive(conn, script(jobs, _DIALECT, None, self.memos, self._trees))
                 conn.execute("COMMIT")
                 self._since_checkpoint += conn.total_changes - before + PAGES_PER_COMMIT
                 if self._since_checkpoint >= CHECKPOINT_ROWS:

@@ -34,10 +34,7 @@ import orjson
 from protocol import event_types as ev
 from protocol.checkpoint import Checkpoint
 from protocol.errors import ValidationFailed
-from protocol.merkle import (
-    CompactRange,
-    leaf_hash,
-)
+from protocol.merkle import leaf_hash
 from server.common.signing import Keyring
 from server.live.broker import Broker
 from server.live.proofs import ProofReads
@@ -187,17 +184,17 @@ class RecordKeeper(ProofReads):
         self, session_id: str, tree: TreeState, leaves: Sequence[Leaf]
     ) -> tuple[TreeState, list[tuple[int, int, bytes]], list[CheckpointRow]]:
         """Append ``leaves`` to ``tree``: the new tree, its stored nodes, a checkpoint per boundary."""
-        work = CompactRange(tree.size, tree.frontier)
+        work = tree.range()
         nodes: list[tuple[int, int, bytes]] = []
         cps: list[CheckpointRow] = []
         for seq, event_type, h in leaves:
             if seq != work.size + 1:
                 break  # a gap in what was read: the rest waits for the next pass
-            nodes.extend(n for n in work.append(leaf_hash(h)) if n[0] >= STORED_LEVEL)
+            nodes += work.extend((leaf_hash(h),), STORED_LEVEL)
             reason = BOUNDARIES.get(event_type)
             if reason is not None:
                 cps.append(self._sign(session_id, work.size, work.root(), h, reason))
-        return TreeState(work.size, work.frontier), nodes, cps
+        return TreeState.of(work), nodes, cps
 
     def _lock(self, session_id: str) -> asyncio.Lock:
         lock = self._locks.get(session_id)

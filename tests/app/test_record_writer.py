@@ -12,7 +12,7 @@ import time
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select, text, update
 
 from protocol.checkpoint import parse_note, public_key_bytes
 from protocol.merkle import (
@@ -30,11 +30,8 @@ from server.rules import commands as c
 from server.rules.session import RulesConfig
 from server.rules.state import Actor
 from store import STORED_LEVEL, Committed, LogEntry, RecordStore, SessionStore, migrate
-from store._record_schema import (
-    merkle_nodes as MN,
-    merkle_trees as MT,
-    session_checkpoints as CP,
-)
+from store._record_schema import merkle_nodes as MN, session_checkpoints as CP
+from store._schema import courtroom_sessions as S
 
 JUDGE = Actor("1", "JUDGE", "Judge")
 
@@ -128,41 +125,45 @@ async def test_every_commit_stores_its_tree_with_its_entries(db_url: str) -> Non
         await store.close()
 
 
-async def _refuse_trees_from(store: SessionStore, sid: str, size: int) -> None:
-    """A trigger that fails any transaction moving ``sid``'s tree to ``size`` or more."""
+async def _refuse_nodes_of(store: SessionStore, sid: str) -> None:
+    """A trigger that fails the statement storing any tree node of ``sid``.
+
+    The nodes are a batch's last write of the log (after its entries and its
+    head), so the whole transaction has written everything else by then.
+    """
     async with store.write_engine.begin() as conn:
         if store.write_engine.dialect.name == "sqlite":
             await conn.execute(
                 text(
-                    "CREATE TRIGGER refuse_tree BEFORE UPDATE ON merkle_trees"
-                    f" WHEN NEW.session_id = '{sid}' AND NEW.size >= {size}"
+                    "CREATE TRIGGER refuse_nodes AFTER INSERT ON merkle_nodes"
+                    f" WHEN NEW.session_id = '{sid}'"
                     " BEGIN SELECT RAISE(ABORT, 'refused'); END"
                 )
             )
         else:
             await conn.execute(
                 text(
-                    "CREATE FUNCTION refuse_tree() RETURNS trigger LANGUAGE plpgsql AS $$"
-                    f" BEGIN IF NEW.session_id = '{sid}' AND NEW.size >= {size} THEN"
+                    "CREATE FUNCTION refuse_nodes() RETURNS trigger LANGUAGE plpgsql AS $$"
+                    f" BEGIN IF NEW.session_id = '{sid}' THEN"
                     " RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; END IF;"
                     " RETURN NEW; END $$"
                 )
             )
             await conn.execute(
                 text(
-                    "CREATE TRIGGER refuse_tree BEFORE UPDATE ON merkle_trees"
-                    " FOR EACH ROW EXECUTE FUNCTION refuse_tree()"
+                    "CREATE TRIGGER refuse_nodes AFTER INSERT ON merkle_nodes"
+                    " FOR EACH ROW EXECUTE FUNCTION refuse_nodes()"
                 )
             )
 
 
-async def _allow_trees(store: SessionStore) -> None:
+async def _allow_nodes(store: SessionStore) -> None:
     async with store.write_engine.begin() as conn:
         if store.write_engine.dialect.name == "sqlite":
-            await conn.execute(text("DROP TRIGGER IF EXISTS refuse_tree"))
+            await conn.execute(text("DROP TRIGGER IF EXISTS refuse_nodes"))
         else:
-            await conn.execute(text("DROP TRIGGER IF EXISTS refuse_tree ON merkle_trees"))
-            await conn.execute(text("DROP FUNCTION IF EXISTS refuse_tree()"))
+            await conn.execute(text("DROP TRIGGER IF EXISTS refuse_nodes ON merkle_nodes"))
+            await conn.execute(text("DROP FUNCTION IF EXISTS refuse_nodes()"))
 
 
 async def test_a_rolled_back_batch_leaves_no_node(db_url: str) -> None:
@@ -174,8 +175,8 @@ async def test_a_rolled_back_batch_leaves_no_node(db_url: str) -> None:
         for i in range(14):
             await court.execute(sid, c.LogCustom("NOTE", {"i": i}), JUDGE)
         assert await stored_nodes(store, sid) == {}  # 15 leaves: no level-4 node yet
-        # The 16th entry completes node (4, 0); its batch fails after writing it.
-        await _refuse_trees_from(store, sid, 16)
+        # The 16th entry completes node (4, 0); its batch fails as it stores it.
+        await _refuse_nodes_of(store, sid)
         try:
             with pytest.raises(Exception, match="refused"):
                 await court.execute(sid, c.LogCustom("NOTE", {"i": 14}), JUDGE)
@@ -183,7 +184,7 @@ async def test_a_rolled_back_batch_leaves_no_node(db_url: str) -> None:
             assert (await RecordStore(store).tree(sid)).size == 15
             assert await stored_nodes(store, sid) == {}
         finally:
-            await _allow_trees(store)
+            await _allow_nodes(store)
         await court.execute(sid, c.LogCustom("NOTE", {"i": 14}), JUDGE)
         mem = await assert_tree_is_the_logs(store, sid)
         assert mem.size == 16 and (4, 0) in await stored_nodes(store, sid)
@@ -205,7 +206,7 @@ async def test_a_tree_left_behind_is_caught_up_then_grown_by_the_writer(db_url: 
     store = SessionStore(db_url)
     async with store.write_engine.begin() as conn:
         await conn.execute(delete(MN).where(MN.c.session_id == sid))
-        await conn.execute(delete(MT).where(MT.c.session_id == sid))
+        await conn.execute(update(S).where(S.c.id == sid).values(tree_size=0, tree_frontier=b""))
     court = Courtroom(store, MemoryBroker(), clock, RulesConfig())
     commits: list[Committed] = []
     court.on_commit(lambda s, done: commits.append(done))

@@ -27,7 +27,7 @@ def fresh_row(seq: int) -> Row:
 
 
 def test_a_remembered_row_is_a_copy_of_every_field() -> None:
-    row = Row(7, "ab" * 32, '{"x":1}', "node-a", 3, 9_000, "active", 8_000, dirty=True)
+    row = Row(7, "ab" * 32, '{"x":1}', "node-a", 3, 9_000, "active", 8_000, True, 7, b"e" * 96)
     cache = HeadCache()
     cache.put({SID: row})
     row.head_seq = 99  # the batch's object goes on; the memory does not
@@ -43,7 +43,8 @@ def test_a_fast_plan_leaves_the_memory_as_committed() -> None:
     assert rows[SID].head_seq == 5 and rows[SID].dirty
     # Until the statement says it wrote, the memory still holds the committed row.
     assert cache.get(SID) == fresh_row(4)
-    assert [h[-4:] for h in p.heads] == [(SID, 4, None, 0)]
+    # The tree (size 0) is behind the head (4): not grown, and its size is a condition too.
+    assert [h[-5:] for h in p.heads] == [(SID, 4, None, 0, 0)]
 
 
 def test_a_session_not_remembered_takes_the_locking_path() -> None:

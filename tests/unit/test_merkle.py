@@ -150,6 +150,27 @@ def test_compact_range_reports_complete_nodes_and_resumes_from_its_frontier() ->
         CompactRange(3, [EMPTY_ROOT])
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 70), st.lists(st.integers(1, 9), max_size=8), st.integers(0, 5))
+def test_extend_in_chunks_is_appending_leaf_by_leaf(
+    start: int, chunks: list[int], min_level: int
+) -> None:
+    """The writer's ``extend`` (a command's entries at once, upper levels only) is ``append``."""
+    one = CompactRange()
+    for i in range(start):
+        one.append(leaf_hash(_entry(i)))
+    many = CompactRange(one.size, one.frontier)
+    n, expected, got = start, [], []
+    for k in chunks:
+        leaves = [leaf_hash(_entry(i)) for i in range(n, n + k)]
+        expected += [node for leaf in leaves for node in one.append(leaf) if node[0] >= min_level]
+        got += many.extend(leaves, min_level)
+        n += k
+        assert many.size == one.size == n and many.frontier == one.frontier
+    assert got == expected
+    assert many.root() == _mth([bytes.fromhex(_entry(i)) for i in range(n)])
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.data())
 def test_every_proof_verifies_and_every_mutation_fails(data: st.DataObject) -> None:
