@@ -74,9 +74,9 @@ from server.live.record import BOUNDARIES, RecordKeeper
 from server.rules.commands import LogCustom
 from server.rules.session import RulesConfig
 from server.rules.state import Actor
-from store import RecordStore, SessionStore, TreeState, migrate
+from store import STORED_LEVEL, RecordStore, SessionStore, TreeState, migrate
 from store._record_schema import merkle_nodes as MN
-from store._schema import courtroom_sessions as S
+from store._schema import courtroom_sessions as S, session_log_entries as E
 from timers import system_clock
 
 JUDGE = Actor(user_id="1", account_role="JUDGE", name="Bench Judge")
@@ -252,6 +252,20 @@ async def bench_verify(
         return rows, per_cpu
 
 
+def _stand_in_entry(sid: str, seq: int, ts: str, h: str, prev: str) -> dict[str, Any]:
+    return {
+        "session_id": sid,
+        "sequence_number": seq,
+        "timestamp": ts,
+        "event_type": "NOTE",
+        "actor_id": None,
+        "details": "{}",
+        "previous_hash": prev,
+        "hash_chain": h,
+        "created_at": ts,
+    }
+
+
 async def bench_proof(label: str, url: str, n: int, samples: int) -> tuple[list[Row], float]:
     await migrate(url)
     store = SessionStore(url)
@@ -262,24 +276,33 @@ async def bench_proof(label: str, url: str, n: int, samples: int) -> tuple[list[
     try:
         created = await court.create_session(JUDGE, title="bench proofs")
         sid = created.entries[0].session_id
-        # The tree of an n-entry log (leaves stand in for entry hashes; the
-        # proof's cost does not depend on them), written as the keeper writes it.
+        # An n-entry log and its tree, as the writer leaves them: the entries
+        # (stand-in hashes; a proof's cost does not depend on them: the nodes
+        # below STORED_LEVEL are rebuilt from these), the nodes from
+        # STORED_LEVEL up, and the tree's size and edge in the session's row.
         t0 = time.perf_counter()
         tree = CompactRange()
+        ts = format_timestamp(datetime.now(UTC))
+        log: list[dict[str, Any]] = []
         nodes: list[dict[str, Any]] = []
         async with store.write_engine.begin() as c:
             for i in range(n):
-                for lv, idx, h in tree.append(leaf_hash(f"{i:064x}")):
-                    nodes.append({"session_id": sid, "level": lv, "idx": idx, "hash": h})
-                if len(nodes) >= 20_000:
-                    await c.execute(MN.insert(), nodes)
-                    nodes = []
-            if nodes:
-                await c.execute(MN.insert(), nodes)
-            # The tree's size and edge in the session's row (its creation stored a 1-leaf tree).
+                h = f"{i:064x}"
+                if i:  # the session's first entry is its real creation
+                    log.append(_stand_in_entry(sid, i + 1, ts, h, f"{i - 1:064x}"))
+                for lv, idx, node in tree.extend((leaf_hash(h),), STORED_LEVEL):
+                    nodes.append({"session_id": sid, "level": lv, "idx": idx, "hash": node})
+                if len(log) >= 20_000:
+                    await c.execute(E.insert(), log)
+                    log = []
+            for chunk in (log, *(nodes[k : k + 20_000] for k in range(0, len(nodes), 20_000))):
+                if chunk:
+                    await c.execute((E if chunk is log else MN).insert(), chunk)
             edge = TreeState.of(tree).edge
             await c.execute(
-                S.update().where(S.c.id == sid).values(tree_size=tree.size, tree_frontier=edge)
+                S.update()
+                .where(S.c.id == sid)
+                .values(head_seq=n, tree_size=tree.size, tree_frontier=edge)
             )
         print(f"  {label}: stored the tree of {n:,} entries in {time.perf_counter() - t0:.1f} s")
         rng = random.Random(7)

@@ -54,41 +54,52 @@ class ProofReads:
             raise NotFound(f"the log has {size} entries, not {need}")
         return size
 
-    async def _hashes(self, session_id: str, ranges: Sequence[tuple[int, int]]) -> list[str]:
-        """The hash of each subtree, from its complete nodes.
+    async def _hashes(
+        self, session_id: str, ranges: Sequence[tuple[int, int]], need: int
+    ) -> list[str]:
+        """The hash of each subtree, from its complete nodes, in a tree of at least ``need`` leaves.
 
-        Nodes from ``STORED_LEVEL`` up come from ``merkle_nodes`` in one query;
-        those below, from the entries of the (at most a few) blocks of
-        ``2**STORED_LEVEL`` leaves that hold them.
+        One query (``RecordStore.proof_reads``): the stored tree's size, the
+        nodes from ``STORED_LEVEL`` up, and the entries of the (at most a few)
+        blocks of ``2**STORED_LEVEL`` leaves whose lower nodes are rebuilt here.
+        A tree short of ``need`` is brought to the log's head first, and read again.
         """
         wanted = proof_nodes(ranges)
-        nodes = await self._records.nodes(session_id, [n for n in wanted if n[0] >= STORED_LEVEL])
         width = 1 << STORED_LEVEL
-        for block in sorted({(i << lv) // width for lv, i in wanted if lv < STORED_LEVEL}):
-            entries = await self._store.entries(session_id, block * width + 1, width)
+        blocks = sorted({(i << lv) // width for lv, i in wanted if lv < STORED_LEVEL})
+        spans = [(b * width + 1, (b + 1) * width) for b in blocks]
+        upper = [n for n in wanted if n[0] >= STORED_LEVEL]
+        got = await self._records.proof_reads(session_id, upper, spans)
+        if got.tree_size < need:
+            await self._size(session_id, need)
+            got = await self._records.proof_reads(session_id, upper, spans)
+        nodes = got.nodes
+        for block in blocks:
             small = CompactRange()  # the block's own subtree; its node i at lv is global
-            for e in entries:
-                for lv, i, h in small.append(leaf_hash(e.hash)):
-                    nodes[(lv, (block << (STORED_LEVEL - lv)) + i)] = h
+            for seq in range(block * width + 1, (block + 1) * width + 1):
+                h = got.entries.get(seq)
+                if h is None:
+                    break
+                for lv, i, node in small.append(leaf_hash(h)):
+                    nodes[(lv, (block << (STORED_LEVEL - lv)) + i)] = node
         if any(n not in nodes for n in wanted):
             raise NotFound("the tree is missing nodes (still being built?)")
         return [fold([nodes[n] for n in range_nodes(a, b)]).hex() for a, b in ranges]
 
     async def root(self, session_id: str, size: int) -> str:
-        (root,) = await self._hashes(session_id, [(0, size)])
+        (root,) = await self._hashes(session_id, [(0, size)], size)
         return root
 
     async def inclusion(self, session_id: str, sequence: int, size: int) -> dict[str, Any]:
         """RFC 9162 inclusion proof of entry ``sequence`` (leaf ``sequence - 1``) in tree ``size``.
 
-        Two queries: the tree's size, then every node of the proof and the root.
+        One query: the tree's size, every node of the proof and of the root.
         """
         try:
             ranges = inclusion_ranges(sequence - 1, size)
         except ProofError as exc:
             raise ValidationFailed(str(exc)) from None
-        await self._size(session_id, size)
-        root, *proof = await self._hashes(session_id, [(0, size), *ranges])
+        root, *proof = await self._hashes(session_id, [(0, size), *ranges], size)
         return {
             "session_id": session_id,
             "sequence_number": sequence,
@@ -104,8 +115,9 @@ class ProofReads:
             ranges = consistency_ranges(old, new)
         except ProofError as exc:
             raise ValidationFailed(str(exc)) from None
-        await self._size(session_id, new)
-        old_root, new_root, *proof = await self._hashes(session_id, [(0, old), (0, new), *ranges])
+        old_root, new_root, *proof = await self._hashes(
+            session_id, [(0, old), (0, new), *ranges], new
+        )
         return {
             "session_id": session_id,
             "from": old,
