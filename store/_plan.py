@@ -349,11 +349,12 @@ def _command(
             Update.by("classroom_rounds", "id", r["id"], {k: v for k, v in r.items() if k != "id"})
         )
     new_head = Head(entries[-1].sequence_number, entries[-1].hash)
-    tree = grown = None
-    nodes: list[NodeRow] = []
-    if trees and row.tree_size == row.head_seq:
-        tree = TreeState(row.tree_size, row.tree_frontier)
-        grown = grow(sid, tree, (e.hash for e in entries), nodes)
+    # The tree just before these entries, if this batch grows it (at its head).
+    tree = (
+        TreeState(row.tree_size, row.tree_frontier)
+        if trees and row.tree_size == row.head_seq
+        else None
+    )
     sealed = decision.after_chain(new_head) if decision.after_chain else {}
     extra = {**decision.session_columns, **sealed}
     if extra:
@@ -372,9 +373,8 @@ def _command(
     row.state = state_json.decode()
     row.status, row.next_action_ms = decision.status, decision.next_action_ms
     row.timer_owner, row.timer_fence, row.timer_lease_until = owner, fence, lease
-    if grown is not None:
-        row.tree_size, row.tree_frontier = grown.size, grown.edge
-        out.nodes += nodes
+    if tree is not None:
+        row.tree_size, row.tree_frontier = grow(sid, tree, [e.hash for e in entries], out.nodes)
     row.dirty = True
     memos.put(sid, row.state, decision.memo)
     out.entries += [entry_values(e, ts) for e in entries]

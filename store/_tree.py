@@ -40,6 +40,6 @@ def grow(
     frontier = tree.frontier
     created: list[tuple[int, int, bytes]] = []
     size = extend(frontier, tree.size, map(leaf_hash, entry_hashes), STORED_LEVEL, created)
-    if created:  # one command in eight, or so
-        nodes += [(session_id, *n) for n in created]
+    for n in created:  # one command in eight, or so
+        nodes.append((session_id, *n))
     return TreeState(size, b"".join(frontier))
