@@ -1,6 +1,6 @@
 """Benchmark the pure scheduling core: auto-assign and the conflict report.
 
-Run: .venv/bin/python bench/bench_schedule.py [--runs N]
+Run: .venv/bin/python bench/bench_schedule.py [--runs N] [--quick]
 
 Inputs are synthetic and deterministic (server.scheduling.core.synthetic): one event, 4 Swiss-style
 preliminary rounds plus a 16-team knockout, 8 slots of 90 min per court per day, 75-min
@@ -11,6 +11,7 @@ stay unassigned, which exercises the per-match diagnosis.
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
 import sys
@@ -19,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import orjson  # noqa: E402
 
 from server.scheduling.core import (  # noqa: E402
     ConflictReportBuilder,
@@ -47,7 +50,7 @@ def median_ms(fn: Callable[[], object], runs: int) -> float:
     return statistics.median(samples)
 
 
-def bench(name: str, inp: ScheduleInput, runs: int) -> None:
+def bench(name: str, inp: ScheduleInput, runs: int) -> list[dict[str, object]]:
     result = auto_assign(inp)
     after = result.apply_to(inp)
     report = ConflictReportBuilder.compute(after)
@@ -61,6 +64,9 @@ def bench(name: str, inp: ScheduleInput, runs: int) -> None:
     t_report = median_ms(lambda: ConflictReportBuilder.compute(after), runs)
     t_json = median_ms(lambda: ConflictReportBuilder.compute(after).model_dump_json(), runs)
     t_move = median_ms(lambda: validate_manual_move(after, placed.id, target), runs)
+    # The baseline, in the same run: serialising the tournament's input once (the
+    # work any request that carries it pays), so the ratios travel between machines.
+    t_base = median_ms(lambda: orjson.dumps(inp), runs)
     print(f"## {name}")
     print(
         f"matches={len(inp.matches)} slots={len(inp.slots)} judges={len(inp.judges)} "
@@ -71,15 +77,40 @@ def bench(name: str, inp: ScheduleInput, runs: int) -> None:
     print(f"  conflict report          median {t_report:8.1f} ms")
     print(f"  conflict report + JSON   median {t_json:8.1f} ms")
     print(f"  validate_manual_move     median {t_move:8.1f} ms")
+    print(f"  baseline: input to JSON  median {t_base:8.1f} ms")
+    figures = {
+        "auto_assign": t_assign,
+        "conflict_report": t_report,
+        "conflict_report_json": t_json,
+        "validate_manual_move": t_move,
+    }
+    return [
+        {
+            "bench": "schedule",
+            "case": name,
+            "op": op,
+            "median_ms": round(ms, 3),
+            "baseline_ms": round(t_base, 3),
+        }
+        for op, ms in figures.items()
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="timed runs per figure (median)")
+    parser.add_argument("--quick", action="store_true", help="one timed run per figure")
     args = parser.parse_args()
+    if args.quick:
+        args.runs = 1
     print(f"python {platform.python_version()} on {platform.machine()}, runs={args.runs}")
-    for name, params in SCENARIOS:
-        bench(name, synthetic_tournament(**params), args.runs)
+    out = [
+        line
+        for name, params in SCENARIOS
+        for line in bench(name, synthetic_tournament(**params), args.runs)
+    ]
+    for line in out:
+        print(json.dumps(line))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ as well, so it is the figure that the load of a shared machine disturbs least
 from before the writer grew trees (its keeper then builds them): copy it there
 for an A/B.
 
-    .venv/bin/python bench/bench_tree_cost.py --rounds 5 --backend both
+    .venv/bin/python bench/bench_tree_cost.py --rounds 5 --backend both   # [--quick]
 """
 
 from __future__ import annotations
@@ -86,7 +86,10 @@ async def main() -> None:
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     ap.add_argument("--sessions", type=int, default=64)
     ap.add_argument("--per", type=int, default=100)
+    ap.add_argument("--quick", action="store_true", help="1 round of 16 sessions x 20")
     args = ap.parse_args()
+    if args.quick:
+        args.rounds, args.sessions, args.per = 1, 16, 20
     print(machine())
     out = []
     for b in [b for b in ("sqlite", "postgres") if args.backend in (b, "both")]:
