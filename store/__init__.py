@@ -15,7 +15,7 @@ from store._record import CheckpointRow, Leaf, RecordStore
 from store._schedules import ScheduleRows, ScheduleStore, ScheduleTx
 from store._sessions import SessionStore
 from store._time import ms_to_iso, now_ms
-from store._tree import STORED_LEVEL, NodeRow, TreeState, grow
+from store._tree import STORED_LEVEL, TreeState
 from store._users import UserStore
 
 __all__ = [
@@ -24,9 +24,7 @@ __all__ = [
     "ClusterStore",
     "RecordStore",
     "STORED_LEVEL",
-    "NodeRow",
     "TreeState",
-    "grow",
     "TxInfo",
     "DEFAULT_URL",
     "Committed",

@@ -21,7 +21,7 @@ from store._db_errors import mapped as _mapped
 from store._record_schema import merkle_nodes as MN, session_checkpoints as CP
 from store._schema import courtroom_sessions as S, session_log_entries as E
 from store._sessions import SessionStore
-from store._tree import NodeRow, TreeState
+from store._tree import TreeState
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +75,7 @@ Leaf = tuple[int, str, str]  # an entry as the tree needs it: sequence, event ty
 # stored nodes (level, idx, hash) and the checkpoints signed on the way.
 Build = Callable[
     [TreeState, list[Leaf]],
-    tuple[TreeState, list[NodeRow], list["CheckpointRow"]],
+    tuple[TreeState, list[tuple[int, int, bytes]], list["CheckpointRow"]],
 ]
 _CHUNK = 20_000  # entries one catch-up transaction takes
 
@@ -140,7 +140,7 @@ class RecordStore:
                         insert(MN),
                         [
                             {"session_id": session_id, "level": lv, "idx": i, "hash": h}
-                            for _, lv, i, h in nodes
+                            for lv, i, h in nodes
                         ],
                     )
                 stored += await self._checkpoints_in(c, cps)

@@ -19,7 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from protocol.merkle import extend, leaf_hash
-from store._tree_state import BLOCK, STORED_LEVEL, TreeState
+from store._tree_state import TreeState
+
+# Only nodes of this level and up are stored (one row per 8 entries, not two per
+# entry): a node below it is rebuilt from the 16 entries of its block when a
+# proof needs it (server/live/proofs.py).
+STORED_LEVEL = 4
 
 NodeRow = tuple[str, int, int, bytes]  # session_id, level, idx, hash
 __all__ = ["STORED_LEVEL", "NodeRow", "TreeState", "grow"]
@@ -30,18 +35,11 @@ def grow(
 ) -> TreeState:
     """``tree`` with the entries (their chain hashes, in order) appended.
 
-    A leaf joins the edge's unfinished block; when the block is complete, it is
-    folded into the subtrees of level 4 and up, and the stored nodes that
-    creates are added to ``nodes`` (``store/_tree_state.py``).
+    The stored nodes it completes are added to ``nodes``.
     """
-    size, edge = tree
-    for h in entry_hashes:
-        edge += leaf_hash(h)
-        size += 1
-        if size % BLOCK == 0:
-            upper, leaves = TreeState(size - 1, edge[:-32]).parts()
-            created: list[tuple[int, int, bytes]] = []
-            extend(upper, size - BLOCK, [*leaves, edge[-32:]], STORED_LEVEL, created)
-            nodes += [(session_id, *n) for n in created]
-            edge = b"".join(upper)
-    return TreeState(size, edge)
+    frontier = tree.frontier
+    created: list[tuple[int, int, bytes]] = []
+    size = extend(frontier, tree.size, map(leaf_hash, entry_hashes), STORED_LEVEL, created)
+    for n in created:  # one command in eight, or so
+        nodes.append((session_id, *n))
+    return TreeState(size, b"".join(frontier))

@@ -34,18 +34,18 @@ import orjson
 from protocol import event_types as ev
 from protocol.checkpoint import Checkpoint
 from protocol.errors import ValidationFailed
+from protocol.merkle import leaf_hash
 from server.common.signing import Keyring
 from server.live.broker import Broker
 from server.live.proofs import ProofReads
 from store import (
+    STORED_LEVEL,
     CheckpointRow,
     Committed,
     Leaf,
-    NodeRow,
     RecordStore,
     SessionStore,
     TreeState,
-    grow,
     ms_to_iso,
 )
 from timers import Clock
@@ -100,12 +100,10 @@ class RecordKeeper(ProofReads):
     def hook(self, session_id: str, committed: Committed) -> None:
         """``Courtroom.on_commit``: note a commit to sign, or a tree to catch up."""
         if committed.tree is not None:  # grown in the commit's own transaction
-            for e in committed.entries:  # a plain loop: this runs for every commit
-                if e.event_type in BOUNDARIES:
-                    leaves = [(x.sequence_number, x.event_type, x.hash) for x in committed.entries]
-                    self._signing.append((session_id, committed.tree, leaves))
-                    self._wake.set()
-                    break
+            if any(e.event_type in BOUNDARIES for e in committed.entries):
+                leaves = [(e.sequence_number, e.event_type, e.hash) for e in committed.entries]
+                self._signing.append((session_id, committed.tree, leaves))
+                self._wake.set()
         elif committed.entries:
             self._behind[session_id] = None
             self._wake.set()
@@ -184,22 +182,19 @@ class RecordKeeper(ProofReads):
 
     def _walk(
         self, session_id: str, tree: TreeState, leaves: Sequence[Leaf]
-    ) -> tuple[TreeState, list[NodeRow], list[CheckpointRow]]:
-        """Append ``leaves`` to ``tree``: the new tree, its stored nodes, a checkpoint per boundary.
-
-        The same growth as the writer's (``store/_tree.py``); a boundary's root
-        comes from the tree's compact range at that size.
-        """
-        nodes: list[NodeRow] = []
+    ) -> tuple[TreeState, list[tuple[int, int, bytes]], list[CheckpointRow]]:
+        """Append ``leaves`` to ``tree``: the new tree, its stored nodes, a checkpoint per boundary."""
+        work = tree.range()
+        nodes: list[tuple[int, int, bytes]] = []
         cps: list[CheckpointRow] = []
         for seq, event_type, h in leaves:
-            if seq != tree.size + 1:
+            if seq != work.size + 1:
                 break  # a gap in what was read: the rest waits for the next pass
-            tree = grow(session_id, tree, (h,), nodes)
+            nodes += work.extend((leaf_hash(h),), STORED_LEVEL)
             reason = BOUNDARIES.get(event_type)
             if reason is not None:
-                cps.append(self._sign(session_id, tree.size, tree.range().root(), h, reason))
-        return tree, nodes, cps
+                cps.append(self._sign(session_id, work.size, work.root(), h, reason))
+        return TreeState.of(work), nodes, cps
 
     def _lock(self, session_id: str) -> asyncio.Lock:
         lock = self._locks.get(session_id)

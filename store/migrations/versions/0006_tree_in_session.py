@@ -10,16 +10,9 @@ batch read them (one locking query) and wrote them back (one upsert), and the
 PostgreSQL one-statement path carried them as a CTE of its own. As columns of
 ``courtroom_sessions`` they ride on the row the writer locks and updates
 anyway: no statement of their own, and the head and the tree cannot disagree
-about which commit wrote them.
-
-``tree_frontier`` keeps the edge in blocks (``store/_tree_state.py``): the
-complete subtrees of level 4 and up, then the leaf hashes of the unfinished
-last block, 32 bytes each, concatenated; ``merkle_trees`` kept RFC 6962's
-frontier as comma-separated hex, whose low subtrees cannot give those leaves
-back. Both directions therefore keep a tree only up to its last whole block of
-16 (``size`` rounded down, the frontier's subtrees of level 4 and up, which
-are the same in both forms); the record keeper catches up the rest, at most
-15 entries a session, from the log when the server starts.
+about which commit wrote them. ``tree_frontier`` is the edge's hashes
+concatenated (32 bytes each, largest subtree first); ``merkle_trees`` kept
+them as comma-separated hex.
 """
 
 from __future__ import annotations
@@ -56,11 +49,10 @@ def upgrade() -> None:
         )
     bind = op.get_bind()
     for sid, size, frontier in bind.execute(sa.select(_trees)).all():
-        whole, upper = _whole_blocks(size, frontier.split(",") if frontier else [])
         bind.execute(
             _sessions.update()
             .where(_sessions.c.id == sid)
-            .values(tree_size=whole, tree_frontier=bytes.fromhex("".join(upper)))
+            .values(tree_size=size, tree_frontier=bytes.fromhex(frontier.replace(",", "")))
         )
     op.drop_table("merkle_trees")
 
@@ -80,18 +72,9 @@ def downgrade() -> None:
         )
     ).all()
     for sid, size, edge in rows:
-        edge = bytes(edge).hex()
-        whole, upper = _whole_blocks(size, [edge[i : i + 64] for i in range(0, len(edge), 64)])
-        bind.execute(_trees.insert().values(session_id=sid, size=whole, frontier=",".join(upper)))
+        edge = bytes(edge)
+        text = ",".join(edge[i : i + 32].hex() for i in range(0, len(edge), 32))
+        bind.execute(_trees.insert().values(session_id=sid, size=size, frontier=text))
     with op.batch_alter_table("courtroom_sessions", schema=None) as batch_op:
         batch_op.drop_column("tree_frontier")
         batch_op.drop_column("tree_size")
-
-
-def _whole_blocks(size: int, hashes: list[str]) -> tuple[int, list[str]]:
-    """The tree up to its last whole block of 16: its size and its subtrees of level 4 and up.
-
-    Both forms of the edge begin with those subtrees, largest first, one per
-    set bit of ``size >> 4``.
-    """
-    return size & ~15, hashes[: (size >> 4).bit_count()]
