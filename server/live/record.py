@@ -100,10 +100,12 @@ class RecordKeeper(ProofReads):
     def hook(self, session_id: str, committed: Committed) -> None:
         """``Courtroom.on_commit``: note a commit to sign, or a tree to catch up."""
         if committed.tree is not None:  # grown in the commit's own transaction
-            if any(e.event_type in BOUNDARIES for e in committed.entries):
-                leaves = [(e.sequence_number, e.event_type, e.hash) for e in committed.entries]
-                self._signing.append((session_id, committed.tree, leaves))
-                self._wake.set()
+            for e in committed.entries:  # a plain loop: this runs for every commit
+                if e.event_type in BOUNDARIES:
+                    leaves = [(x.sequence_number, x.event_type, x.hash) for x in committed.entries]
+                    self._signing.append((session_id, committed.tree, leaves))
+                    self._wake.set()
+                    break
         elif committed.entries:
             self._behind[session_id] = None
             self._wake.set()
