@@ -8,11 +8,12 @@ connections go on reading the last commit meanwhile.
 A lone job (a batch of one: an idle server) is run on the event loop itself,
 with no hop: its transaction is a few statements and a commit that does not
 fsync (``synchronous=NORMAL`` in WAL), ~0.1 ms, where the two thread switches
-cost more than the work. It takes the write lock only if it is free at once;
-if another connection holds it, the job goes to the thread, which waits.
-With ``synchronous=FULL`` every batch goes to the thread. The connection is
-the same either way, used by one batch at a time (the writer hands over the
-next batch only when this one is done).
+cost more than the work. It takes the write lock only if it is free at once
+(its ``BEGIN IMMEDIATE`` alone runs with no busy timeout); if another
+connection holds it, the job goes to the thread, which waits for it as every
+batch there does. With ``synchronous=FULL`` every batch goes to the thread.
+The connection is the same either way, used by one batch at a time (the
+writer hands over the next batch only when this one is done).
 
 Durability: ``synchronous=NORMAL`` in WAL mode, so a commit survives the
 process being killed; a power cut may lose the last commits before the next
@@ -30,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -41,7 +41,7 @@ from store._plan import Job, Memos
 
 _DIALECT = Dialect()
 log = logging.getLogger("courtroom.writer")
-BUSY_TIMEOUT_S = 30.0  # how long a batch on the thread waits for the write lock
+BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for a lock another connection holds
 # About SQLite's own autocheckpoint (1,000 WAL pages): a commit writes a few
 # pages of its own (head row, index roots) besides its rows.
 CHECKPOINT_ROWS = 1000
@@ -82,9 +82,11 @@ class SqliteBackend:
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
-            # No busy handler: ``_begin`` decides whether to wait for the lock.
             conn = sqlite3.connect(
-                self._path, timeout=0, isolation_level=None, check_same_thread=False
+                self._path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,  # lone jobs run on the event loop's thread
             )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._sync}")
@@ -129,22 +131,19 @@ class _Busy(Exception):
 
 
 def _begin(conn: sqlite3.Connection, wait: bool) -> None:
-    """``BEGIN IMMEDIATE``; if the lock is taken, wait up to ``BUSY_TIMEOUT_S`` or raise ``_Busy``."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
-    pause = 0.0005
-    while True:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
-                raise
-            if not wait:
-                raise _Busy from None
-            if time.monotonic() >= deadline:
-                raise
-        time.sleep(pause)  # on the writer thread
-        pause = min(pause * 2, 0.05)
+    """``BEGIN IMMEDIATE``; unless ``wait``, raise ``_Busy`` at once if the write lock is taken."""
+    if wait:
+        conn.execute("BEGIN IMMEDIATE")  # SQLite's busy handler waits up to BUSY_TIMEOUT_MS
+        return
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+            raise _Busy from None
+        raise
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 def _drive(conn: sqlite3.Connection, steps: Script) -> list[Any]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from protocol.errors import CourtroomError, InvalidTransition, NotFound
 from server.live.courtroom import Courtroom
@@ -48,6 +49,9 @@ class PresenceTracker:
         self._ttl = node_ttl_ms
         self._grace = grace_ms
         self._task: asyncio.Task[None] | None = None
+        # Rows taken from dead nodes whose departure did not commit (the database
+        # was down): their rows are gone, so only this node can still log them.
+        self._unlogged: list[dict[str, Any]] = []
 
     async def start(self) -> None:
         await self._cluster.heartbeat(self.node, self._court.clock())
@@ -117,21 +121,37 @@ class PresenceTracker:
             pass  # the session completed meanwhile: its record is closed
 
     async def sweep(self) -> int:
-        """Take over the connections of nodes that stopped beating; returns how many."""
-        swept = 0
-        for dead in await self._cluster.dead_nodes(self._court.clock(), self._ttl, me=self.node):
-            rows = await self._cluster.take_node_connections(dead)
-            log.warning("node %s is gone: logging the departure of %d connections", dead, len(rows))
-            # Concurrently, so a crowd of observers leaves in a few batched entries.
-            await asyncio.gather(
-                *(
-                    self._depart(r["session_id"], r["kind"], r["user_id"], r["observation_id"])
-                    for r in rows
-                )
+        """Take over the connections of nodes that stopped beating; returns how many were logged.
+
+        A departure whose write fails (the database down) is kept and tried
+        again at the next sweep, before any new one.
+        """
+        rows, self._unlogged = self._unlogged, []
+        gone = await self._cluster.dead_nodes(self._court.clock(), self._ttl, me=self.node)
+        for dead in gone:
+            taken = await self._cluster.take_node_connections(dead)
+            log.warning(
+                "node %s is gone: logging the departure of %d connections", dead, len(taken)
             )
+            rows += taken
+        # Concurrently, so a crowd of observers leaves in a few batched entries.
+        outcomes = await asyncio.gather(
+            *(
+                self._depart(r["session_id"], r["kind"], r["user_id"], r["observation_id"])
+                for r in rows
+            ),
+            return_exceptions=True,
+        )
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if isinstance(outcome, CourtroomError):
+                self._unlogged.append(row)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+        if self._unlogged:
+            log.warning("%d departures not logged yet: retrying", len(self._unlogged))
+        for dead in gone:
             await self._cluster.forget_node(dead)
-            swept += len(rows)
-        return swept
+        return len(rows) - len(self._unlogged)
 
     async def _loop(self) -> None:
         period = max(50, self._ttl // 4) / 1000
