@@ -295,9 +295,10 @@ async def bench_proof(label: str, url: str, n: int, samples: int) -> tuple[list[
                 if len(log) >= 20_000:
                     await c.execute(E.insert(), log)
                     log = []
-            for chunk in (log, *(nodes[k : k + 20_000] for k in range(0, len(nodes), 20_000))):
-                if chunk:
-                    await c.execute((E if chunk is log else MN).insert(), chunk)
+            if log:
+                await c.execute(E.insert(), log)
+            for k in range(0, len(nodes), 20_000):
+                await c.execute(MN.insert(), nodes[k : k + 20_000])
             edge = TreeState.of(tree).edge
             await c.execute(
                 S.update()

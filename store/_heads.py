@@ -7,9 +7,10 @@ rows and written as *one* autocommitted statement whose head update is
 conditional on the row still being what was remembered (``head_seq``,
 ``timer_owner``, ``timer_fence``, ``tree_size``). A row changed meanwhile
 (another node's command, a timer claim, a tree caught up) fails the condition,
-nothing of that session is written (its entries and tree nodes are inserted only
-for the rows the update matched), and its jobs are run again on the locking path. The memory is only a guess; the
-database's condition is what makes it safe.
+nothing of that session is written (its entries and tree nodes are inserted
+only for the rows the update matched), and its jobs are run again on the
+locking path. The memory is only a guess; the database's condition is what
+makes it safe.
 
 ``fast_plan`` is pure: it decides whether a batch may take that path.
 """

@@ -44,15 +44,12 @@ class ProofReads:
     async def checkpoint_now(self, session_id: str, reason: str = "judge") -> CheckpointRow:
         raise NotImplementedError
 
-    async def _size(self, session_id: str, need: int) -> int:
-        """The stored tree's size, built up to the log's head first if it is short of ``need``."""
-        size = (await self._records.tree(session_id)).size
-        if size < need:
-            await self._store.row(session_id)  # 404 for an unknown session
-            size = await self.sync(session_id, to_head=True)
+    async def _reach(self, session_id: str, need: int) -> None:
+        """Build a stored tree short of ``need`` leaves up to the log's head; 404 if it stays short."""
+        await self._store.row(session_id)  # 404 for an unknown session
+        size = await self.sync(session_id, to_head=True)
         if size < need:
             raise NotFound(f"the log has {size} entries, not {need}")
-        return size
 
     async def _hashes(
         self, session_id: str, ranges: Sequence[tuple[int, int]], need: int
@@ -71,7 +68,7 @@ class ProofReads:
         upper = [n for n in wanted if n[0] >= STORED_LEVEL]
         got = await self._records.proof_reads(session_id, upper, spans)
         if got.tree_size < need:
-            await self._size(session_id, need)
+            await self._reach(session_id, need)
             got = await self._records.proof_reads(session_id, upper, spans)
         nodes = got.nodes
         for block in blocks:
@@ -133,7 +130,6 @@ class ProofReads:
         entries = await self._store.entries(session_id, sequence, 1)
         if not entries or entries[0].sequence_number != sequence:
             raise NotFound(f"no entry #{sequence}")
-        await self._size(session_id, sequence)
         cp = await self._records.covering(session_id, sequence)
         if cp is None:
             cp = await self.checkpoint_now(session_id, "receipt")

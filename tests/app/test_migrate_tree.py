@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alembic import command
 from sqlalchemy import text
 
 from server.live.broker import MemoryBroker
@@ -22,7 +21,7 @@ from server.rules.session import RulesConfig
 from server.rules.state import Actor
 from store import RecordStore, SessionStore, migrate
 from store._engine import create_engine
-from store._migrate import alembic_config
+from store._migrate import downgrade
 from tests.app.test_record_writer import assert_tree_is_the_logs
 from tests.conftest import scratch_database
 
@@ -41,15 +40,6 @@ def own_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     else:
         with scratch_database() as url:
             yield url
-
-
-async def downgrade(url: str, revision: str) -> None:
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
-    finally:
-        await engine.dispose()
 
 
 async def test_0006_moves_each_tree_into_its_session_row_and_back(own_db: str) -> None:
