@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from functools import cache
+from operator import itemgetter
 from typing import Any, Literal
 
 from store._ops import Insert, Op, Style, grouped
 from store._plan import (
     ENTRY_COLUMNS,
     HEAD_COLUMNS,
+    NARROW_HEAD,
     SESSION_COLUMNS,
     Command,
     Connect,
@@ -76,14 +78,41 @@ class Dialect:
         sets = ", ".join(f"{c} = ?" for c in HEAD_COLUMNS)
         return Step("many", f"UPDATE courtroom_sessions SET {sets} WHERE id = ?", rows)
 
-    def write_log(self, entries: list[tuple[Any, ...]], heads: list[tuple[Any, ...]]) -> list[Step]:
-        """The entries and the new heads (sqlite3: two executemany, no round trips)."""
+    def write_log(
+        self,
+        entries: list[tuple[Any, ...]],
+        heads: list[tuple[Any, ...]],
+        moved: Sequence[bool] = (),
+    ) -> list[Step]:
+        """The entries and the new heads (sqlite3: executemany, no round trips).
+
+        A head that only its log, state and tree moved (``moved`` False) takes
+        the narrow update: SQLite rewrites an index whenever the statement
+        sets one of its columns, even to the value it holds.
+        """
         steps = [self.insert_entries(entries)] if entries else []
-        return steps + ([self.update_heads(heads)] if heads else [])
+        full = [h for h, m in zip(heads, moved, strict=True) if m] if moved else heads
+        if full:
+            steps.append(self.update_heads(full))
+        if len(full) < len(heads):
+            narrow = [_narrow(h) for h, m in zip(heads, moved, strict=True) if not m]
+            steps.append(Step("many", _UPDATE_NARROW, narrow))
+        return steps
 
     def insert_nodes(self, nodes: list[NodeRow]) -> Step:
         """The trees' new stored nodes (their sizes and edges go with the heads)."""
         return Step("many", _INSERT_NODES, nodes)
+
+
+_NARROW = itemgetter(*NARROW_HEAD)
+_UPDATE_NARROW = "UPDATE courtroom_sessions SET {} WHERE id = ?".format(
+    ", ".join(f"{HEAD_COLUMNS[i]} = ?" for i in NARROW_HEAD[:-1])
+)
+
+
+def _narrow(head: tuple[Any, ...]) -> tuple[Any, ...]:
+    narrow: tuple[Any, ...] = _NARROW(head)
+    return narrow
 
 
 _INSERT_NODES = "INSERT INTO merkle_nodes (session_id, level, idx, hash) VALUES (?, ?, ?, ?)"
@@ -123,8 +152,17 @@ class PgDialect(Dialect):
     def update_heads(self, rows: list[tuple[Any, ...]]) -> Step:
         return Step("fetch", _update_heads(1), _columns(rows))
 
-    def write_log(self, entries: list[tuple[Any, ...]], heads: list[tuple[Any, ...]]) -> list[Step]:
-        """Entries and heads in one statement (a data-modifying CTE): one round trip."""
+    def write_log(
+        self,
+        entries: list[tuple[Any, ...]],
+        heads: list[tuple[Any, ...]],
+        moved: Sequence[bool] = (),
+    ) -> list[Step]:
+        """Entries and heads in one statement (a data-modifying CTE): one round trip.
+
+        Always the full head update: PostgreSQL compares the values and keeps
+        the update heap-only when no indexed one changed.
+        """
         if not (entries and heads):
             return super().write_log(entries, heads)
         sql = f"WITH appended AS ({_insert_entries(1)}) {_update_heads(len(ENTRY_COLUMNS) + 1)}"
@@ -305,7 +343,7 @@ def script(
     if ids:
         for r in (yield d.lock_sessions(ids)):
             tree = TreeState.stored(r[7], r[8])
-            row = Row(int(r[1]), r[2], r[3], r[4], int(r[5]), r[6])
+            row = Row(int(r[1]), r[2], r[3], r[4], int(r[5]), r[6], r[9], r[10])
             row.tree_size, row.tree_frontier = tree
             rows[str(r[0])] = row
     live: dict[tuple[str, str], int] = {}
@@ -320,7 +358,7 @@ def script(
         seen.update(rows)
     yield from _ops(p.new_sessions, d)
     # Not ``yield from`` a list: the driver sends each step's rows back in.
-    for step in d.write_log(p.entries, p.heads):  # noqa: UP028
+    for step in d.write_log(p.entries, p.heads, p.moved):  # noqa: UP028
         yield step
     if p.nodes:
         yield d.insert_nodes(p.nodes)

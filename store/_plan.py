@@ -196,6 +196,8 @@ SESSION_COLUMNS = (
     "timer_lease_until",
     "tree_size",
     "tree_frontier",
+    "status",
+    "next_action_ms",
 )
 ENTRY_COLUMNS = (
     "session_id",
@@ -221,6 +223,10 @@ HEAD_COLUMNS = (
     "tree_size",
     "tree_frontier",
 )
+# The head columns a command that moves no timer and keeps the status changes: the
+# narrow head update (``Row.moved`` False) writes only these, so that SQLite leaves
+# the indexes of the others (status, next action, timer owner) untouched.
+NARROW_HEAD = (0, 1, 2, 8, 9, 10)  # positions in ``Row.head_values``: these, then the id
 
 
 @dataclass(slots=True)
@@ -240,6 +246,9 @@ class Row:
     # it is at the head (``tree_size == head_seq``).
     tree_size: int = 0
     tree_frontier: bytes = b""
+    # A job of this batch changed a column besides the head, the state and the tree
+    # (status, next action, timer owner, fence or lease): the full head update.
+    moved: bool = False
 
     def head_values(self, session_id: str) -> tuple[Any, ...]:
         return (
@@ -263,6 +272,7 @@ class Plan:
     entries: list[tuple[Any, ...]] = field(default_factory=list)
     ops: list[Op] = field(default_factory=list)
     heads: list[tuple[Any, ...]] = field(default_factory=list)
+    moved: list[bool] = field(default_factory=list)  # per head: ``Row.moved``
     nodes: list[NodeRow] = field(default_factory=list)  # the trees' new stored nodes
     outcomes: list[Any] = field(default_factory=list)  # per job: a value or an exception
 
@@ -301,6 +311,7 @@ def plan(
         except Exception as exc:  # the job's own refusal or bug: it fails alone
             out.outcomes.append(exc)
     out.heads = [r.head_values(sid) for sid, r in rows.items() if r.dirty]
+    out.moved = [r.moved for r in rows.values() if r.dirty]
     return out
 
 
@@ -368,6 +379,12 @@ def _command(
             owner, fence = job.node, fence + 1
         lease = job.now + job.lease_ms
     # Nothing can fail past this point: only now does the job touch the batch.
+    if not row.moved and (
+        decision.status != row.status
+        or decision.next_action_ms != row.next_action_ms
+        or (owner, fence, lease) != (row.timer_owner, row.timer_fence, row.timer_lease_until)
+    ):
+        row.moved = True
     row.head_seq, row.head_hash = new_head.sequence_number, new_head.hash
     state_json = orjson.dumps(decision.state)
     row.state = state_json.decode()

@@ -200,3 +200,20 @@ async def test_sqlite_checkpoints_happen_off_the_writer(sqlite_url: str) -> None
         assert (await store.verify(sid)).entries == 1501
     finally:
         await store.close()
+
+
+async def test_a_narrow_head_update_keeps_the_rows_other_columns(db_url: str) -> None:
+    """A NOTE writes only the head, state and tree; a start writes status and timer too."""
+    ct = await court(db_url)
+    try:
+        sid = (await ct.create_session(JUDGE)).entries[0].session_id
+        await ct.execute(sid, c.LogCustom("NOTE", {"i": 0}), JUDGE)
+        row = await ct.store.row(sid)
+        assert (row["status"], row["head_seq"]) == ("pending", 2)
+        await ct.execute(sid, c.Start(), JUDGE)
+        await ct.execute(sid, c.LogCustom("NOTE", {"i": 1}), JUDGE)
+        row = await ct.store.row(sid)
+        assert (row["status"], row["head_seq"]) == ("active", 4)
+        assert (await ct.store.verify(sid)).valid
+    finally:
+        await ct.store.close()

@@ -232,3 +232,33 @@ def test_memos_keep_the_most_recent_sessions() -> None:
         memos.put(sid, "{}", object())
     assert len(memos) == 2
     assert memos.take("b", "{}") is None and memos.take("a", "{}") is not None
+
+
+def test_a_head_is_narrow_unless_a_job_moved_its_status_or_timer() -> None:
+    rows = {SID: Row(1, GENESIS_HASH, "{}", None, 0, None, "active", None)}
+    p = plan([Command(SID, note(0), now=1), Command(SID, note(1), now=2)], rows, {}, set())
+    assert p.moved == [False]  # the same status, no deadline: log, state and tree only
+    # A deadline (and with it a timer owner and lease) moves the row, for the whole batch.
+    rows = {SID: Row(1, GENESIS_HASH, "{}", None, 0, None, "active", None)}
+    jobs = [Command(SID, note(0, deadline=9), now=1, node="n"), Command(SID, note(1), now=2)]
+    assert plan(jobs, rows, {}, set()).moved == [True]
+    # A status the row did not hold moves it too.
+    rows = {SID: Row(1, GENESIS_HASH, "{}", None, 0, None, "paused", None)}
+    assert plan([Command(SID, note(0), now=1)], rows, {}, set()).moved == [True]
+
+
+def test_the_sqlite_dialect_writes_a_narrow_head_with_the_narrow_statement() -> None:
+    from store._batch import Dialect
+
+    rows = {
+        SID: Row(1, GENESIS_HASH, "{}", None, 0, None, "active", None),
+        OTHER: Row(1, GENESIS_HASH, "{}", None, 0, None, "paused", None),
+    }
+    p = plan([Command(SID, note(0), now=1), Command(OTHER, note(1), now=1)], rows, {}, set())
+    steps = Dialect().write_log(p.entries, p.heads, p.moved)
+    insert, full, narrow = steps
+    assert insert.sql.startswith("INSERT INTO session_log_entries")
+    assert "status = ?" in full.sql and [h[-1] for h in full.args] == [OTHER]
+    assert "status" not in narrow.sql and "timer" not in narrow.sql
+    ((seq, hash_, state, tree_size, tree_edge, sid),) = narrow.args
+    assert (seq, sid, orjson.loads(state)) == (2, SID, {"notes": 1})
