@@ -47,31 +47,35 @@ def _split(n: int) -> int:
 
 
 def extend(
-    frontier: list[bytes],
+    edge: bytes,
     size: int,
     leaves: Iterable[bytes],
     min_level: int,
     created: list[tuple[int, int, bytes]],
-) -> int:
-    """Append ``leaves`` to the right edge ``frontier`` of a tree of ``size`` leaves, in place.
+) -> tuple[int, bytes]:
+    """Append ``leaves`` to a tree of ``size`` leaves with right edge ``edge``.
 
-    The complete nodes the leaves create from ``min_level`` up go to
-    ``created`` as ``(level, index, hash)``; returns the new size. A store that
-    keeps only the upper levels asks for those alone, so the nodes below are
-    never collected (the batch writer's path, once a command).
+    ``edge`` is the frontier's hashes concatenated, largest subtree first (32
+    bytes per set bit of ``size``): the form the writer stores, so that a
+    command's append neither splits nor joins it. The complete nodes the
+    leaves create from ``min_level`` up go to ``created`` as ``(level, index,
+    hash)``; returns the new size and edge. A store that keeps only the upper
+    levels asks for those alone, so the nodes below are never collected (the
+    batch writer's path, once a command).
     """
     for h in leaves:
         if min_level == 0:
             created.append((0, size, h))
         level = 0
         while (size >> level) & 1:
-            h = _sha256(b"\x01" + frontier.pop() + h).digest()
+            h = _sha256(b"\x01" + edge[-32:] + h).digest()
+            edge = edge[:-32]
             level += 1
             if level >= min_level:
                 created.append((level, size >> level, h))
-        frontier.append(h)
+        edge += h
         size += 1
-    return size
+    return size, edge
 
 
 class CompactRange:
@@ -81,17 +85,18 @@ class CompactRange:
     itself and every subtree it completes), ``root`` folds the frontier.
     """
 
-    __slots__ = ("size", "_frontier")
+    __slots__ = ("size", "edge")
 
     def __init__(self, size: int = 0, frontier: Sequence[bytes] = ()) -> None:
-        if len(frontier) != size.bit_count():
-            raise ValueError("a frontier has one hash per set bit of the size")
+        if len(frontier) != size.bit_count() or any(len(h) != 32 for h in frontier):
+            raise ValueError("a frontier has one 32-byte hash per set bit of the size")
         self.size = size
-        self._frontier = list(frontier)  # largest subtree first
+        self.edge = b"".join(frontier)  # largest subtree first (``extend``)
 
     @property
     def frontier(self) -> list[bytes]:
-        return list(self._frontier)
+        e = self.edge
+        return [e[i : i + 32] for i in range(0, len(e), 32)]
 
     def append(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
         return self.extend((leaf,))
@@ -99,11 +104,11 @@ class CompactRange:
     def extend(self, leaves: Iterable[bytes], min_level: int = 0) -> list[tuple[int, int, bytes]]:
         """Append ``leaves`` in order; the complete nodes they created from ``min_level`` up."""
         created: list[tuple[int, int, bytes]] = []
-        self.size = extend(self._frontier, self.size, leaves, min_level, created)
+        self.size, self.edge = extend(self.edge, self.size, leaves, min_level, created)
         return created
 
     def root(self) -> bytes:
-        f = self._frontier
+        f = self.frontier
         if not f:
             return EMPTY_ROOT
         h = f[-1]

@@ -37,9 +37,8 @@ def grow(
 
     The stored nodes it completes are added to ``nodes``.
     """
-    frontier = tree.frontier
     created: list[tuple[int, int, bytes]] = []
-    size = extend(frontier, tree.size, map(leaf_hash, entry_hashes), STORED_LEVEL, created)
+    size, edge = extend(tree.edge, tree.size, map(leaf_hash, entry_hashes), STORED_LEVEL, created)
     for n in created:  # one command in eight, or so
         nodes.append((session_id, *n))
-    return TreeState(size, b"".join(frontier))
+    return TreeState(size, edge)

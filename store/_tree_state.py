@@ -32,4 +32,4 @@ class TreeState(NamedTuple):
 
     @staticmethod
     def of(r: CompactRange) -> TreeState:
-        return TreeState(r.size, b"".join(r.frontier))
+        return TreeState(r.size, r.edge)
