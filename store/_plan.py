@@ -57,6 +57,9 @@ class Decision:
     # The decoded form of ``state`` (the rules' object), handed to the session's
     # next command so that it need not parse the state again (``Memos``).
     memo: Any = None
+    # The events changed nothing in the state (annotations): the stored text
+    # stands, and is neither serialised again nor compared.
+    same_state: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,8 +389,10 @@ def _command(
     ):
         row.moved = True
     row.head_seq, row.head_hash = new_head.sequence_number, new_head.hash
-    state_json = orjson.dumps(decision.state)
-    row.state = state_json.decode()
+    state_json: str | bytes = row.state
+    if not decision.same_state:
+        state_json = orjson.dumps(decision.state)
+        row.state = state_json.decode()
     row.status, row.next_action_ms = decision.status, decision.next_action_ms
     row.timer_owner, row.timer_fence, row.timer_lease_until = owner, fence, lease
     if tree is not None:

@@ -29,6 +29,7 @@ from server.live.metrics import METRICS
 from server.rules.commands import CreateSession, SessionCommand
 from server.rules.session import (
     RulesConfig,
+    changes_state,
     create,
     evolve,
     handle,
@@ -223,6 +224,7 @@ def _decision(session_id: str, state: SessionState, events: list[Any], at: int) 
         rounds=round_rows,
         after_chain=after_chain,
         memo=state,
+        same_state=not any(changes_state(t) for t in kinds),
     )
 
 

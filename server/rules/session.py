@@ -415,3 +415,8 @@ _EVOLVE: dict[str, Callable[[SessionState, dict[str, Any], str | None, int], Non
     ev.OBSERVER_LEFT: _observer_left,
     **round_evolve.EVOLVE,
 }
+
+
+def changes_state(event_type: str) -> bool:
+    """Whether applying an event of this type changes the state (custom events do not)."""
+    return event_type in _EVOLVE or event_type == ev.SESSION_CREATED

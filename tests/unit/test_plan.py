@@ -262,3 +262,18 @@ def test_the_sqlite_dialect_writes_a_narrow_head_with_the_narrow_statement() -> 
     assert "status" not in narrow.sql and "timer" not in narrow.sql
     ((seq, hash_, state, tree_size, tree_edge, sid),) = narrow.args
     assert (seq, sid, orjson.loads(state)) == (2, SID, {"notes": 1})
+
+
+def test_a_decision_that_changed_no_state_keeps_the_stored_text() -> None:
+    """Annotations change no state: the stored text stands and is not serialised again."""
+    text = orjson.dumps({"notes": 7}).decode()
+    rows = {SID: Row(1, GENESIS_HASH, text, None, 0, None, "active", None)}
+
+    def annotate(text: str, memo: Any, head: Head, now: int, info: TxInfo) -> Decision:
+        unserialisable = object()  # would fail orjson.dumps if the plan serialised it
+        return Decision([Ev("NOTE", {})], unserialisable, "active", None, same_state=True)
+
+    p = plan([Command(SID, annotate, now=1)], rows, {}, set())
+    (done,) = p.outcomes
+    assert done.head.sequence_number == 2 and done.state == {"notes": 7}
+    assert p.heads[0][2] is text and p.moved == [False]

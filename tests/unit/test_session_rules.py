@@ -12,7 +12,7 @@ from protocol.errors import (
     ValidationFailed,
 )
 from server.rules import commands as c
-from server.rules.session import TRANSITIONS
+from server.rules.session import TRANSITIONS, changes_state
 from server.rules.state import Presence, Status
 from tests.unit.rules_helpers import ADMIN, ANON, FACULTY, JUDGE, P1, P2, STRANGER, Court
 
@@ -233,3 +233,21 @@ def test_to_dict_is_the_plain_form_of_the_state() -> None:
     d["expected"][0]["user_id"] = "x"
     assert turn.warnings_fired == [1] and state.expected == [{"user_id": "11"}]
     assert SessionState.from_dict(d).participants == state.participants
+
+
+def test_changes_state_is_false_exactly_for_events_that_leave_the_state_alone() -> None:
+    """The writer keeps the stored text for commands whose events all say False."""
+    court = Court()
+    for cmd, actor in [
+        (c.LogCustom("NOTE", {"x": 1}), JUDGE),
+        (c.Join("petitioner", 1), P1),
+        (c.Start(), JUDGE),
+        (c.LogCustom("OBJECTION", {"by": "respondent"}), JUDGE),
+        (c.Pause(), JUDGE),
+        (c.Resume(), JUDGE),
+        (c.Complete(), JUDGE),
+    ]:
+        before = court.state.to_dict()
+        types = court.do(cmd, actor)
+        assert any(changes_state(t) for t in types) == (court.state.to_dict() != before), types
+    assert not changes_state("NOTE") and changes_state("SESSION_CREATED")
