@@ -1,7 +1,7 @@
 """Instructions per appended command, counted by callgrind: a figure this VM's noise cannot move.
 
     .venv/bin/python bench/bench_instructions.py [--sessions 64] [--per 5] [--extra 40]
-                                                  [--backend sqlite|postgres|both]
+                                                  [--backend sqlite|postgres|both] [--quick]
 
 The append load of bench_tree_cost.py (``--sessions`` sessions, one client each
 sending NOTE commands through ``Courtroom.execute``) runs in a child Python
@@ -136,4 +136,8 @@ if __name__ == "__main__":
     ap.add_argument("--per", type=int, default=5, help="commands a session in the short run")
     ap.add_argument("--extra", type=int, default=40, help="more commands a session in the long run")
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="sqlite")
-    sys.exit(asyncio.run(main(ap.parse_args())))
+    ap.add_argument("--quick", action="store_true", help="16 sessions, 10 commands counted")
+    ns = ap.parse_args()
+    if ns.quick:
+        ns.sessions, ns.extra = 16, 10
+    sys.exit(asyncio.run(main(ns)))
