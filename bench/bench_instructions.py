@@ -17,13 +17,15 @@ keeper: the baseline) and **with** it (the writer growing each tree in its
 batches, the keeper hooked in), the two cases of bench_tree_cost.py.
 
 Valgrind counts the instructions this process executes, not time: the same
-code and inputs give the same count (±0.2 %) whatever else the machine does,
-which a wall-clock A/B on this VM cannot promise (rounds spread ±15 %). What it
+code and inputs give nearly the same count whatever else the machine does (two
+runs of one configuration within 1 % with the default ``--extra``; ±3 % with
+``--extra 10``, as the threads' interleaving still moves a little), which a
+wall-clock A/B on this VM cannot promise (rounds spread ±15 %). What it
 does not see: caches, the GIL's waits, and other processes (on PostgreSQL the
 database's own work is not counted; on SQLite it is, in-process). Valgrind's
-CPU model also lacks the SHA extensions, so SHA-256 counts about ten times the
-instructions it takes on this CPU: the tree's hashing is overstated, never
-understated. Needs ``valgrind`` on the PATH (Debian's package); takes a few
+CPU model also lacks the SHA extensions, so OpenSSL takes its generic SHA-256
+code under it, with more instructions than on this CPU natively: the tree's
+hashing is overstated, never understated. Needs ``valgrind`` on the PATH (Debian's package); takes a few
 minutes (two children at a time).
 
 Ends with one JSON line per case (``{"bench": "instructions", ...}``).
