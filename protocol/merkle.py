@@ -93,6 +93,15 @@ class CompactRange:
         self.size = size
         self.edge = b"".join(frontier)  # largest subtree first (``extend``)
 
+    @classmethod
+    def from_edge(cls, size: int, edge: bytes) -> CompactRange:
+        """From the edge as ``extend`` keeps it (the frontier's hashes concatenated)."""
+        if len(edge) != 32 * size.bit_count():
+            raise ValueError("an edge has one 32-byte hash per set bit of the size")
+        r = cls()
+        r.size, r.edge = size, edge
+        return r
+
     @property
     def frontier(self) -> list[bytes]:
         e = self.edge

@@ -95,7 +95,7 @@ class Dialect:
         if full:
             steps.append(self.update_heads(full))
         if len(full) < len(heads):
-            narrow = [_narrow(h) for h, m in zip(heads, moved, strict=True) if not m]
+            narrow = [_NARROW(h) for h, m in zip(heads, moved, strict=True) if not m]
             steps.append(Step("many", _UPDATE_NARROW, narrow))
         return steps
 
@@ -108,11 +108,6 @@ _NARROW = itemgetter(*NARROW_HEAD)
 _UPDATE_NARROW = "UPDATE courtroom_sessions SET {} WHERE id = ?".format(
     ", ".join(f"{HEAD_COLUMNS[i]} = ?" for i in NARROW_HEAD[:-1])
 )
-
-
-def _narrow(head: tuple[Any, ...]) -> tuple[Any, ...]:
-    narrow: tuple[Any, ...] = _NARROW(head)
-    return narrow
 
 
 _INSERT_NODES = "INSERT INTO merkle_nodes (session_id, level, idx, hash) VALUES (?, ?, ?, ?)"

@@ -19,11 +19,10 @@ class TreeState(NamedTuple):
 
     @property
     def frontier(self) -> list[bytes]:
-        e = self.edge
-        return [e[i : i + 32] for i in range(0, len(e), 32)]
+        return self.range().frontier
 
     def range(self) -> CompactRange:
-        return CompactRange(self.size, self.frontier)
+        return CompactRange.from_edge(self.size, self.edge)
 
     @staticmethod
     def stored(size: int, edge: bytes | memoryview | str | None) -> TreeState:
