@@ -1,8 +1,8 @@
-"""SQLite: a lone job runs on the event loop, with no thread hop; never if it would wait.
+"""SQLite: a small batch runs on the event loop, with no thread hop; never if it would wait.
 
-The writer's connection is shared by the loop (a batch of one, when the write
-lock is free at once) and the writer thread (every other batch, and a lone job
-that finds the lock taken). What must hold: the same commits either way, the
+The writer's connection is shared by the loop (a batch of up to
+``INLINE_JOBS``, when the write lock is free at once) and the writer thread
+(a larger batch, and one that finds the lock taken). What must hold: the same commits either way, the
 loop never blocked on another connection's lock, and ``synchronous=FULL``
 (an fsync per commit) never on the loop.
 """
@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import pytest
 
+import store._writer_sqlite as writer_sqlite
 from server.live.broker import MemoryBroker
 from server.live.courtroom import Courtroom
 from server.rules.session import RulesConfig
@@ -56,16 +58,21 @@ async def _session(url: str, **kw: Any) -> tuple[SessionStore, str]:
     return store, (await ct.create_session(JUDGE)).entries[0].session_id
 
 
-async def test_a_lone_command_runs_on_the_loop_and_a_batch_on_the_thread(sqlite_url: str) -> None:
+async def test_small_batches_run_on_the_loop_and_a_larger_one_on_the_thread(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer_sqlite, "INLINE_JOBS", 5)
     store, sid = await _session(sqlite_url)
     threads: list[str] = []
     try:
         await store.execute(sid, noting(threads), now=clock())
         await asyncio.gather(*(store.execute(sid, noting(threads), now=clock()) for _ in range(5)))
+        await asyncio.gather(*(store.execute(sid, noting(threads), now=clock()) for _ in range(6)))
         loop_thread = threading.current_thread().name
-        assert threads[0] == loop_thread
-        assert set(threads[1:]) == {"courtroom-writer_0"}  # one batch of five, on the thread
-        assert [e.sequence_number for e in await store.entries(sid)] == list(range(1, 8))
+        assert threads[:6] == [loop_thread] * 6  # a lone job, then a batch of five
+        assert set(threads[6:]) == {"courtroom-writer_0"}  # a batch of six, on the thread
+        assert len(threads) == 12
+        assert [e.sequence_number for e in await store.entries(sid)] == list(range(1, 14))
         assert (await store.verify(sid)).valid
     finally:
         await store.close()
