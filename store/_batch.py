@@ -31,7 +31,8 @@ from store._plan import (
     Row,
     plan,
 )
-from store._tree import NodeRow, TreeState
+from store._tree import NodeRow
+from store._tree_state import stored_edge
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,10 +338,10 @@ def script(
     rows: dict[str, Row] = {}
     if ids:
         for r in (yield d.lock_sessions(ids)):
-            tree = TreeState.stored(r[7], r[8])
-            row = Row(int(r[1]), r[2], r[3], r[4], int(r[5]), r[6], r[9], r[10])
-            row.tree_size, row.tree_frontier = tree
-            rows[str(r[0])] = row
+            rows[str(r[0])] = Row(
+                int(r[1]), r[2], r[3], r[4], int(r[5]), r[6], r[9], r[10], False, int(r[7]),
+                stored_edge(r[8]),
+            )  # fmt: skip
     live: dict[tuple[str, str], int] = {}
     for j in jobs:
         if isinstance(j, Command) and j.live_user is not None:

@@ -25,7 +25,7 @@ from store._entries import LogEntry
 from store._ops import Insert, Op, Update
 from store._projections import projections
 from store._time import ms_to_iso
-from store._tree import NodeRow, TreeState, grow
+from store._tree import NodeRow, grow
 
 
 class PendingEvent(Protocol):
@@ -94,9 +94,10 @@ class Committed:
     fenced: bool = False  # a timer presented a stale fencing token: nothing was done
     next_action_ms: int | None = None  # as decided (None when fenced)
     state_json: str | bytes | None = None
-    # The session's Merkle tree just before these entries, when the same
-    # transaction appended them to it (``store/_tree.py``); None: it did not.
-    tree: TreeState | None = None
+    # The session's Merkle tree just before these entries (its size and edge, as
+    # ``TreeState`` holds them), when the same transaction appended them to it
+    # (``store/_tree.py``); None: it did not.
+    tree: tuple[int, bytes] | None = None
 
     @property
     def state(self) -> dict[str, Any]:
@@ -364,11 +365,7 @@ def _command(
         )
     new_head = Head(entries[-1].sequence_number, entries[-1].hash)
     # The tree just before these entries, if this batch grows it (at its head).
-    tree = (
-        TreeState(row.tree_size, row.tree_frontier)
-        if trees and row.tree_size == row.head_seq
-        else None
-    )
+    tree = (row.tree_size, row.tree_frontier) if trees and row.tree_size == row.head_seq else None
     sealed = decision.after_chain(new_head) if decision.after_chain else {}
     extra = {**decision.session_columns, **sealed}
     if extra:
@@ -396,7 +393,7 @@ def _command(
     row.status, row.next_action_ms = decision.status, decision.next_action_ms
     row.timer_owner, row.timer_fence, row.timer_lease_until = owner, fence, lease
     if tree is not None:
-        row.tree_size, row.tree_frontier = grow(sid, tree, [e.hash for e in entries], out.nodes)
+        row.tree_size, row.tree_frontier = grow(sid, *tree, [e.hash for e in entries], out.nodes)
     row.dirty = True
     memos.put(sid, row.state, decision.memo)
     out.entries += [entry_values(e, ts) for e in entries]
@@ -420,8 +417,8 @@ def _create(job: Create, rows: dict[str, Row], out: Plan, trees: bool) -> Commit
     ts = ms_to_iso(job.now)
     entry = chain(job.session_id, 1, ts, job.first, GENESIS_HASH)
     state_text = orjson.dumps(job.state).decode()
-    empty = TreeState(0)
-    tree = grow(job.session_id, empty, (entry.hash,), out.nodes) if trees else empty
+    empty = (0, b"")
+    tree = grow(job.session_id, *empty, [entry.hash], out.nodes) if trees else empty
     row = {
         **job.columns,
         "id": job.session_id,
@@ -432,8 +429,8 @@ def _create(job: Create, rows: dict[str, Row], out: Plan, trees: bool) -> Commit
         "state": state_text,
         "next_action_ms": None,
         "timer_fence": 0,
-        "tree_size": tree.size,
-        "tree_frontier": tree.edge,
+        "tree_size": tree[0],
+        "tree_frontier": tree[1],
     }
     out.new_sessions.append(Insert.row("courtroom_sessions", row))
     out.entries.append(entry_values(entry, ts))

@@ -16,8 +16,6 @@ same lock, and the writer takes it over once it reaches the head. No I/O here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from protocol.merkle import extend, leaf_hash
 from store._tree_state import TreeState
 
@@ -31,14 +29,17 @@ __all__ = ["STORED_LEVEL", "NodeRow", "TreeState", "grow"]
 
 
 def grow(
-    session_id: str, tree: TreeState, entry_hashes: Iterable[str], nodes: list[NodeRow]
-) -> TreeState:
-    """``tree`` with the entries (their chain hashes, in order) appended.
+    session_id: str, size: int, edge: bytes, entry_hashes: list[str], nodes: list[NodeRow]
+) -> tuple[int, bytes]:
+    """The tree of ``size`` leaves and right ``edge`` with the entries (their chain
+    hashes, in order) appended: its new size and edge.
 
+    Plain values in and out, no ``TreeState``: this runs once a command, and a
+    named tuple's constructor costs as much as the rest of the glue.
     The stored nodes it completes are added to ``nodes``.
     """
     created: list[tuple[int, int, bytes]] = []
-    size, edge = extend(tree.edge, tree.size, map(leaf_hash, entry_hashes), STORED_LEVEL, created)
+    size, edge = extend(edge, size, [leaf_hash(h) for h in entry_hashes], STORED_LEVEL, created)
     for n in created:  # one command in eight, or so
         nodes.append((session_id, *n))
-    return TreeState(size, edge)
+    return size, edge

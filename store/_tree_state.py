@@ -26,9 +26,16 @@ class TreeState(NamedTuple):
 
     @staticmethod
     def stored(size: int, edge: bytes | memoryview | str | None) -> TreeState:
-        """From the columns as read (an empty blob's default reads back as text on SQLite)."""
-        return TreeState(int(size), bytes(edge) if isinstance(edge, bytes | memoryview) else b"")
+        """From the columns as read."""
+        return TreeState(int(size), stored_edge(edge))
 
     @staticmethod
     def of(r: CompactRange) -> TreeState:
         return TreeState(r.size, r.edge)
+
+
+def stored_edge(edge: bytes | memoryview | str | None) -> bytes:
+    """The edge column as read: bytes (an empty blob's default reads back as text on SQLite)."""
+    if type(edge) is bytes:  # the common case first: this runs for every row a batch locks
+        return edge
+    return bytes(edge) if isinstance(edge, memoryview) else b""

@@ -103,7 +103,7 @@ class RecordKeeper(ProofReads):
             for e in committed.entries:  # a plain loop: this runs for every commit
                 if e.event_type in BOUNDARIES:
                     leaves = [(x.sequence_number, x.event_type, x.hash) for x in committed.entries]
-                    self._signing.append((session_id, committed.tree, leaves))
+                    self._signing.append((session_id, TreeState(*committed.tree), leaves))
                     self._wake.set()
                     break
         elif committed.entries:

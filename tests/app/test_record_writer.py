@@ -29,7 +29,7 @@ from server.live.record import RecordKeeper
 from server.rules import commands as c
 from server.rules.session import RulesConfig
 from server.rules.state import Actor
-from store import STORED_LEVEL, Committed, LogEntry, RecordStore, SessionStore, migrate
+from store import STORED_LEVEL, Committed, LogEntry, RecordStore, SessionStore, TreeState, migrate
 from store._record_schema import merkle_nodes as MN, session_checkpoints as CP
 from store._schema import courtroom_sessions as S
 
@@ -100,10 +100,11 @@ async def test_every_commit_stores_its_tree_with_its_entries(db_url: str) -> Non
         for done in commits:
             assert done.tree is not None
             first = done.entries[0]
-            assert done.tree.size == first.sequence_number - 1
-            if done.tree.size:
-                got = CompactRange(done.tree.size, done.tree.frontier).root()
-                assert got == mems[first.session_id].root(done.tree.size)
+            before = TreeState(*done.tree)
+            assert before.size == first.sequence_number - 1
+            if before.size:
+                got = CompactRange(before.size, before.frontier).root()
+                assert got == mems[first.session_id].root(before.size)
 
         # Proofs from the stored upper nodes (and lower ones rebuilt from the log).
         keeper = RecordKeeper(store, records, keyring(), clock)
