@@ -9,7 +9,7 @@ Where it runs: a batch of up to ``INLINE_JOBS`` jobs on the event loop
 itself, a larger one on a dedicated writer thread. The callers of a batch
 all wait for its commit, so the loop had nothing to do while the thread
 wrote: a hop only added two thread switches and, on two cores, a handover
-of the GIL and the caches between cores (64 sessions at once: ~15 % more
+of the GIL and the caches between cores (64 sessions at once: 6–15 % more
 appends on the loop, in alternated rounds; a lone command 0.1 ms, where the
 switches cost more than the work). A batch on the loop holds it for ~45 µs
 a job, so ~6 ms at most, about as long as the thread's Python could hold
