@@ -10,6 +10,7 @@ import pytest
 
 from protocol import GENESIS_HASH, ChainVerifier
 from protocol.errors import Conflict, InvalidTransition, NotFound
+from protocol.merkle import CompactRange, MemoryTree, leaf_hash
 from store._plan import (
     Command,
     Connect,
@@ -23,6 +24,8 @@ from store._plan import (
     TxInfo,
     plan,
 )
+from store._tree import NodeRow, grow
+from store._tree_state import TreeState, stored_edge
 
 SID = "00000000-0000-4000-8000-000000000001"
 OTHER = "00000000-0000-4000-8000-000000000002"
@@ -277,3 +280,27 @@ def test_a_decision_that_changed_no_state_keeps_the_stored_text() -> None:
     (done,) = p.outcomes
     assert done.head.sequence_number == 2 and done.state == {"notes": 7}
     assert p.heads[0][2] is text and p.moved == [False]
+
+
+def test_the_stored_edge_reads_as_bytes_whatever_the_driver_returned() -> None:
+    edge = bytes(range(32)) * 2
+    assert stored_edge(edge) is edge  # the common case, not copied
+    assert stored_edge(memoryview(edge)) == edge  # a driver's buffer
+    assert stored_edge("") == b""  # SQLite: an empty blob's default reads back as text
+    assert stored_edge(None) == b""
+    assert TreeState.stored(2, memoryview(edge)) == TreeState(2, edge)
+
+
+def test_a_grown_tree_is_the_memory_tree_and_its_upper_nodes() -> None:
+    hashes = [f"{i:064x}" for i in range(1, 41)]
+    size, edge, nodes = 0, b"", list[NodeRow]()
+    for k in range(0, 40, 3):  # commands of up to three entries
+        size, edge = grow("s", size, edge, hashes[k : k + 3], nodes)
+    tree = MemoryTree()
+    for h in hashes:
+        tree.append(leaf_hash(h))
+    assert size == 40
+    assert CompactRange.from_edge(size, edge).root() == tree.root(40)
+    # Only complete nodes from STORED_LEVEL up: two of level 4 (leaves 0-15, 16-31), one of 5.
+    assert [(lv, i) for _, lv, i, _ in nodes] == [(4, 0), (4, 1), (5, 0)]
+    assert all(sid == "s" and h == tree.get(lv, i) for sid, lv, i, h in nodes)
