@@ -29,9 +29,20 @@ checkpoint. ``COURTROOM_SQLITE_SYNCHRONOUS=FULL`` fsyncs every batch as well.
 
 Checkpoints (copying the WAL back into the database file) are taken off the
 commit path: the writer's connection never checkpoints by itself; every
-``CHECKPOINT_ROWS`` written rows (a commit counting for a few) a second thread runs a passive checkpoint on
-its own connection (sqlite3 releases the GIL while SQLite works), so a commit
-never waits for one.
+``CHECKPOINT_ROWS`` written rows (a commit counting for a few) a second thread
+runs a passive checkpoint on its own connection (sqlite3 releases the GIL while
+SQLite works), so a commit never waits for one.
+
+The WAL must also *restart*: SQLite writes from its start again only at the
+first commit after a checkpoint that copied every frame. A writer that never
+pauses never gives it one, as frames keep arriving while the other thread
+copies: under sustained load the WAL grew by ~100 MB a second, without end,
+and appends slowed to half within 15 s (the WAL index grows with it). So when a
+checkpoint leaves more than ``RESTART_FRAMES`` frames behind it, the writer
+copies the few frames committed since, on its own connection and thread,
+between two batches (``SqliteBackend.run``): then every frame is copied, and the
+next batch restarts the WAL. ``journal_size_limit`` gives the file back after a
+burst.
 """
 
 from __future__ import annotations
@@ -55,6 +66,8 @@ BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for a lock another connec
 CHECKPOINT_ROWS = 1000
 PAGES_PER_COMMIT = 4
 INLINE_JOBS = 128  # the largest batch run on the event loop (read at each batch)
+RESTART_FRAMES = 16 * CHECKPOINT_ROWS  # a WAL this long after a checkpoint (~64 MB): restart it
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes the WAL file keeps after a restart
 
 
 class SqliteBackend:
@@ -71,8 +84,11 @@ class SqliteBackend:
         # Batches on the event loop: only when a commit does not fsync.
         self._inline = self._sync in ("OFF", "NORMAL")
         self._trees = trees  # grow the Merkle trees in the batch (store/_tree.py)
+        self.wal_restarts = 0  # checkpoints finished by the writer, for the tests
 
     async def run(self, jobs: Sequence[Job]) -> list[Any]:
+        if self._checkpoints.overdue:
+            await self._restart_wal()
         if len(jobs) <= INLINE_JOBS and self._inline and self._conn is not None:
             try:
                 return self._run(jobs, wait=False)
@@ -80,6 +96,19 @@ class SqliteBackend:
                 pass  # the write lock is taken: wait for it on the thread
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._run, jobs)
+
+    async def _restart_wal(self) -> None:
+        """Copy the frames the last checkpoint left, so that the next batch restarts the WAL."""
+        self._checkpoints.overdue = False
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._finish_checkpoint)
+
+    def _finish_checkpoint(self) -> None:
+        try:
+            # PASSIVE is enough: this process's writer is the one writing, and it waits.
+            self._connect().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self.wal_restarts += 1
+        except sqlite3.Error as exc:
+            log.warning("WAL checkpoint before a restart failed: %s", exc)
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
@@ -101,6 +130,7 @@ class SqliteBackend:
             conn.execute(f"PRAGMA synchronous={self._sync}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's job
+            conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             self._conn = conn
         return self._conn
 
@@ -179,6 +209,8 @@ class Checkpointer:
         self._running: Future[None] | None = None
         self._conn: sqlite3.Connection | None = None
         self.done = 0  # checkpoints run, for the tests
+        # The last one left more than RESTART_FRAMES frames: the writer is to finish it.
+        self.overdue = False
 
     def request(self) -> None:
         """Start a checkpoint unless one is running (called on the writer thread)."""
@@ -190,8 +222,9 @@ class Checkpointer:
             if self._conn is None:
                 self._conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
             # PASSIVE: copy what no reader still needs; never blocks the writer.
-            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            _, frames, _ = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self.done += 1
+            self.overdue = frames >= RESTART_FRAMES
         except sqlite3.Error as exc:
             log.warning("WAL checkpoint failed: %s", exc)
 

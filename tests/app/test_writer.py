@@ -9,6 +9,7 @@ through the database still make one gap-free chain.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from typing import Any
 
@@ -200,6 +201,54 @@ async def test_sqlite_checkpoints_happen_off_the_writer(sqlite_url: str) -> None
         assert (await store.verify(sid)).entries == 1501
     finally:
         await store.close()
+
+
+async def test_a_checkpoint_that_left_frames_behind_is_finished_so_the_wal_restarts(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that never pauses still gets its WAL restarted.
+
+    SQLite restarts the WAL only at the first commit after a checkpoint that
+    copied every frame. Under load the checkpointer's thread copies while new
+    frames arrive, so it never copies them all; here a reader's snapshot holds
+    it back the same way. The writer then copies the rest between two batches,
+    and the next batch starts the WAL afresh (its header's checkpoint counter
+    goes up), instead of the file growing without end.
+    """
+    import store._writer_sqlite as ws
+
+    monkeypatch.setattr(ws, "RESTART_FRAMES", 1)
+    ct = await court(sqlite_url)
+    store = ct.store
+    path = sqlite_url.split("///", 1)[1]
+    try:
+        sid = (await ct.create_session(JUDGE)).entries[0].session_id
+        backend = store.writer._backend
+        assert isinstance(backend, ws.SqliteBackend)
+        await ct.execute(sid, c.LogCustom("NOTE", {"i": 1}), JUDGE)
+        reader = sqlite3.connect(path, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM session_log_entries").fetchall()  # a snapshot
+        await ct.execute(sid, c.LogCustom("NOTE", {"i": 2}), JUDGE)  # frames after it
+        checkpoints = backend._checkpoints
+        await asyncio.wrap_future(checkpoints._pool.submit(checkpoints._checkpoint))
+        assert checkpoints.overdue  # the snapshot kept the last frames from being copied
+        reader.execute("COMMIT")
+        reader.close()
+        restarts = _wal_restarts(path)
+
+        await ct.execute(sid, c.LogCustom("NOTE", {"i": 3}), JUDGE)
+        assert not checkpoints.overdue and backend.wal_restarts == 1
+        assert _wal_restarts(path) == restarts + 1
+        assert (await store.verify(sid)).entries == 4
+    finally:
+        await store.close()
+
+
+def _wal_restarts(db_path: str) -> int:
+    """The WAL header's checkpoint sequence number: SQLite adds one at each restart."""
+    with open(db_path + "-wal", "rb") as f:
+        return int.from_bytes(f.read(16)[12:16], "big")
 
 
 async def test_a_narrow_head_update_keeps_the_rows_other_columns(db_url: str) -> None:
