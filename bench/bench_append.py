@@ -9,7 +9,9 @@ What runs, for SQLite (a file in a temp dir) and PostgreSQL (a scratch
   path (rules, chain hash, batch writer transaction, commit, publish to the
   in-memory broker):
   - on ``--sessions`` sessions at once, one client per session sending its
-    commands one after another (each waits for its reply): appends/s;
+    commands one after another (each waits for its reply): appends/s; on
+    PostgreSQL also with the writer held to one batch at a time (it writes
+    two at once), the writer as it was;
   - on one session from one client (latency bound): appends/s;
   - one command at a time on an idle server with a pause between commands:
     the latency of a lone command, p50/p99;
@@ -213,6 +215,25 @@ async def bench_backend(
                 retries=args.retries,
             ),
         ]
+        if store.writer.concurrency > 1:  # PostgreSQL: the same load, one batch at a time
+            in_flight = store.writer.concurrency
+
+            async def one_batch() -> tuple[int, float]:
+                store.writer.concurrency = 1
+                try:
+                    return await sessions()
+                finally:
+                    store.writer.concurrency = in_flight
+
+            rows.append(
+                await clean_case(
+                    f"{label}: Courtroom.execute, {k} sessions, one batch at a time",
+                    one_batch,
+                    baseline=batch_base,
+                    repeat=r,
+                    retries=args.retries,
+                )
+            )
         return rows, await lone_latency()
     finally:
         await store.close()
@@ -277,7 +298,8 @@ async def main(args: argparse.Namespace) -> None:
         )
     print_table("chain hash alone", await bench_hash(args.hash_n))
     print(f"whole run (repeated cases included): {others.line()}")
-    for backend, (batch_base, many, one_base, one), lat in ((b, rs, lt) for b, rs, lt in results):
+    for backend, rs, lat in results:
+        batch_base, many, one_base, one = rs[:4]
         common = {"bench": "append", "backend": backend}
         print(
             json.dumps(
@@ -306,6 +328,18 @@ async def main(args: argparse.Namespace) -> None:
                 {**common, "case": "lone_latency", **{k: round(v, 3) for k, v in lat.items()}}
             )
         )
+        if len(rs) > 4:  # the same 64 sessions, one batch at a time (the writer before)
+            print(
+                json.dumps(
+                    {
+                        **common,
+                        "case": "sessions_one_batch",
+                        "sessions": args.sessions,
+                        "per_s": round(rs[4].rate),
+                        "in_flight_per_s": round(many.rate),
+                    }
+                )
+            )
 
 
 if __name__ == "__main__":

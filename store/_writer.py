@@ -12,6 +12,19 @@ A batch closes when the queue is empty or at the size cap, never on a timer:
 a lone command is written at once, and under load the batch grows by itself
 to whatever arrived during the previous commit (natural group commit).
 
+A backend may take more than one batch at a time (``Backend.concurrency``:
+PostgreSQL, two connections). Then, while a batch is being written, the
+next one forms from the jobs whose sessions are not in it: a session's jobs
+are never in two batches at once, and a job waits behind any earlier job of
+its session that waits, so each session's jobs still run in queue order and
+its chain is never forked. A job that names no session (a ``Disconnect``) is
+written only when no batch is, and the jobs queued after it wait for it.
+Every caller of a batch waits for its commit, so with one batch at a time the
+event loop idled while the database wrote; two overlap the two. For that,
+with no batch running, ``2 * SPLIT_MIN`` waiting jobs or more are split in
+half: the second half (less its sessions already in the first) is the next
+batch, and the two then take turns.
+
 Failures:
 
 * a job that its rules refuse (or whose ``decide`` raises) fails alone inside
@@ -34,12 +47,18 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from protocol.errors import CourtroomError, Unavailable
-from store._plan import Job
+from store._plan import Command, Connect, Create, Job
 
 log = logging.getLogger("courtroom.writer")
+# With batches to spare (``Backend.concurrency``), this many jobs waiting or more are split
+# in two batches written together; fewer go as one (a lone command is never delayed).
+SPLIT_MIN = 8
 
 
 class Backend(Protocol):
+    # Batches this backend may run at once (over disjoint sessions); 1 if absent.
+    concurrency: int
+
     async def run(self, jobs: Sequence[Job]) -> list[Any]:
         """Run ``jobs`` in one transaction; one outcome (value or exception) per job.
 
@@ -63,6 +82,9 @@ class Writer:
         self._backend = backend
         self._max = max_batch
         self._queue: list[tuple[Job, asyncio.Future[Any]]] = []
+        self.concurrency = max(1, int(getattr(backend, "concurrency", 1)))
+        # The batches being written, each with its sessions (None: it holds a job naming none).
+        self._running: dict[asyncio.Task[None], frozenset[str] | None] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -93,20 +115,65 @@ class Writer:
 
     async def _run(self) -> None:
         while True:
-            if not self._queue:
-                if self._closing:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            batch, self._queue = self._queue[: self._max], self._queue[self._max :]
-            try:
-                await self._write(batch)
-            except Exception:  # a bug here must not stop every future write
-                log.exception("the writer failed on a batch of %d", len(batch))
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(Unavailable("the writer failed"))
+            if self._queue and len(self._running) < self.concurrency:
+                batch = self._take()
+                if batch:
+                    if self.concurrency == 1:
+                        await self._guarded(batch)  # no task a batch: the common case
+                    else:
+                        task = asyncio.create_task(self._guarded(batch))
+                        self._running[task] = _sessions(batch)
+                        task.add_done_callback(self._finished)
+                    continue
+            if self._closing and not self._queue and not self._running:
+                return
+            self._wake.clear()
+            await self._wake.wait()
+
+    def _take(self) -> list[tuple[Job, asyncio.Future[Any]]]:
+        """The next batch: everything waiting, up to the cap, but for what must wait.
+
+        With batches running, a job joins only if its session is in none of
+        them and no earlier job of its session stays queued; a job naming no
+        session stays, and so does everything after it.
+        """
+        if not self._running:
+            n = min(len(self._queue), self._max)
+            if self.concurrency > 1 and n >= 2 * SPLIT_MIN:
+                n //= 2  # the other half forms the next batch at once, over other sessions
+            batch, self._queue = self._queue[:n], self._queue[n:]
+            return batch
+        busy: set[str] = set()
+        for keys in self._running.values():
+            if keys is None:
+                return []  # a batch that names no session runs alone
+            busy |= keys
+        taken: list[tuple[Job, asyncio.Future[Any]]] = []
+        held: list[tuple[Job, asyncio.Future[Any]]] = []
+        for i, item in enumerate(self._queue):
+            sid = _session(item[0])
+            if sid is None or len(taken) >= self._max:
+                held += self._queue[i:]
+                break
+            if sid in busy:
+                held.append(item)  # its session's later jobs wait behind it
+            else:
+                taken.append(item)
+        self._queue = held
+        return taken
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        del self._running[task]
+        self._wake.set()
+
+    async def _guarded(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
+        try:
+            await self._write(batch)
+        except Exception:  # a bug here must not stop every future write
+            log.exception("the writer failed on a batch of %d", len(batch))
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(Unavailable("the writer failed"))
 
     async def _write(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
         jobs = [job for job, _ in batch]
@@ -137,6 +204,22 @@ class Writer:
             return outcome
         except CourtroomError as exc:
             return exc
+
+
+def _session(job: Job) -> str | None:
+    """The session a job writes, or None when it does not name one (a ``Disconnect``)."""
+    if isinstance(job, Command | Create):
+        return job.session_id
+    if isinstance(job, Connect):
+        sid = job.row.get("session_id")
+        return None if sid is None else str(sid)
+    return None
+
+
+def _sessions(batch: list[tuple[Job, asyncio.Future[Any]]]) -> frozenset[str] | None:
+    """A running batch's sessions; None if one of its jobs names none (it runs alone)."""
+    keys = [_session(job) for job, _ in batch]
+    return None if None in keys else frozenset(k for k in keys if k is not None)
 
 
 def silence(fut: asyncio.Future[Any]) -> None:

@@ -1,4 +1,4 @@
-"""The PostgreSQL batch backend: one asyncpg connection, one transaction per batch.
+"""The PostgreSQL batch backend: asyncpg, one transaction per batch, two batches at once.
 
 No SQLAlchemy on this path: the statements of ``store/_batch.py`` are fixed
 texts, so asyncpg's statement cache prepares each once per connection. A batch
@@ -13,9 +13,15 @@ transaction: one conditional, autocommitted statement (``store/_heads.py``).
 A session whose row changed meanwhile writes nothing and its jobs take the
 locking path.
 
+Two batches over disjoint sessions may be written at once, each on a
+connection of its own (``concurrency``; the writer forms them, ``store/_writer.py``):
+every caller of a batch waits for its commit, so with one batch the event loop
+idled while the database wrote it, a third of the time with 64 sessions writing.
+
 A deadlock with another writer (a timer claim locking rows in another order)
 or a serialization failure rolls the batch back and runs it again. A lost
-connection fails the batch with ``Unavailable``; the next batch reconnects.
+connection fails the batch with ``Unavailable`` and is dropped; the next batch
+connects again.
 """
 
 from __future__ import annotations
@@ -51,41 +57,61 @@ class _Retry(Exception):
 
 
 class PgBackend:
+    concurrency = 2  # batches written at once, over disjoint sessions, a connection each
+
     def __init__(self, dsn: str, *, command_timeout: float = 30.0, trees: bool = True) -> None:
         self._dsn = dsn
         self._timeout = command_timeout
-        self._conn: asyncpg.Connection | None = None
+        self._idle: list[asyncpg.Connection] = []  # connections no batch is using
         self.heads = HeadCache()  # each with its tree's size and edge (store/_tree.py)
         self.memos = Memos()
         self._trees = trees  # grow the Merkle trees in the batch
         self.fast_batches = 0  # for the tests and the benchmarks
 
-    async def _connection(self) -> asyncpg.Connection:
-        if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(self._dsn, command_timeout=self._timeout, timeout=5)
-        return self._conn
+    async def _acquire(self) -> asyncpg.Connection:
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.is_closed():
+                return conn
+        return await asyncpg.connect(self._dsn, command_timeout=self._timeout, timeout=5)
 
     async def close(self) -> None:
-        if self._conn is not None and not self._conn.is_closed():
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            if conn.is_closed():
+                continue
             try:
-                await asyncio.wait_for(self._conn.close(), 5)
+                await asyncio.wait_for(conn.close(), 5)
             except _LOST:
-                self._conn.terminate()
-        self._conn = None
+                conn.terminate()
 
     async def run(self, jobs: Sequence[Job]) -> list[Any]:
+        conn: asyncpg.Connection | None = None
+        try:
+            async with self._mapped():
+                conn = await self._acquire()
+            return await self._run(conn, jobs)
+        except Unavailable:
+            if conn is not None:  # lost: never handed to another batch
+                conn.terminate()
+                conn = None
+            raise
+        finally:
+            if conn is not None:
+                self._idle.append(conn)
+
+    async def _run(self, conn: asyncpg.Connection, jobs: Sequence[Job]) -> list[Any]:
         fast = fast_plan(jobs, self.heads, self.memos, self._trees)
         if fast is None:
-            return await self._locked(jobs)
+            return await self._locked(conn, jobs)
         p, rows = fast
         step = _DIALECT.write_if_unchanged(p.entries, p.heads, p.nodes)
         try:
             async with self._mapped():
-                conn = await self._connection()
                 written = {str(r[0]) for r in await conn.fetch(step.sql, *step.args)}
         except _Retry:  # the statement wrote nothing; the locking path orders the locks
             self.heads.forget(list(rows))
-            return await self._locked(jobs)
+            return await self._locked(conn, jobs)
         except BaseException:
             self.heads.forget(list(rows))
             raise
@@ -97,18 +123,17 @@ class PgBackend:
         # Changed behind this node's back: those sessions' jobs again, under their locks.
         self.heads.forget(stale)
         again = [j for j in jobs if isinstance(j, Command) and j.session_id in stale]
-        redone = iter(await self._locked(again))
+        redone = iter(await self._locked(conn, again))
         return [
             next(redone) if isinstance(j, Command) and j.session_id in stale else outcome
             for j, outcome in zip(jobs, p.outcomes, strict=True)
         ]
 
-    async def _locked(self, jobs: Sequence[Job]) -> list[Any]:
+    async def _locked(self, conn: asyncpg.Connection, jobs: Sequence[Job]) -> list[Any]:
         for attempt in range(_RETRIES):
             seen: dict[str, Row] = {}
             try:
                 async with self._mapped():
-                    conn = await self._connection()
                     async with conn.transaction():
                         steps = script(jobs, _DIALECT, seen, self.memos, self._trees)
                         outcomes = await _drive(conn, steps)
@@ -130,16 +155,10 @@ class PgBackend:
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise Conflict(f"conflicting write: {exc}") from exc
         except _LOST as exc:
-            self.heads.clear()
-            await self._drop()
+            self.heads.clear()  # what was remembered may have been written or not
             raise Unavailable(f"database unavailable: {exc}") from exc
         except asyncpg.PostgresError as exc:
             raise StoreError(f"database error: {exc}") from exc
-
-    async def _drop(self) -> None:
-        if self._conn is not None:
-            self._conn.terminate()
-        self._conn = None
 
 
 async def _drive(conn: asyncpg.Connection, steps: Script) -> list[Any]:

@@ -71,6 +71,8 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes the WAL file keeps after a restart
 
 
 class SqliteBackend:
+    concurrency = 1  # one connection: one batch at a time
+
     def __init__(self, path: str, *, synchronous: str = "NORMAL", trees: bool = True) -> None:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA, not {synchronous!r}")
