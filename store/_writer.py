@@ -56,7 +56,7 @@ SPLIT_MIN = 8
 
 
 class Backend(Protocol):
-    # Batches this backend may run at once (over disjoint sessions); 1 if absent.
+    # Batches this backend may run at once (over disjoint sessions).
     concurrency: int
 
     async def run(self, jobs: Sequence[Job]) -> list[Any]:
@@ -82,7 +82,7 @@ class Writer:
         self._backend = backend
         self._max = max_batch
         self._queue: list[tuple[Job, asyncio.Future[Any]]] = []
-        self.concurrency = max(1, int(getattr(backend, "concurrency", 1)))
+        self.concurrency = max(1, backend.concurrency)
         # The batches being written, each with its sessions (None: it holds a job naming none).
         self._running: dict[asyncio.Task[None], frozenset[str] | None] = {}
         self._wake = asyncio.Event()
@@ -218,8 +218,13 @@ def _session(job: Job) -> str | None:
 
 def _sessions(batch: list[tuple[Job, asyncio.Future[Any]]]) -> frozenset[str] | None:
     """A running batch's sessions; None if one of its jobs names none (it runs alone)."""
-    keys = [_session(job) for job, _ in batch]
-    return None if None in keys else frozenset(k for k in keys if k is not None)
+    keys: set[str] = set()
+    for job, _ in batch:
+        sid = _session(job)
+        if sid is None:
+            return None
+        keys.add(sid)
+    return frozenset(keys)
 
 
 def silence(fut: asyncio.Future[Any]) -> None:
