@@ -16,7 +16,7 @@ same lock, and the writer takes it over once it reaches the head. No I/O here.
 
 from __future__ import annotations
 
-from protocol.merkle import extend, leaf_hash
+from protocol.merkle import extend
 from store._tree_state import TreeState
 
 # Only nodes of this level and up are stored (one row per 8 entries, not two per
@@ -35,11 +35,8 @@ def grow(
     hashes, in order) appended: its new size and edge.
 
     Plain values in and out, no ``TreeState``: this runs once a command, and a
-    named tuple's constructor costs as much as the rest of the glue.
-    The stored nodes it completes are added to ``nodes``.
+    named tuple's constructor costs as much as the rest of the glue. The
+    stored nodes it completes are added to ``nodes``; the leaves are hashed
+    inside ``extend``'s loop (no list of them, no call a leaf).
     """
-    created: list[tuple[int, int, bytes]] = []
-    size, edge = extend(edge, size, [leaf_hash(h) for h in entry_hashes], STORED_LEVEL, created)
-    for n in created:  # one command in eight, or so
-        nodes.append((session_id, *n))
-    return size, edge
+    return extend(edge, size, entry_hashes, STORED_LEVEL, nodes, session_id, True)

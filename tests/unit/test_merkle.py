@@ -28,6 +28,7 @@ from protocol.merkle import (
     EMPTY_ROOT,
     CompactRange,
     MemoryTree,
+    extend,
     leaf_hash,
     node_hash,
     verify_consistency,
@@ -169,6 +170,22 @@ def test_extend_in_chunks_is_appending_leaf_by_leaf(
         assert many.size == one.size == n and many.frontier == one.frontier
     assert got == expected
     assert many.root() == _mth([bytes.fromhex(_entry(i)) for i in range(n)])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 70), st.integers(1, 20), st.integers(0, 5))
+def test_extend_from_entry_hashes_with_a_key_is_extend_from_their_leaves(
+    start: int, k: int, min_level: int
+) -> None:
+    """The batch writer's form: entry hashes in (hashed into leaves inside), nodes keyed."""
+    first = [leaf_hash(_entry(i)) for i in range(start)]
+    size, edge = extend(b"", 0, first, 0, [])
+    plain: list[tuple[int, int, bytes]] = []
+    keyed: list[tuple[str, int, int, bytes]] = []
+    hexes = [_entry(i) for i in range(start, start + k)]
+    want = extend(edge, size, [leaf_hash(h) for h in hexes], min_level, plain)
+    assert extend(edge, size, hexes, min_level, keyed, "s", True) == want
+    assert keyed == [("s", *node) for node in plain]
 
 
 @settings(max_examples=60, deadline=None)
