@@ -5,7 +5,7 @@ Derived data: everything here can be rebuilt from ``session_log_entries``
 ``metadata`` as ``store._schema`` so Alembic sees one model.
 
 * ``merkle_nodes``: the complete subtree hashes ``(level, idx)`` of a session's
-  tree from level 4 up (one row per 8 entries; ``store/_tree.py``); any
+  tree from level 6 up (one row per 32 entries; ``store/_tree.py``); any
   inclusion or consistency proof is a handful of these, fetched in one query,
   and the lower nodes of a block or two rebuilt from the log.
 * how far a session's tree has been built and its right edge are columns of

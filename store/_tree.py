@@ -6,7 +6,7 @@ head and written back with it, in the same statement. The planner grows a
 tree as it chains each command's entries (``store/_plan.py``), so a committed
 entry is always in the stored tree, and a rolled-back batch leaves no node
 behind; besides the row, a batch stores only the complete nodes of level
-``STORED_LEVEL`` and up (one row per 8 entries).
+``STORED_LEVEL`` and up (one row per 32 entries).
 
 The writer grows a tree only while it stands at its log's head
 (``tree_size == head_seq``); a tree left behind (a database from before this
@@ -19,10 +19,14 @@ from __future__ import annotations
 from protocol.merkle import extend
 from store._tree_state import TreeState
 
-# Only nodes of this level and up are stored (one row per 8 entries, not two per
-# entry): a node below it is rebuilt from the 16 entries of its block when a
-# proof needs it (server/live/proofs.py).
-STORED_LEVEL = 4
+# Only nodes of this level and up are stored (one row per 32 entries, not two per
+# entry): a node below it is rebuilt from the 64 entries of its block when a
+# proof needs it (server/live/proofs.py). Level 6, not 4: a fifth less of the
+# tree's instructions a command, and a batch of 64 sessions touches ~2 pages
+# of the node index instead of ~8; a proof reads and hashes 64 entries a block.
+# Raising it is safe for an existing database (its trees hold every level from
+# the old one up); lowering it is not (proofs would miss the levels between).
+STORED_LEVEL = 6
 
 NodeRow = tuple[str, int, int, bytes]  # session_id, level, idx, hash
 __all__ = ["STORED_LEVEL", "NodeRow", "TreeState", "grow"]

@@ -1,7 +1,7 @@
 """Proofs where the tree stores only its upper levels (``server/live/record.py`` ``STORED_LEVEL``).
 
 Nodes below ``STORED_LEVEL`` are never stored; a proof rebuilds them from the
-entries of their block. Every inclusion proof of a 150-entry log (blocks of 16,
+entries of their block. Every inclusion proof of a 150-entry log (blocks of 64,
 the last one partial) and consistency proofs across block edges must verify
 against a tree built here from the entries alone, on both databases.
 """
@@ -51,7 +51,9 @@ async def test_proofs_rebuild_the_unstored_levels(db_url: str) -> None:
         stored = await records.nodes(sid, [(lv, i) for lv in range(8) for i in range(150)])
         assert stored and min(lv for lv, _ in stored) == STORED_LEVEL  # nothing lower is kept
 
-        for size in (1, 15, 16, 17, 100, 150):
+        w = 1 << STORED_LEVEL  # a block's leaves: 150 entries are two blocks and part of one
+        assert 2 * w < 150 < 3 * w
+        for size in (1, w - 1, w, w + 1, 2 * w + 1, 149, 150):
             assert await keeper.root(sid, size) == tree.root(size).hex()
             for seq in range(1, size + 1):
                 p = await keeper.inclusion(sid, seq, size)
@@ -60,7 +62,8 @@ async def test_proofs_rebuild_the_unstored_levels(db_url: str) -> None:
                 assert verify_inclusion(
                     leaf_hash(entries[seq - 1].hash), seq - 1, size, proof, tree.root(size)
                 )
-        for old, new in ((1, 150), (15, 17), (16, 33), (31, 150), (100, 149), (150, 150)):
+        edges = ((1, 150), (w - 1, w + 1), (w, 2 * w + 1), (w // 2 - 1, 150), (100, 149))
+        for old, new in (*edges, (150, 150)):
             c = await keeper.consistency(sid, old, new)
             proof = [bytes.fromhex(h) for h in c["proof"]]
             assert verify_consistency(old, new, tree.root(old), tree.root(new), proof)

@@ -172,23 +172,24 @@ async def test_a_rolled_back_batch_leaves_no_node(db_url: str) -> None:
     store = SessionStore(db_url)
     court = Courtroom(store, MemoryBroker(), clock, RulesConfig())
     try:
+        w = 1 << STORED_LEVEL  # the entries under the first stored node
         sid = (await court.create_session(JUDGE)).entries[0].session_id
-        for i in range(14):
+        for i in range(w - 2):
             await court.execute(sid, c.LogCustom("NOTE", {"i": i}), JUDGE)
-        assert await stored_nodes(store, sid) == {}  # 15 leaves: no level-4 node yet
-        # The 16th entry completes node (4, 0); its batch fails as it stores it.
+        assert await stored_nodes(store, sid) == {}  # w - 1 leaves: no stored node yet
+        # The w-th entry completes node (STORED_LEVEL, 0); its batch fails as it stores it.
         await _refuse_nodes_of(store, sid)
         try:
             with pytest.raises(Exception, match="refused"):
-                await court.execute(sid, c.LogCustom("NOTE", {"i": 14}), JUDGE)
-            assert len(await store.entries(sid)) == 15
-            assert (await RecordStore(store).tree(sid)).size == 15
+                await court.execute(sid, c.LogCustom("NOTE", {"i": w - 2}), JUDGE)
+            assert len(await store.entries(sid)) == w - 1
+            assert (await RecordStore(store).tree(sid)).size == w - 1
             assert await stored_nodes(store, sid) == {}
         finally:
             await _allow_nodes(store)
-        await court.execute(sid, c.LogCustom("NOTE", {"i": 14}), JUDGE)
+        await court.execute(sid, c.LogCustom("NOTE", {"i": w - 2}), JUDGE)
         mem = await assert_tree_is_the_logs(store, sid)
-        assert mem.size == 16 and (4, 0) in await stored_nodes(store, sid)
+        assert mem.size == w and (STORED_LEVEL, 0) in await stored_nodes(store, sid)
     finally:
         await store.close()
 

@@ -24,7 +24,7 @@ from store._plan import (
     TxInfo,
     plan,
 )
-from store._tree import NodeRow, grow
+from store._tree import STORED_LEVEL, NodeRow, grow
 from store._tree_state import TreeState, stored_edge
 
 SID = "00000000-0000-4000-8000-000000000001"
@@ -292,15 +292,17 @@ def test_the_stored_edge_reads_as_bytes_whatever_the_driver_returned() -> None:
 
 
 def test_a_grown_tree_is_the_memory_tree_and_its_upper_nodes() -> None:
-    hashes = [f"{i:064x}" for i in range(1, 41)]
+    n = 5 << STORED_LEVEL >> 1  # two and a half blocks
+    hashes = [f"{i:064x}" for i in range(1, n + 1)]
     size, edge, nodes = 0, b"", list[NodeRow]()
-    for k in range(0, 40, 3):  # commands of up to three entries
+    for k in range(0, n, 3):  # commands of up to three entries
         size, edge = grow("s", size, edge, hashes[k : k + 3], nodes)
     tree = MemoryTree()
     for h in hashes:
         tree.append(leaf_hash(h))
-    assert size == 40
-    assert CompactRange.from_edge(size, edge).root() == tree.root(40)
-    # Only complete nodes from STORED_LEVEL up: two of level 4 (leaves 0-15, 16-31), one of 5.
-    assert [(lv, i) for _, lv, i, _ in nodes] == [(4, 0), (4, 1), (5, 0)]
+    assert size == n
+    assert CompactRange.from_edge(size, edge).root() == tree.root(n)
+    # Only complete nodes from STORED_LEVEL up: two blocks, then the node over both.
+    base = STORED_LEVEL
+    assert [(lv, i) for _, lv, i, _ in nodes] == [(base, 0), (base, 1), (base + 1, 0)]
     assert all(sid == "s" and h == tree.get(lv, i) for sid, lv, i, h in nodes)
