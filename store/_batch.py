@@ -16,6 +16,7 @@ from functools import cache
 from operator import itemgetter
 from typing import Any, Literal
 
+from store._lru import Remembered
 from store._ops import Insert, Op, Style, grouped
 from store._plan import (
     ENTRY_COLUMNS,
@@ -317,6 +318,7 @@ def script(
     seen: dict[str, Row] | None = None,
     memos: Memos | None = None,
     trees: bool = True,
+    known: Remembered[Row] | None = None,
 ) -> Script:
     """The batch's statements in order; returns one outcome per job.
 
@@ -325,6 +327,10 @@ def script(
             (for the backend's ``HeadCache`` once the batch has committed).
         memos: the backend's decoded states, kept between batches.
         trees: grow the sessions' Merkle trees in the batch (``store/_tree.py``).
+        known: rows the backend knows to be what the database holds (SQLite,
+            under its write lock, when no other connection has committed since
+            this one last did); only the sessions missing from it are read.
+            The batch updates them in place: a failed batch's must be dropped.
     """
     # Presence first, so the live counts read below include this batch's rows.
     connects: list[Op] = [
@@ -336,6 +342,15 @@ def script(
 
     ids = sorted({j.session_id for j in jobs if isinstance(j, Command | Create)})
     rows: dict[str, Row] = {}
+    if ids and known is not None:
+        read = []
+        for sid in ids:
+            row = known.get(sid)
+            if row is None:
+                read.append(sid)
+            else:
+                rows[sid] = row
+        ids = read
     if ids:
         for r in (yield d.lock_sessions(ids)):
             rows[str(r[0])] = Row(

@@ -27,6 +27,14 @@ Durability: ``synchronous=NORMAL`` in WAL mode, so a commit survives the
 process being killed; a power cut may lose the last commits before the next
 checkpoint. ``COURTROOM_SQLITE_SYNCHRONOUS=FULL`` fsyncs every batch as well.
 
+The session rows a batch reads are remembered as it left them, and the next
+batch takes them from memory instead of reading them again (64 sessions: ~5 %
+of a command's time): ``PRAGMA data_version``, read once the batch holds the
+write lock, changes only when another connection has committed (the record
+keeper, a migration, another process), and then everything remembered is
+dropped. A batch that fails drops it too, as it may have changed rows it did
+not commit.
+
 Checkpoints (copying the WAL back into the database file) are taken off the
 commit path: the writer's connection never checkpoints by itself; every
 ``CHECKPOINT_ROWS`` written rows (a commit counting for a few) a second thread
@@ -56,7 +64,8 @@ from typing import Any
 
 from protocol.errors import Conflict, StoreError, Unavailable
 from store._batch import Dialect, Script, script
-from store._plan import Job, Memos
+from store._lru import Remembered
+from store._plan import Job, Memos, Row
 
 _DIALECT = Dialect()
 log = logging.getLogger("courtroom.writer")
@@ -83,6 +92,10 @@ class SqliteBackend:
         self._checkpoints = Checkpointer(path)
         self._since_checkpoint = 0
         self.memos = Memos()  # used by one batch at a time
+        # The session rows as this connection's last commits left them, valid while
+        # ``PRAGMA data_version`` stays ``_version`` (no other connection committed).
+        self.rows: Remembered[Row] = Remembered()
+        self._version: int | None = None
         # Batches on the event loop: only when a commit does not fsync.
         self._inline = self._sync in ("OFF", "NORMAL")
         self._trees = trees  # grow the Merkle trees in the batch (store/_tree.py)
@@ -134,6 +147,9 @@ class SqliteBackend:
             conn.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's job
             conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             self._conn = conn
+            # data_version counts per connection: a new one's says nothing of the old one's rows.
+            self.rows.clear()
+            self._version = None
         return self._conn
 
     def _disconnect(self) -> None:
@@ -146,15 +162,25 @@ class SqliteBackend:
             conn = self._connect()
             before = conn.total_changes
             _begin(conn, wait)
+            seen: dict[str, Row] = {}
             try:
-                outcomes = _drive(conn, script(jobs, _DIALECT, None, self.memos, self._trees))
+                (version,) = conn.execute("PRAGMA data_version").fetchone()
+                if version != self._version:  # another connection committed
+                    self.rows.clear()
+                    self._version = version
+                steps = script(jobs, _DIALECT, seen, self.memos, self._trees, self.rows)
+                outcomes = _drive(conn, steps)
                 conn.execute("COMMIT")
+                for row in seen.values():  # as the next batch must find them
+                    row.dirty = row.moved = False
+                self.rows.put(seen)
                 self._since_checkpoint += conn.total_changes - before + PAGES_PER_COMMIT
                 if self._since_checkpoint >= CHECKPOINT_ROWS:
                     self._since_checkpoint = 0
                     self._checkpoints.request()
                 return outcomes
             except BaseException:
+                self.rows.clear()  # the batch changed rows it did not commit
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
