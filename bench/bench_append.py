@@ -25,9 +25,10 @@ What runs, for SQLite (a file in a temp dir) and PostgreSQL (a scratch
 The heap is frozen once the store is warm, as the server does after startup
 (``COURTROOM_GC_FREEZE``, on by default: ``server/common/heap.py``), so a full
 collection walks only what the cases themselves made; ``--no-gc-freeze``
-runs with Python's default collector, as a server with it turned off (on
-2026-12-07 the freeze was worth 20-28 % of the 64-session rate, in pairs of
-runs: a full collection over the warm process took ~35 ms of a 0.35 s case).
+runs with Python's default collector, as a server with it turned off. On
+2026-12-07, in three alternated pairs of whole runs, the 64-session case gave
+20,106, 18,644 and 16,955/s frozen against 11,415, 17,348 and 16,970/s: a full
+collection over the warm process (~35 ms) falls into some cases, not all.
 
 Ends with one JSON line per case (``{"bench": "append", ...}``). Not a test:
 it prints figures and asserts nothing about speed.
