@@ -324,7 +324,8 @@ def script(
 
     Args:
         seen: filled with the batch's session rows as the batch leaves them
-            (for the backend's ``HeadCache`` once the batch has committed).
+            (for the backend's memory of them once the batch has committed:
+            PostgreSQL's ``HeadCache``, SQLite's remembered rows).
         memos: the backend's decoded states, kept between batches.
         trees: grow the sessions' Merkle trees in the batch (``store/_tree.py``).
         known: rows the backend knows to be what the database holds (SQLite,

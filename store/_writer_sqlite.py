@@ -28,8 +28,8 @@ process being killed; a power cut may lose the last commits before the next
 checkpoint. ``COURTROOM_SQLITE_SYNCHRONOUS=FULL`` fsyncs every batch as well.
 
 The session rows a batch reads are remembered as it left them, and the next
-batch takes them from memory instead of reading them again (64 sessions: ~5 %
-of a command's time): ``PRAGMA data_version``, read once the batch holds the
+batch takes them from memory instead of reading them again (64 sessions: ~7 %
+of a command's instructions): ``PRAGMA data_version``, read once the batch holds the
 write lock, changes only when another connection has committed (the record
 keeper, a migration, another process), and then everything remembered is
 dropped. A batch that fails drops it too, as it may have changed rows it did
