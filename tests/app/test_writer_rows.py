@@ -55,7 +55,7 @@ def _reads_of_sessions(statements: list[str]) -> list[str]:
     return [s for s in statements if s.startswith("SELECT") and "FROM courtroom_sessions" in s]
 
 
-def _tree_size(url: str, sid: str) -> tuple[int, int]:
+def _head_and_tree(url: str, sid: str) -> tuple[int, int]:
     with sqlite3.connect(url.split("///", 1)[1]) as conn:
         row = conn.execute(
             "SELECT head_seq, tree_size FROM courtroom_sessions WHERE id = ?", (sid,)
@@ -102,7 +102,7 @@ async def test_a_row_another_connection_changed_is_read_again(sqlite_url: str) -
     try:
         sid = (await ct.create_session(JUDGE)).entries[0].session_id
         await ct.execute(sid, c.LogCustom("NOTE", {"i": 0}), JUDGE)
-        assert _tree_size(sqlite_url, sid) == (2, 2)
+        assert _head_and_tree(sqlite_url, sid) == (2, 2)
         assert backend.rows.get(sid) is not None
         with sqlite3.connect(sqlite_url.split("///", 1)[1]) as other:
             other.execute(
@@ -112,7 +112,7 @@ async def test_a_row_another_connection_changed_is_read_again(sqlite_url: str) -
         with _statements(backend) as run:
             await ct.execute(sid, c.LogCustom("NOTE", {"i": 1}), JUDGE)
         assert len(_reads_of_sessions(run)) == 1
-        assert _tree_size(sqlite_url, sid) == (3, 0)  # left behind, for the keeper to catch up
+        assert _head_and_tree(sqlite_url, sid) == (3, 0)  # left behind, for the keeper to catch up
         assert (await ct.store.verify(sid)).entries == 3
     finally:
         await ct.store.close()
@@ -144,6 +144,6 @@ async def test_a_failed_batch_forgets_the_rows_it_changed(
         assert committed.entries[0].sequence_number == 3  # not 4, after a head never stored
         v = await ct.store.verify(sid)
         assert v.valid and v.entries == 3
-        assert _tree_size(sqlite_url, sid) == (3, 3)
+        assert _head_and_tree(sqlite_url, sid) == (3, 3)
     finally:
         await ct.store.close()
