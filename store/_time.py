@@ -6,13 +6,23 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from time import time_ns
 
-from protocol import format_timestamp
-
 
 def now_ms() -> int:
     return time_ns() // 1_000_000
 
 
-@lru_cache(maxsize=256)  # a batch's commands mostly share their millisecond
+@lru_cache(maxsize=64)  # a batch's commands mostly share their second
+def _second(sec: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` of an epoch second, in UTC."""
+    return datetime.fromtimestamp(sec, tz=UTC).isoformat(timespec="seconds")[:19]
+
+
 def ms_to_iso(ms: int) -> str:
-    return format_timestamp(datetime.fromtimestamp(ms / 1000, tz=UTC))
+    """``protocol.format_timestamp`` of the millisecond ``ms`` (UTC, microseconds, ``+00:00``).
+
+    By arithmetic on a cached second: once a command, where building a
+    ``datetime`` and its ``isoformat`` cost ~4 % of a command's instructions
+    (the cache of whole milliseconds it had missed four times in five).
+    """
+    sec, milli = divmod(ms, 1000)
+    return f"{_second(sec)}.{milli:03d}000+00:00"
