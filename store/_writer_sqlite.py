@@ -68,6 +68,12 @@ from store._lru import Remembered
 from store._plan import Job, Memos, Row
 
 _DIALECT = Dialect()
+# sqlite3 adapts every parameter that is not exactly an int, float, str or
+# bytearray: for ``bytes`` (the tree's edge, once a command) it looks for an
+# ``__adapt__`` the slow way, raising and clearing an AttributeError (~1,500
+# instructions a parameter). An identity adapter (``bytes(b)`` is ``b``) makes
+# that a dict hit; process-wide, and it changes no value anyone binds.
+sqlite3.register_adapter(bytes, bytes)
 log = logging.getLogger("courtroom.writer")
 BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for a lock another connection holds
 # About SQLite's own autocheckpoint (1,000 WAL pages): a commit writes a few
