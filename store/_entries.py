@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 
-@dataclass(frozen=True, slots=True)
-class LogEntry:
+class LogEntry(NamedTuple):
+    """Immutable; a named tuple, not a frozen dataclass: one is made an entry, and
+    a frozen dataclass's ``__init__`` (an ``object.__setattr__`` a field) cost
+    three times as much, ~4 % of a command's instructions.
+    """
+
     session_id: str
     sequence_number: int
     timestamp: str

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
@@ -62,14 +62,12 @@ class Decision:
     same_state: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Head:
+class Head(NamedTuple):  # a tuple, as ``LogEntry``: made twice a command
     sequence_number: int
     hash: str
 
 
-@dataclass(frozen=True, slots=True)
-class TxInfo:
+class TxInfo(NamedTuple):
     """What the transaction read besides the state, for the caller's ``decide``."""
 
     live_connections: int | None  # of ``live_user`` across all nodes, when asked

@@ -5,15 +5,13 @@ The type names are part of the wire contract and live in ``protocol``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from protocol.event_types import *  # noqa: F403  (re-exported names: ev.SESSION_STARTED, ...)
 from protocol.event_types import RESERVED as RESERVED
 
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
+class NewEvent(NamedTuple):  # a tuple, as ``store.LogEntry``: made for every entry
     event_type: str
     details: dict[str, Any]
     actor_id: str | None
