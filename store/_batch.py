@@ -71,22 +71,10 @@ class Dialect:
             (session_id, user_id),
         )
 
-    def insert_entries(self, rows: list[tuple[Any, ...]]) -> list[Step]:
-        """Multi-row INSERTs of ``2**k`` rows each, the binary digits of the count
-        (70 rows: 64, 4 and 2), up to ``ENTRY_CHUNK`` a statement.
-
-        One statement of 64 rows, not ``executemany`` of one: a step, a bind and
-        a release of the GIL per statement instead of per row (4 % of a
-        command's instructions at 64 sessions). Powers of two keep the texts,
-        and so the prepared statements, to a few (``STATEMENT_CACHE``).
-        """
-        steps = []
-        i, n = 0, len(rows)
-        while i < n:
-            k = min(ENTRY_CHUNK, 1 << ((n - i).bit_length() - 1))
-            steps.append(Step("fetch", _insert_rows(k), [v for r in rows[i : i + k] for v in r]))
-            i += k
-        return steps
+    def insert_entries(self, rows: list[tuple[Any, ...]]) -> Step:
+        cols = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
+        marks = ", ".join("?" for _ in ENTRY_COLUMNS)
+        return Step("many", f"INSERT INTO session_log_entries ({cols}) VALUES ({marks})", rows)
 
     def update_heads(self, rows: list[tuple[Any, ...]]) -> Step:
         sets = ", ".join(f"{c} = ?" for c in HEAD_COLUMNS)
@@ -104,7 +92,7 @@ class Dialect:
         the narrow update: SQLite rewrites an index whenever the statement
         sets one of its columns, even to the value it holds.
         """
-        steps = self.insert_entries(entries)
+        steps = [self.insert_entries(entries)] if entries else []
         full = [h for h, m in zip(heads, moved, strict=True) if m] if moved else heads
         if full:
             steps.append(self.update_heads(full))
@@ -116,17 +104,6 @@ class Dialect:
     def insert_nodes(self, nodes: list[NodeRow]) -> Step:
         """The trees' new stored nodes (their sizes and edges go with the heads)."""
         return Step("many", _INSERT_NODES, nodes)
-
-
-ENTRY_CHUNK = 256  # rows an INSERT (9 parameters each; SQLite allows 32,766)
-STATEMENT_CACHE = 256  # statements the writer's connection keeps prepared
-
-
-@cache
-def _insert_rows(n: int) -> str:
-    cols = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
-    row = "(" + ", ".join("?" for _ in ENTRY_COLUMNS) + ")"
-    return f"INSERT INTO session_log_entries ({cols}) VALUES " + ", ".join([row] * n)
 
 
 _NARROW = itemgetter(*NARROW_HEAD)
@@ -166,8 +143,8 @@ class PgDialect(Dialect):
             (session_id, user_id),
         )
 
-    def insert_entries(self, rows: list[tuple[Any, ...]]) -> list[Step]:
-        return [Step("fetch", _insert_entries(1), _columns(rows))] if rows else []
+    def insert_entries(self, rows: list[tuple[Any, ...]]) -> Step:
+        return Step("fetch", _insert_entries(1), _columns(rows))
 
     def update_heads(self, rows: list[tuple[Any, ...]]) -> Step:
         return Step("fetch", _update_heads(1), _columns(rows))

@@ -63,7 +63,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from protocol.errors import Conflict, StoreError, Unavailable
-from store._batch import STATEMENT_CACHE, Dialect, Script, script
+from store._batch import Dialect, Script, script
 from store._lru import Remembered
 from store._plan import Job, Memos, Row
 
@@ -146,7 +146,6 @@ class SqliteBackend:
                 timeout=BUSY_TIMEOUT_MS / 1000,
                 isolation_level=None,
                 check_same_thread=False,  # small batches run on the event loop's thread
-                cached_statements=STATEMENT_CACHE,
             )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._sync}")

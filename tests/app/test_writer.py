@@ -22,7 +22,6 @@ from server.rules import commands as c
 from server.rules.session import RulesConfig
 from server.rules.state import Actor
 from store import Decision, Head, SessionStore, TxInfo, migrate
-from store._writer_sqlite import SqliteBackend
 
 JUDGE = Actor("1", "JUDGE", "Judge")
 
@@ -265,30 +264,5 @@ async def test_a_narrow_head_update_keeps_the_rows_other_columns(db_url: str) ->
         row = await ct.store.row(sid)
         assert (row["status"], row["head_seq"]) == ("active", 4)
         assert (await ct.store.verify(sid)).valid
-    finally:
-        await ct.store.close()
-
-
-async def test_a_batch_larger_than_one_insert_writes_every_entry_in_order(
-    sqlite_url: str,
-) -> None:
-    """SQLite inserts a batch's entries in multi-row statements of 2**k rows (100: 64, 32, 4)."""
-    ct = await court(sqlite_url)
-    try:
-        sids = [(await ct.create_session(JUDGE)).entries[0].session_id for _ in range(100)]
-        statements: list[str] = []
-        backend = ct.store.writer._backend
-        assert isinstance(backend, SqliteBackend)
-        backend._connect().set_trace_callback(statements.append)
-        writer = ct.store.writer
-        before = writer.batches
-        await asyncio.gather(*(ct.execute(s, c.LogCustom("NOTE", {"s": s}), JUDGE) for s in sids))
-        assert writer.batches - before == 1
-        inserts = [s for s in statements if s.startswith("INSERT INTO session_log_entries")]
-        assert sorted(s.count("), (") + 1 for s in inserts) == [4, 32, 64]
-        for sid in sids:
-            (_, note) = await ct.store.entries(sid)
-            assert (note.sequence_number, note.as_dict()["details"]) == (2, {"s": sid})
-            assert (await ct.store.verify(sid)).valid
     finally:
         await ct.store.close()
