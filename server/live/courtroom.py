@@ -186,7 +186,18 @@ class Courtroom:
 
 def _decision(session_id: str, state: SessionState, events: list[Any], at: int) -> Decision:
     columns: dict[str, Any] = {}
-    kinds = {e.event_type for e in events}
+    # One plain loop over the events (usually one): three comprehensions cost a
+    # frame each, and this runs once a command.
+    kinds: set[str] = set()
+    touched: set[str] = set()
+    same_state = True
+    for e in events:
+        t = e.event_type
+        kinds.add(t)
+        if same_state and changes_state(t):
+            same_state = False
+        if t.startswith(("ROUND_", "TURN_")) and "round_id" in e.details:
+            touched.add(e.details["round_id"])
     if ev.SESSION_STARTED in kinds and state.started_at_ms is not None:
         columns["started_at"] = ms_to_iso(state.started_at_ms)
     after_chain = None
@@ -196,11 +207,6 @@ def _decision(session_id: str, state: SessionState, events: list[Any], at: int) 
         def after_chain(head: Head) -> dict[str, Any]:
             return {"integrity_hash": integrity_hash(state, head)}
 
-    touched = {
-        e.details["round_id"]
-        for e in events
-        if e.event_type.startswith(("ROUND_", "TURN_")) and "round_id" in e.details
-    }
     round_rows = []
     for rid in sorted(touched):
         r = state.rounds.get(rid)
@@ -224,7 +230,7 @@ def _decision(session_id: str, state: SessionState, events: list[Any], at: int) 
         rounds=round_rows,
         after_chain=after_chain,
         memo=state,
-        same_state=not any(changes_state(t) for t in kinds),
+        same_state=same_state,
     )
 
 
