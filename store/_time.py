@@ -17,6 +17,9 @@ def _second(sec: int) -> str:
     return datetime.fromtimestamp(sec, tz=UTC).isoformat(timespec="seconds")[:19]
 
 
+_FRACTIONS = [f".{ms:03d}000+00:00" for ms in range(1000)]  # a second's tail, by millisecond
+
+
 def ms_to_iso(ms: int) -> str:
     """``protocol.format_timestamp`` of the millisecond ``ms`` (UTC, microseconds, ``+00:00``).
 
@@ -25,4 +28,4 @@ def ms_to_iso(ms: int) -> str:
     (the cache of whole milliseconds it had missed four times in five).
     """
     sec, milli = divmod(ms, 1000)
-    return f"{_second(sec)}.{milli:03d}000+00:00"
+    return _second(sec) + _FRACTIONS[milli]
