@@ -21,11 +21,12 @@ import orjson
 
 from protocol import GENESIS_HASH, canonical_details, entry_hash_canonical
 from protocol.errors import Conflict, NotFound
+from protocol.merkle import extend
 from store._entries import LogEntry
 from store._ops import Insert, Op, Update
 from store._projections import projections
 from store._time import ms_to_iso
-from store._tree import NodeRow, grow
+from store._tree import STORED_LEVEL, NodeRow, grow
 
 
 class PendingEvent(Protocol):
@@ -390,8 +391,10 @@ def _command(
         row.state = state_json.decode()
     row.status, row.next_action_ms = decision.status, decision.next_action_ms
     row.timer_owner, row.timer_fence, row.timer_lease_until = owner, fence, lease
-    if tree is not None:
-        row.tree_size, row.tree_frontier = grow(sid, *tree, [e.hash for e in entries], out.nodes)
+    if tree is not None:  # ``grow``, called straight: this runs once a command
+        row.tree_size, row.tree_frontier = extend(
+            row.tree_frontier, row.tree_size, entries, STORED_LEVEL, out.nodes, sid, True
+        )
     row.dirty = True
     memos.put(sid, row.state, decision.memo)
     out.entries += [entry_values(e, ts) for e in entries]
@@ -416,7 +419,7 @@ def _create(job: Create, rows: dict[str, Row], out: Plan, trees: bool) -> Commit
     entry = chain(job.session_id, 1, ts, job.first, GENESIS_HASH)
     state_text = orjson.dumps(job.state).decode()
     empty = (0, b"")
-    tree = grow(job.session_id, *empty, [entry.hash], out.nodes) if trees else empty
+    tree = grow(job.session_id, *empty, [entry], out.nodes) if trees else empty
     row = {
         **job.columns,
         "id": job.session_id,

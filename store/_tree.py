@@ -17,6 +17,7 @@ same lock, and the writer takes it over once it reaches the head. No I/O here.
 from __future__ import annotations
 
 from protocol.merkle import extend
+from store._entries import LogEntry
 from store._tree_state import TreeState
 
 # Only nodes of this level and up are stored (one row per 32 entries, not two per
@@ -33,14 +34,15 @@ __all__ = ["STORED_LEVEL", "NodeRow", "TreeState", "grow"]
 
 
 def grow(
-    session_id: str, size: int, edge: bytes, entry_hashes: list[str], nodes: list[NodeRow]
+    session_id: str, size: int, edge: bytes, entries: list[LogEntry], nodes: list[NodeRow]
 ) -> tuple[int, bytes]:
-    """The tree of ``size`` leaves and right ``edge`` with the entries (their chain
-    hashes, in order) appended: its new size and edge.
+    """The tree of ``size`` leaves and right ``edge`` with the entries appended, in
+    order: its new size and edge.
 
     Plain values in and out, no ``TreeState``: this runs once a command, and a
     named tuple's constructor costs as much as the rest of the glue. The
     stored nodes it completes are added to ``nodes``; the leaves are hashed
-    inside ``extend``'s loop (no list of them, no call a leaf).
+    from the entries' chain hashes inside ``extend``'s loop (no list of them
+    or of the hashes, no call a leaf).
     """
-    return extend(edge, size, entry_hashes, STORED_LEVEL, nodes, session_id, True)
+    return extend(edge, size, entries, STORED_LEVEL, nodes, session_id, True)

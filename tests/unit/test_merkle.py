@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from types import SimpleNamespace
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -177,14 +178,16 @@ def test_extend_in_chunks_is_appending_leaf_by_leaf(
 def test_extend_from_entry_hashes_with_a_key_is_extend_from_their_leaves(
     start: int, k: int, min_level: int
 ) -> None:
-    """The batch writer's form: entry hashes in (hashed into leaves inside), nodes keyed."""
+    """The batch writer's form: log entries in (their hashes hashed into leaves inside),
+    nodes keyed."""
     first = [leaf_hash(_entry(i)) for i in range(start)]
     size, edge = extend(b"", 0, first, 0, [])
     plain: list[tuple[int, int, bytes]] = []
     keyed: list[tuple[str, int, int, bytes]] = []
     hexes = [_entry(i) for i in range(start, start + k)]
     want = extend(edge, size, [leaf_hash(h) for h in hexes], min_level, plain)
-    assert extend(edge, size, hexes, min_level, keyed, "s", True) == want
+    entries = [SimpleNamespace(hash=h) for h in hexes]  # anything with the chain hash
+    assert extend(edge, size, entries, min_level, keyed, "s", True) == want
     assert keyed == [("s", *node) for node in plain]
 
 

@@ -11,6 +11,7 @@ import pytest
 from protocol import GENESIS_HASH, ChainVerifier
 from protocol.errors import Conflict, InvalidTransition, NotFound
 from protocol.merkle import CompactRange, MemoryTree, leaf_hash
+from store._entries import LogEntry
 from store._plan import (
     Command,
     Connect,
@@ -294,9 +295,10 @@ def test_the_stored_edge_reads_as_bytes_whatever_the_driver_returned() -> None:
 def test_a_grown_tree_is_the_memory_tree_and_its_upper_nodes() -> None:
     n = 5 << STORED_LEVEL >> 1  # two and a half blocks
     hashes = [f"{i:064x}" for i in range(1, n + 1)]
+    entries = [LogEntry("s", i, "t", "NOTE", None, "{}", "", h) for i, h in enumerate(hashes, 1)]
     size, edge, nodes = 0, b"", list[NodeRow]()
     for k in range(0, n, 3):  # commands of up to three entries
-        size, edge = grow("s", size, edge, hashes[k : k + 3], nodes)
+        size, edge = grow("s", size, edge, entries[k : k + 3], nodes)
     tree = MemoryTree()
     for h in hashes:
         tree.append(leaf_hash(h))
