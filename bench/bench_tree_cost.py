@@ -85,6 +85,25 @@ async def one(url: str, with_tree: bool, k: int, per: int) -> tuple[float, float
         await store.close()
 
 
+Runs = dict[bool, list[tuple[float, float]]]  # case → (appends/s, CPU s per 1,000) a round
+
+
+def report(
+    head: str, names: tuple[str, str], runs: Runs
+) -> tuple[dict[bool, float], dict[bool, float]]:
+    """Print the two cases' medians, their ratio and every round; the medians."""
+    rate = {w: statistics.median(x[0] for x in runs[w]) for w in runs}
+    cpu = {w: statistics.median(x[1] for x in runs[w]) for w in runs}
+    print(
+        f"{head}: {names[0]} {rate[False]:,.0f}/s ({cpu[False]:.3f} CPU s per 1,000),"
+        f" {names[1]} {rate[True]:,.0f}/s ({cpu[True]:.3f}):"
+        f" rate {rate[True] / rate[False]:.3f}x, CPU {cpu[True] / cpu[False]:.3f}x"
+    )
+    for w in runs:
+        print(f"  {head} {names[w]}: " + ", ".join(f"{a:,.0f}/s {c:.3f}" for a, c in runs[w]))
+    return rate, cpu
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
@@ -102,22 +121,11 @@ async def main() -> None:
             assert url is not None
             await migrate(url)
             await one(url, True, 8, 10)  # warm up (connections, statement caches)
-            runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+            runs: Runs = {False: [], True: []}
             for r in range(args.rounds):
                 for with_tree in (False, True) if r % 2 == 0 else (True, False):
                     runs[with_tree].append(await one(url, with_tree, args.sessions, args.per))
-        rate = {w: statistics.median(x[0] for x in runs[w]) for w in runs}
-        cpu = {w: statistics.median(x[1] for x in runs[w]) for w in runs}
-        print(
-            f"{b}: without {rate[False]:,.0f}/s ({cpu[False]:.3f} CPU s per 1,000),"
-            f" with tree {rate[True]:,.0f}/s ({cpu[True]:.3f}):"
-            f" rate {rate[True] / rate[False]:.3f}x, CPU {cpu[True] / cpu[False]:.3f}x"
-        )
-        for w in runs:
-            print(
-                f"  {b} {'with' if w else 'without'}: "
-                + ", ".join(f"{a:,.0f}/s {c:.3f}" for a, c in runs[w])
-            )
+        rate, cpu = report(b, ("without", "with tree"), runs)
         out.append(
             {
                 "bench": "tree_append_cost",
