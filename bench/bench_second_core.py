@@ -54,7 +54,10 @@ async def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--sessions", type=int, default=64)
     ap.add_argument("--per", type=int, default=100)
+    ap.add_argument("--quick", action="store_true", help="1 round of 16 sessions x 20")
     args = ap.parse_args()
+    if args.quick:
+        args.rounds, args.sessions, args.per = 1, 16, 20
     print(machine())
     runs: Runs = {False: [], True: []}
     loops: Runs = {False: [], True: []}
