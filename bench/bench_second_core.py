@@ -31,7 +31,7 @@ import time
 
 from _common import install_loop, machine
 from bench_bundle import _database
-from bench_tree_cost import Runs, one, report
+from bench_tree_cost import Runs, load_args, one, report
 
 from store import migrate
 
@@ -50,14 +50,7 @@ def control() -> tuple[float, float]:
 
 
 async def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--sessions", type=int, default=64)
-    ap.add_argument("--per", type=int, default=100)
-    ap.add_argument("--quick", action="store_true", help="1 round of 16 sessions x 20")
-    args = ap.parse_args()
-    if args.quick:
-        args.rounds, args.sessions, args.per = 1, 16, 20
+    args = load_args(argparse.ArgumentParser())
     print(machine())
     runs: Runs = {False: [], True: []}
     loops: Runs = {False: [], True: []}

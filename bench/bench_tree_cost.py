@@ -88,6 +88,18 @@ async def one(url: str, with_tree: bool, k: int, per: int) -> tuple[float, float
 Runs = dict[bool, list[tuple[float, float]]]  # case → (appends/s, CPU s per 1,000) a round
 
 
+def load_args(ap: argparse.ArgumentParser) -> argparse.Namespace:
+    """The load's options (rounds, sessions, commands each, ``--quick``), parsed."""
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--sessions", type=int, default=64)
+    ap.add_argument("--per", type=int, default=100)
+    ap.add_argument("--quick", action="store_true", help="1 round of 16 sessions x 20")
+    args = ap.parse_args()
+    if args.quick:
+        args.rounds, args.sessions, args.per = 1, 16, 20
+    return args
+
+
 def report(
     head: str, names: tuple[str, str], runs: Runs
 ) -> tuple[dict[bool, float], dict[bool, float]]:
@@ -106,14 +118,8 @@ def report(
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
-    ap.add_argument("--sessions", type=int, default=64)
-    ap.add_argument("--per", type=int, default=100)
-    ap.add_argument("--quick", action="store_true", help="1 round of 16 sessions x 20")
-    args = ap.parse_args()
-    if args.quick:
-        args.rounds, args.sessions, args.per = 1, 16, 20
+    args = load_args(ap)
     print(machine())
     out = []
     for b in [b for b in ("sqlite", "postgres") if args.backend in (b, "both")]:

@@ -28,8 +28,8 @@ NodeSource = Callable[[int, int], bytes]
 
 _sha256 = hashlib.sha256
 # Not ``bytes.fromhex``: that one skips whitespace and takes 245 ns for a chain
-# hash against 91 (a leaf a command: ~10 % of the tree's cost). An entry hash
-# is 64 hex digits, with nothing to skip; bad hex raises ValueError from both.
+# hash against 91 (once a leaf, on the writer's path). An entry hash is 64 hex
+# digits, with nothing to skip; bad hex raises ValueError from both.
 _fromhex = unhexlify
 EMPTY_ROOT = _sha256(b"").digest()
 

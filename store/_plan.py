@@ -21,12 +21,11 @@ import orjson
 
 from protocol import GENESIS_HASH, canonical_details, entry_hash_canonical
 from protocol.errors import Conflict, NotFound
-from protocol.merkle import extend
 from store._entries import LogEntry
 from store._ops import Insert, Op, Update
 from store._projections import projections
 from store._time import ms_to_iso
-from store._tree import STORED_LEVEL, NodeRow, grow
+from store._tree import NodeRow, grow
 
 
 class PendingEvent(Protocol):
@@ -391,9 +390,9 @@ def _command(
         row.state = state_json.decode()
     row.status, row.next_action_ms = decision.status, decision.next_action_ms
     row.timer_owner, row.timer_fence, row.timer_lease_until = owner, fence, lease
-    if tree is not None:  # ``grow``, called straight: this runs once a command
-        row.tree_size, row.tree_frontier = extend(
-            row.tree_frontier, row.tree_size, entries, STORED_LEVEL, out.nodes, sid, True
+    if tree is not None:
+        row.tree_size, row.tree_frontier = grow(
+            sid, row.tree_size, row.tree_frontier, entries, out.nodes
         )
     row.dirty = True
     memos.put(sid, row.state, decision.memo)
