@@ -52,7 +52,7 @@ def _split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
-def extend(
+def extend_py(
     edge: bytes,
     size: int,
     leaves: Iterable[Any],  # bytes; log entries with ``entries``
@@ -72,13 +72,25 @@ def extend(
     those alone, so the nodes below are never collected.
 
     With ``entries``, the items are log entries (anything whose ``hash`` is
-    its chain v1 hash, in hex) and are hashed into leaves here: the batch
-    writer's path, once a command, where a call of ``leaf_hash`` and a list
-    of leaves or of hashes a command cost a quarter of it.
+    its chain v1 hash, 64 hex digits) and are hashed into leaves here: the
+    batch writer's path, once a command, where a call of ``leaf_hash`` and a
+    list of leaves or of hashes a command cost a quarter of it. Otherwise
+    they are 32-byte leaf hashes. A wrong edge, leaf or hash raises
+    ValueError (``created`` keeps what the items before it made).
+
+    ``extend`` is this fold in C when the package was built with it
+    (``protocol/_merkle_native.c``: the same arguments, results and errors).
     """
+    if size < 0 or len(edge) != 32 * size.bit_count():
+        raise ValueError("an edge has one 32-byte hash per set bit of the size")
     for h in leaves:
         if entries:
-            h = _sha256(b"\x00" + _fromhex(h.hash)).digest()  # leaf_hash, inlined
+            h = _fromhex(h.hash)
+            if len(h) != 32:
+                raise ValueError("an entry's hash is 64 hex digits")
+            h = _sha256(b"\x00" + h).digest()  # leaf_hash, inlined
+        elif len(h) != 32:
+            raise ValueError("a leaf hash is 32 bytes")
         if min_level == 0:
             created.append((0, size, h) if key is None else (key, 0, size, h))
         level = 0
@@ -92,6 +104,22 @@ def extend(
         edge += h
         size += 1
     return size, edge
+
+
+def _native() -> Callable[..., tuple[int, bytes]] | None:
+    try:
+        from protocol._merkle_native import extend as native
+    except ImportError:  # built without a C compiler or OpenSSL's headers
+        return None
+    return native
+
+
+# The fold the writer and the verifiers use: in C when built (two hashes an entry
+# at ~0.1 us each, against ~1 us a hashlib call), else ``extend_py``.
+extend_native = _native()
+extend = extend_py
+if extend_native is not None:
+    extend = extend_native
 
 
 class CompactRange:

@@ -1,0 +1,13 @@
+# protocol/_merkle_native.c: protocol.merkle.extend_py's fold, in C.
+from collections.abc import Iterable
+from typing import Any
+
+def extend(
+    edge: bytes,
+    size: int,
+    leaves: Iterable[Any],
+    min_level: int,
+    created: list[Any],
+    key: str | None = None,
+    entries: bool = False,
+) -> tuple[int, bytes]: ...
