@@ -2,7 +2,8 @@
 
 The same load as bench_bundle.py's append case (``k`` sessions, one client
 each sending ``per`` NOTE commands through ``Courtroom.execute``), run as
-``rounds`` alternations of two cases in one process, each on fresh sessions:
+``rounds`` alternations of two cases in one process, each on fresh sessions
+of its own database:
 
 - **without**: the write path alone (``SessionStore(trees=False)``, no keeper);
 - **with**: the writer growing each tree in its batches and the record keeper
@@ -13,7 +14,10 @@ processes' load moves), it reports this process's CPU seconds per 1,000
 appends, counted until the keeper is idle too (work it deferred past the
 clients counts): on SQLite that holds the writer thread and the database work
 as well, so it is the figure that the load of a shared machine disturbs least
-(on PostgreSQL the server's own CPU is not in it). Ratios are of medians over the rounds. The script also runs against a commit
+(on PostgreSQL the server's own CPU is not in it). Ratios are of medians over
+the rounds, and "round by round" is the median of each round's own ratio (its
+two cases ran back to back, so the machine's drift over the run cancels). The
+script also runs against a commit
 from before the writer grew trees (its keeper then builds them): copy it there
 for an A/B.
 
@@ -100,6 +104,12 @@ def load_args(ap: argparse.ArgumentParser) -> argparse.Namespace:
     return args
 
 
+def paired(runs: Runs) -> float:
+    """The median of each round's ratio (its two cases ran back to back): the
+    machine's drift over a run, which moves both cases of a round alike, cancels."""
+    return statistics.median(t[0] / f[0] for t, f in zip(runs[True], runs[False], strict=True))
+
+
 def report(
     head: str, names: tuple[str, str], runs: Runs
 ) -> tuple[dict[bool, float], dict[bool, float]]:
@@ -109,7 +119,8 @@ def report(
     print(
         f"{head}: {names[0]} {rate[False]:,.0f}/s ({cpu[False]:.3f} CPU s per 1,000),"
         f" {names[1]} {rate[True]:,.0f}/s ({cpu[True]:.3f}):"
-        f" rate {rate[True] / rate[False]:.3f}x, CPU {cpu[True] / cpu[False]:.3f}x"
+        f" rate {rate[True] / rate[False]:.3f}x, CPU {cpu[True] / cpu[False]:.3f}x;"
+        f" round by round {paired(runs):.3f}x"
     )
     for w in runs:
         print(f"  {head} {names[w]}: " + ", ".join(f"{a:,.0f}/s {c:.3f}" for a, c in runs[w]))
@@ -123,14 +134,21 @@ async def main() -> None:
     print(machine())
     out = []
     for b in [b for b in ("sqlite", "postgres") if args.backend in (b, "both")]:
-        async with _database(b) as url:
-            assert url is not None
-            await migrate(url)
-            await one(url, True, 8, 10)  # warm up (connections, statement caches)
+        # A database for each case: the keeper of the case with the tree would
+        # otherwise catch up the other case's sessions between rounds (work, and
+        # pages to write back, that a server growing its trees never has).
+        async with _database(b) as plain, _database(b) as treed:
+            assert plain is not None and treed is not None
+            urls = {False: plain, True: treed}
+            for with_tree, url in urls.items():
+                await migrate(url)
+                await one(url, with_tree, 8, 10)  # warm up (connections, statement caches)
             runs: Runs = {False: [], True: []}
             for r in range(args.rounds):
                 for with_tree in (False, True) if r % 2 == 0 else (True, False):
-                    runs[with_tree].append(await one(url, with_tree, args.sessions, args.per))
+                    runs[with_tree].append(
+                        await one(urls[with_tree], with_tree, args.sessions, args.per)
+                    )
         rate, cpu = report(b, ("without", "with tree"), runs)
         out.append(
             {
@@ -139,6 +157,7 @@ async def main() -> None:
                 "rounds": args.rounds,
                 "per_s": round(rate[True]),
                 "baseline_per_s": round(rate[False]),
+                "paired_ratio": round(paired(runs), 4),
                 "cpu_ms_per_append": round(cpu[True], 4),
                 "baseline_cpu_ms_per_append": round(cpu[False], 4),
             }
