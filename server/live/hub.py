@@ -27,6 +27,7 @@ from server.live.broker import Broker
 from server.live.frames import OutFrame
 from server.live.metrics import METRICS
 from server.live.outbound import Outbound
+from server.live.singleflight import SingleFlight
 from server.rules.session import evolve
 from server.rules.state import SessionState
 from store import Head, LogEntry, SessionStore
@@ -115,6 +116,7 @@ class Hub:
     ) -> None:
         self._store = store
         self._broker = broker
+        self._reads: SingleFlight[str, dict[str, Any]] = SingleFlight()
         self._clock = clock
         self._tick_ms = tick_interval_ms
         self._backlog_limit = backlog_limit
@@ -146,6 +148,15 @@ class Hub:
 
     def channel(self, session_id: str) -> Channel | None:
         return self._channels.get(session_id)
+
+    async def stored_state(self, session_id: str) -> dict[str, Any]:
+        """The session's state as stored (NotFound if none): one read for all the
+        callers that ask while it runs (the arrivals before a channel is ready)."""
+        return await self._reads.do(session_id, lambda: self._state_of(session_id))
+
+    async def _state_of(self, session_id: str) -> dict[str, Any]:
+        state, _ = await self._store.load(session_id)
+        return state
 
     def connection_count(self) -> int:
         return sum(len(ch.subs) for ch in self._channels.values())

@@ -174,12 +174,13 @@ async def _admission_facts(s: Services, session_id: str) -> tuple[str, bool]:
     """The session's status and whether it admits anonymous observers.
 
     From this node's mirror of the session when it has one (a crowd arriving
-    reads nothing from the database), else from the store (404 if unknown).
+    reads nothing from the database), else from the store (404 if unknown), in
+    one read shared by the arrivals that come while it runs.
     """
     ch = s.hub.channel(session_id)
     if ch is not None and ch.state is not None:
         return ch.state.status.value, ch.state.allow_anonymous_observers
-    state, _ = await s.store.load(session_id)
+    state = await s.hub.stored_state(session_id)
     return str(state["status"]), bool(state.get("allow_anonymous_observers", True))
 
 

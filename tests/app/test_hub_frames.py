@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -81,4 +82,33 @@ async def test_a_frame_waits_for_the_entries_it_covers(sqlite_url: str) -> None:
         assert _kinds(sub) == ["2", "3", "cp3", "4", "cp4"]
     finally:
         await hub.close()
+        await store.close()
+
+
+async def test_arrivals_before_a_channel_share_one_read(sqlite_url: str) -> None:
+    """A crowd arriving at a session this node does not mirror yet reads it once, not
+    once an arrival (server/live/ws.py, ``_admission_facts``)."""
+    await migrate(sqlite_url)
+    store = SessionStore(sqlite_url)
+    broker = MemoryBroker()
+    hub = Hub(store, broker, clock)
+    court = Courtroom(store, broker, clock, RulesConfig())
+    reads = 0
+    load = store.load
+
+    async def counted(session_id: str) -> Any:
+        nonlocal reads
+        reads += 1
+        return await load(session_id)
+
+    store.load = counted  # type: ignore[method-assign]
+    try:
+        sid = (await court.create_session(JUDGE)).entries[0].session_id
+        states = await asyncio.gather(*(hub.stored_state(sid) for _ in range(200)))
+        assert reads == 1
+        assert {s["status"] for s in states} == {"pending"}
+        await court.execute(sid, c.Start(), JUDGE)
+        assert (await hub.stored_state(sid))["status"] == "active"  # nothing kept
+        assert reads == 2
+    finally:
         await store.close()
