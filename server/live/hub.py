@@ -170,16 +170,28 @@ class Hub:
         backlog until it has sent its welcome and replay (subscribe first, then
         read, then flush: no entry falls between the two).
         """
-        ch = self._channels.get(session_id)
-        if ch is None:
+        # Join the session's channel once it is ready; if there is none (or its first
+        # attach failed to load it and dropped it), make one and load it here.
+        while (ch := self._channels.get(session_id)) is not None:
+            ch.refs += 1
+            try:
+                await ch.ready.wait()
+            except BaseException:  # this attach was cancelled while the channel loaded
+                ch.refs -= 1
+                await self._drop_if_unused(ch)
+                raise
+            if ch.state is not None:
+                break
+            # Its first attach could not load it (and dropped it): load it anew.
+            ch.refs -= 1
+        else:
             ch = self._channels[session_id] = Channel(session_id)
             ch.refs += 1
             try:
                 await self._broker.subscribe(session_id)
                 state, head = await self._store.load(session_id)
             except BaseException:
-                ch.refs -= 1
-                await self._drop_if_unused(ch)
+                await self._abandon(ch)
                 raise
             ch.state = SessionState.from_dict(state)
             # Entries that arrived while loading and are already in the state are dropped.
@@ -187,9 +199,6 @@ class Hub:
             ch.ready.set()
             self._drain(ch)
             self._release_frames(ch)
-        else:
-            ch.refs += 1
-            await ch.ready.wait()
         ch.subs.add(sub)
         METRICS.ws_subscribers.inc()
         return ch
@@ -202,6 +211,16 @@ class Hub:
         METRICS.ws_subscribers.dec()
         ch.refs -= 1
         await self._drop_if_unused(ch)
+
+    async def _abandon(self, ch: Channel) -> None:
+        """A channel whose first load failed: unsubscribe, drop it, then wake the attaches
+        that wait for it (in that order: one of them may subscribe a new channel at once)."""
+        try:
+            await self._broker.unsubscribe(ch.session_id)
+        finally:
+            if self._channels.get(ch.session_id) is ch:
+                del self._channels[ch.session_id]
+            ch.ready.set()  # with no state: each waiter tries again
 
     async def _drop_if_unused(self, ch: Channel) -> None:
         if ch.refs > 0 or self._channels.get(ch.session_id) is not ch:

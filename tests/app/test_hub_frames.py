@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -85,30 +87,105 @@ async def test_a_frame_waits_for_the_entries_it_covers(sqlite_url: str) -> None:
         await store.close()
 
 
+class World(NamedTuple):
+    store: SessionStore
+    hub: Hub
+    court: Courtroom
+    sid: str
+
+
+@asynccontextmanager
+async def world(url: str) -> AsyncIterator[World]:
+    """A store, a started hub and a courtroom on one broker, and one session."""
+    await migrate(url)
+    store = SessionStore(url)
+    broker = MemoryBroker()
+    hub = Hub(store, broker, clock)
+    await hub.start()
+    court = Courtroom(store, broker, clock, RulesConfig())
+    try:
+        sid = (await court.create_session(JUDGE)).entries[0].session_id
+        yield World(store, hub, court, sid)
+    finally:
+        await hub.close()
+        await store.close()
+
+
+class FlakyLoads:
+    """``store.load`` counted, failing its first ``failures`` calls, each after ``gate`` opens."""
+
+    def __init__(self, store: SessionStore, failures: int = 0, gate: bool = True) -> None:
+        self.load, self.failures, self.calls = store.load, failures, 0
+        self.gate = asyncio.Event()
+        if not gate:
+            self.gate.set()
+        store.load = self  # type: ignore[method-assign]
+
+    async def __call__(self, session_id: str) -> Any:
+        self.calls += 1
+        await self.gate.wait()
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("the database went away")
+        return await self.load(session_id)
+
+
 async def test_arrivals_before_a_channel_share_one_read(sqlite_url: str) -> None:
     """A crowd arriving at a session this node does not mirror yet reads it once, not
     once an arrival (server/live/ws.py, ``_admission_facts``)."""
-    await migrate(sqlite_url)
-    store = SessionStore(sqlite_url)
-    broker = MemoryBroker()
-    hub = Hub(store, broker, clock)
-    court = Courtroom(store, broker, clock, RulesConfig())
-    reads = 0
-    load = store.load
-
-    async def counted(session_id: str) -> Any:
-        nonlocal reads
-        reads += 1
-        return await load(session_id)
-
-    store.load = counted  # type: ignore[method-assign]
-    try:
-        sid = (await court.create_session(JUDGE)).entries[0].session_id
-        states = await asyncio.gather(*(hub.stored_state(sid) for _ in range(200)))
-        assert reads == 1
+    async with world(sqlite_url) as w:
+        loads = FlakyLoads(w.store, gate=False)
+        states = await asyncio.gather(*(w.hub.stored_state(w.sid) for _ in range(200)))
+        assert loads.calls == 1
         assert {s["status"] for s in states} == {"pending"}
-        await court.execute(sid, c.Start(), JUDGE)
-        assert (await hub.stored_state(sid))["status"] == "active"  # nothing kept
-        assert reads == 2
-    finally:
-        await store.close()
+        await w.court.execute(w.sid, c.Start(), JUDGE)
+        assert (await w.hub.stored_state(w.sid))["status"] == "active"  # nothing kept
+        assert loads.calls == 2
+
+
+async def _attach_all(w: World, flaky: FlakyLoads, n: int) -> list[Any]:
+    tasks = [asyncio.create_task(w.hub.attach(Sub(), w.sid)) for _ in range(n)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert flaky.calls == 1  # the first attach loads; the others wait for its channel
+    flaky.gate.set()
+    return await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
+
+
+async def test_attaches_waiting_on_a_failed_load_try_again(sqlite_url: str) -> None:
+    """The first attach of a channel fails to read the session (the database went
+    away): the attaches waiting for that channel must not wait forever. They load
+    again; once the database answers they are in, and the channel works."""
+    async with world(sqlite_url) as w:
+        flaky = FlakyLoads(w.store, failures=1)
+        results = await _attach_all(w, flaky, 5)
+        assert isinstance(results[0], ConnectionError)
+        ch = w.hub.channel(w.sid)
+        assert ch is not None and all(r is ch for r in results[1:])
+        assert flaky.calls == 2 and len(ch.subs) == 4 and ch.refs == 4
+        await w.court.execute(w.sid, c.Start(), JUDGE)
+        subs: list[Any] = list(ch.subs)
+        assert all(_kinds(s) == ["2"] for s in subs)
+
+
+async def test_attaches_fail_when_the_database_stays_away(sqlite_url: str) -> None:
+    """Every load fails: every attach raises (none hangs) and no channel is left."""
+    async with world(sqlite_url) as w:
+        results = await _attach_all(w, FlakyLoads(w.store, failures=10**6), 5)
+        assert all(isinstance(r, ConnectionError) for r in results)
+        assert w.hub.channel(w.sid) is None and w.hub.connection_count() == 0
+
+
+async def test_an_attach_cancelled_while_it_waits_leaves_no_channel(sqlite_url: str) -> None:
+    async with world(sqlite_url) as w:
+        flaky = FlakyLoads(w.store)
+        first = asyncio.create_task(w.hub.attach(Sub(), w.sid))
+        second = asyncio.create_task(w.hub.attach(Sub(), w.sid))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        second.cancel()  # its client went away while the channel loaded
+        flaky.gate.set()
+        ch = await first
+        assert ch.refs == 1 and len(ch.subs) == 1
+        await w.hub.detach(next(iter(ch.subs)), w.sid)
+        assert w.hub.channel(w.sid) is None  # the cancelled wait held no reference
