@@ -73,6 +73,7 @@ async def main(args: argparse.Namespace) -> None:
     print(f"bench_admit: {machine()}, open files limit {raise_nofile()}")
     tmp = Path(tempfile.mkdtemp(prefix="bench-admit-"))
     extra = {"DATABASE_URL": args.database_url} if args.database_url else {}
+    extra.update(kv.split("=", 1) for kv in args.node_env)
     env = server_env(tmp / "data", **extra)
     create_users(env, [("judge", "JUDGE")])
     wrapper: list[str] = []
@@ -172,7 +173,7 @@ if __name__ == "__main__":
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="with --nodes 2: a setting for both nodes, e.g. COURTROOM_OBSERVER_WINDOW_MS=1000",
+        help="a setting for the courtroom node(s), e.g. COURTROOM_OBSERVER_WINDOW_MS=1000",
     )
     add_quiet_option(ap)
     args = ap.parse_args()
