@@ -57,40 +57,11 @@ def _kinds(sub: Sub) -> list[str]:
     ]
 
 
-async def test_a_frame_waits_for_the_entries_it_covers(sqlite_url: str) -> None:
-    await migrate(sqlite_url)
-    store = SessionStore(sqlite_url)
-    broker = MemoryBroker()
-    hub = Hub(store, broker, clock)
-    await hub.start()
-    court = Courtroom(store, broker, clock, RulesConfig())
-    try:
-        sid = (await court.create_session(JUDGE)).entries[0].session_id
-        sub = Sub()
-        await hub.attach(sub, sid)  # the channel's head is entry 1
-        # Another node's checkpoint of size 3 arrives before entries 2 and 3 do.
-        await broker.publish_frame(sid, 3, b'{"type": "checkpoint", "tree_size": 3}')
-        assert _kinds(sub) == []
-        await court.execute(sid, c.Start(), JUDGE)
-        assert _kinds(sub) == ["2"]
-        await court.execute(sid, c.LogCustom("NOTE", {}), JUDGE)
-        assert _kinds(sub) == ["2", "3", "cp3"]
-        # Its echo, or an older one, is dropped; one already covered leaves at once.
-        await broker.publish_frame(sid, 3, b'{"type": "checkpoint", "tree_size": 3}')
-        await broker.publish_frame(sid, 2, b'{"type": "checkpoint", "tree_size": 2}')
-        assert _kinds(sub) == ["2", "3", "cp3"]
-        await court.execute(sid, c.LogCustom("NOTE", {}), JUDGE)
-        await broker.publish_frame(sid, 4, b'{"type": "checkpoint", "tree_size": 4}')
-        assert _kinds(sub) == ["2", "3", "cp3", "4", "cp4"]
-    finally:
-        await hub.close()
-        await store.close()
-
-
 class World(NamedTuple):
     store: SessionStore
     hub: Hub
     court: Courtroom
+    broker: MemoryBroker
     sid: str
 
 
@@ -105,10 +76,31 @@ async def world(url: str) -> AsyncIterator[World]:
     court = Courtroom(store, broker, clock, RulesConfig())
     try:
         sid = (await court.create_session(JUDGE)).entries[0].session_id
-        yield World(store, hub, court, sid)
+        yield World(store, hub, court, broker, sid)
     finally:
         await hub.close()
         await store.close()
+
+
+async def test_a_frame_waits_for_the_entries_it_covers(sqlite_url: str) -> None:
+    async with world(sqlite_url) as w:
+        broker, court, sid = w.broker, w.court, w.sid
+        sub = Sub()
+        await w.hub.attach(sub, sid)  # the channel's head is entry 1
+        # Another node's checkpoint of size 3 arrives before entries 2 and 3 do.
+        await broker.publish_frame(sid, 3, b'{"type": "checkpoint", "tree_size": 3}')
+        assert _kinds(sub) == []
+        await court.execute(sid, c.Start(), JUDGE)
+        assert _kinds(sub) == ["2"]
+        await court.execute(sid, c.LogCustom("NOTE", {}), JUDGE)
+        assert _kinds(sub) == ["2", "3", "cp3"]
+        # Its echo, or an older one, is dropped; one already covered leaves at once.
+        await broker.publish_frame(sid, 3, b'{"type": "checkpoint", "tree_size": 3}')
+        await broker.publish_frame(sid, 2, b'{"type": "checkpoint", "tree_size": 2}')
+        assert _kinds(sub) == ["2", "3", "cp3"]
+        await court.execute(sid, c.LogCustom("NOTE", {}), JUDGE)
+        await broker.publish_frame(sid, 4, b'{"type": "checkpoint", "tree_size": 4}')
+        assert _kinds(sub) == ["2", "3", "cp3", "4", "cp4"]
 
 
 class FlakyLoads:
