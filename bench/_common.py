@@ -219,6 +219,21 @@ def _proc_table() -> dict[int, tuple[int, str, float]]:
     return out
 
 
+def cpu_by_name(names: Sequence[str]) -> dict[int, float]:
+    """pid -> CPU seconds of every process whose command name is one of ``names``
+    (PostgreSQL's server and backends: "postgres")."""
+    return {pid: cpu for pid, (_, comm, cpu) in _proc_table().items() if comm in names}
+
+
+def cpu_since(before: dict[int, float], now: dict[int, float]) -> float:
+    """CPU seconds the processes of ``now`` used since ``before`` (a new one: all of it).
+
+    A process that ended in between is not counted: read ``now`` before closing
+    the connections whose backends are being measured.
+    """
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items())
+
+
 def tree_cpu_seconds(root: int | None = None) -> float:
     """User + system CPU seconds of the live descendants of ``root`` (default: this process).
 

@@ -14,7 +14,10 @@ processes' load moves), it reports this process's CPU seconds per 1,000
 appends, counted until the keeper is idle too (work it deferred past the
 clients counts): on SQLite that holds the writer thread and the database work
 as well, so it is the figure that the load of a shared machine disturbs least
-(on PostgreSQL the server's own CPU is not in it). Ratios are of medians over
+(on PostgreSQL the server's own CPU is not in it: that is read apart, from the
+CPU of the machine's ``postgres`` processes over the same span, and added to
+this process's for a figure of the append's whole cost; every ``postgres``
+process counts, so another client of the server inflates both cases). Ratios are of medians over
 the rounds, and "round by round" is the median of each round's own ratio (its
 two cases ran back to back, so the machine's drift over the run cancels). The
 script also runs against a commit
@@ -33,7 +36,7 @@ import json
 import statistics
 import time
 
-from _common import install_loop, machine
+from _common import cpu_by_name, cpu_since, install_loop, machine
 from bench_bundle import JUDGE, _database
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -47,8 +50,9 @@ from store import RecordStore, SessionStore, migrate
 from timers import system_clock
 
 
-async def one(url: str, with_tree: bool, k: int, per: int) -> tuple[float, float]:
-    """One run: (appends/s, CPU seconds per 1,000 appends)."""
+async def one(url: str, with_tree: bool, k: int, per: int) -> tuple[float, float, float]:
+    """One run: (appends/s, CPU seconds per 1,000 appends, the database server's
+    CPU seconds per 1,000 appends: PostgreSQL's processes, 0 on SQLite)."""
     try:
         store = SessionStore(url, trees=with_tree)
     except TypeError:  # a commit before the writer grew trees (an A/B against it)
@@ -73,23 +77,28 @@ async def one(url: str, with_tree: bool, k: int, per: int) -> tuple[float, float
         # of the other case's sessions (above) must not leave a full collection
         # due inside this case's timed span.
         gc.collect()
+        pg = url.startswith("postgresql")
+        db0 = cpu_by_name(_DB) if pg else {}
         t0, c0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(client(s) for s in sids))
         dt = time.perf_counter() - t0  # as the clients saw it
         if keeper is not None:
             await keeper.idle()  # its CPU counts even when deferred past the clients
         cpu = time.process_time() - c0
+        db = cpu_since(db0, cpu_by_name(_DB)) if pg else 0.0  # before the backends end
         if keeper is not None:
             sizes = [(await keeper.sync(s)) for s in sids]
             assert sizes == [per + 1] * k, sizes
-        return k * per / dt, cpu / (k * per) * 1000
+        return k * per / dt, cpu / (k * per) * 1000, db / (k * per) * 1000
     finally:
         if keeper is not None:
             await keeper.close()
         await store.close()
 
 
-Runs = dict[bool, list[tuple[float, float]]]  # case → (appends/s, CPU s per 1,000) a round
+_DB = ("postgres",)  # PostgreSQL's server, backends and background workers
+# case → (appends/s, CPU s per 1,000, the database's CPU s per 1,000) a round
+Runs = dict[bool, list[tuple[float, float, float]]]
 
 
 def load_args(ap: argparse.ArgumentParser) -> argparse.Namespace:
@@ -123,8 +132,29 @@ def report(
         f" round by round {paired(runs):.3f}x"
     )
     for w in runs:
-        print(f"  {head} {names[w]}: " + ", ".join(f"{a:,.0f}/s {c:.3f}" for a, c in runs[w]))
+        print(f"  {head} {names[w]}: " + ", ".join(f"{a:,.0f}/s {c:.3f}" for a, c, _ in runs[w]))
     return rate, cpu
+
+
+def report_db(head: str, runs: Runs) -> dict[bool, tuple[float, float]]:
+    """Print the database server's CPU and this process's plus it, per 1,000
+    appends (medians, and the round-by-round ratio of the sum); those medians."""
+    db = {w: statistics.median(x[2] for x in runs[w]) for w in runs}
+    both = {w: statistics.median(x[1] + x[2] for x in runs[w]) for w in runs}
+    by_round = statistics.median(
+        (t[1] + t[2]) / (f[1] + f[2]) for t, f in zip(runs[True], runs[False], strict=True)
+    )
+    print(
+        f"  {head} database CPU s per 1,000: without {db[False]:.3f}, with tree {db[True]:.3f}"
+        f" ({db[True] / db[False]:.3f}x); with this process's: {both[False]:.3f} and"
+        f" {both[True]:.3f} ({both[True] / both[False]:.3f}x, round by round {by_round:.3f}x)"
+    )
+    for w in runs:
+        print(
+            f"  {head} database {w and 'with' or 'without'}: "
+            + ", ".join(f"{x[2]:.3f}" for x in runs[w])
+        )
+    return {w: (db[w], both[w]) for w in runs}
 
 
 async def main() -> None:
@@ -150,6 +180,7 @@ async def main() -> None:
                         await one(urls[with_tree], with_tree, args.sessions, args.per)
                     )
         rate, cpu = report(b, ("without", "with tree"), runs)
+        db = report_db(b, runs) if b == "postgres" else None
         out.append(
             {
                 "bench": "tree_append_cost",
@@ -162,6 +193,11 @@ async def main() -> None:
                 "baseline_cpu_ms_per_append": round(cpu[False], 4),
             }
         )
+        if db is not None:  # PostgreSQL's own CPU, and the sum of both processes'
+            out[-1]["db_cpu_ms_per_append"] = round(db[True][0], 4)
+            out[-1]["baseline_db_cpu_ms_per_append"] = round(db[False][0], 4)
+            out[-1]["total_cpu_ms_per_append"] = round(db[True][1], 4)
+            out[-1]["baseline_total_cpu_ms_per_append"] = round(db[False][1], 4)
     for o in out:
         print(json.dumps(o))
 
