@@ -185,8 +185,10 @@ async def _admission_facts(s: Services, session_id: str) -> tuple[str, bool]:
 
 
 async def _hello(conn: Connection) -> p.Hello | None:
-    timeout = conn.services.settings.hello_timeout_seconds
-    text = await asyncio.wait_for(_read_frame(conn), timeout)
+    # A deadline on this task, not ``wait_for``: that wraps the read in a task of
+    # its own, one more task for every arrival of a join storm.
+    async with asyncio.timeout(conn.services.settings.hello_timeout_seconds):
+        text = await _read_frame(conn)
     if text is None:
         return None
     msg = p.decode(text, max_bytes=conn.services.settings.max_frame_bytes)
