@@ -11,7 +11,11 @@ embedded SQLite default, or ``--database-url``), the baseline (a plain
 ``--observers`` anonymous observers at once (50 handshakes in flight), each
 sending ``hello`` and waiting for its ``welcome``; the figure is the time
 until the last welcome. Each courtroom round uses a fresh session; rounds
-alternate between the two servers.
+alternate between the two servers. Beside it, the CPU seconds each server's
+process used over its storm: the client process shares the machine's two
+cores with the server, so the wall-clock ratio moves with how fast the
+clients are, while the servers' CPU for the same 2,000 arrivals says what
+each admission costs.
 
 After the courtroom rounds it checks the record: every arrival of every round
 is in the log (``OBSERVER_JOINED`` counts add up) and the chain verifies.
@@ -45,6 +49,7 @@ from _common import (
     Neighbours,
     Node,
     add_quiet_option,
+    cpu_seconds,
     create_users,
     install_loop,
     machine,
@@ -57,14 +62,15 @@ from _common import (
 HELLO = json.dumps({"type": "hello", "v": 1, "token": None, "as": "observer"})
 
 
-async def admit(url: str, n: int, loop: str) -> float:
-    """Connect ``n`` observers from a fresh client process; seconds until all are welcome."""
+async def admit(url: str, n: int, loop: str, server: int) -> tuple[float, float]:
+    """Connect ``n`` observers from a fresh client process: seconds until all are
+    welcome, and the CPU seconds the ``server`` process used meanwhile."""
     (client,) = [await ClientProc.spawn("bench_fanout.py", "--loop", loop)]
     try:
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), cpu_seconds(server)
         await client.send(op="connect", set="s", url=url, n=n, hello=HELLO, deflate=False)
         await client.wait("connected", timeout=900)
-        return time.monotonic() - t0
+        return time.monotonic() - t0, cpu_seconds(server) - c0
     finally:
         await stop_clients([client])
 
@@ -86,6 +92,7 @@ async def main(args: argparse.Namespace) -> None:
     api: Api | None = None
     others = Neighbours()
     pairs: list[tuple[float, float]] = []
+    cpus: list[tuple[float, float]] = []  # the two servers' CPU seconds a storm
     sessions: list[str] = []
     try:
         await node.wait_healthy()
@@ -100,14 +107,16 @@ async def main(args: argparse.Namespace) -> None:
             if args.profile_server:
                 node.signal(signal.SIGUSR1)
                 await asyncio.sleep(0.2)
-            court = await admit(node.ws_url(sid), args.observers, args.loop)
+            court, court_cpu = await admit(node.ws_url(sid), args.observers, args.loop, node.pid)
             if args.profile_server:
                 node.signal(signal.SIGUSR2)
-            baseline = await admit(base.url, args.observers, args.loop)
+            baseline, base_cpu = await admit(base.url, args.observers, args.loop, base.pid)
             pairs.append((court, baseline))
+            cpus.append((court_cpu, base_cpu))
             print(
                 f"  round {r + 1}: courtroom {court:.2f} s, baseline {baseline:.2f} s,"
-                f" {court / baseline:.2f}x"
+                f" {court / baseline:.2f}x; server CPU {court_cpu:.2f} s against"
+                f" {base_cpu:.2f} s, {court_cpu / base_cpu:.2f}x"
             )
         await asyncio.sleep(2)  # let the last departures reach the log
         for sid in sessions:
@@ -137,8 +146,15 @@ async def main(args: argparse.Namespace) -> None:
         f"\n{args.observers} observers admitted: courtroom {court_s:.2f} s,"
         f" bare websockets {base_s:.2f} s (median of {len(pairs)}), {court_s / base_s:.2f}x"
     )
+    cpu_c = statistics.median(c for c, _ in cpus)
+    cpu_b = statistics.median(b for _, b in cpus)
+    print(
+        f"server CPU a storm: courtroom {cpu_c:.2f} s, bare websockets {cpu_b:.2f} s"
+        f" (median), {cpu_c / cpu_b:.2f}x; {cpu_c / args.observers * 1e6:.0f} against"
+        f" {cpu_b / args.observers * 1e6:.0f} µs an arrival"
+    )
     print(f"whole run: {others.line()}")
-    for court, baseline in pairs:
+    for (court, baseline), (court_cpu, base_cpu) in zip(pairs, cpus, strict=True):
         print(
             json.dumps(
                 {
@@ -147,6 +163,8 @@ async def main(args: argparse.Namespace) -> None:
                     "seconds": round(court, 3),
                     "baseline_seconds": round(baseline, 3),
                     "ratio": round(court / baseline, 3),
+                    "cpu_seconds": round(court_cpu, 2),
+                    "baseline_cpu_seconds": round(base_cpu, 2),
                 }
             )
         )
