@@ -192,8 +192,9 @@ class SessionStore(ProjectionReads):
     # --- presence rows (through the writer: a crowd arriving is a few batches) ---
 
     def add_connection(self, row: dict[str, Any], *, wait: bool = True) -> Any:
-        """Register a live connection; awaitable, or fire-and-forget with ``wait=False``."""
-        fut = self.writer.submit_nowait(Connect(row))
+        """Register a live connection; awaitable, or fire-and-forget with ``wait=False``
+        (then the row rides with the writer's next batch: ``Writer.submit_nowait``)."""
+        fut = self.writer.submit_nowait(Connect(row), defer=not wait)
         if not wait:
             silence(fut)
         return fut
