@@ -8,7 +8,9 @@ row reaches the database, and a command queued after them finds them written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 from server.live.broker import MemoryBroker
 from server.live.courtroom import Courtroom
@@ -37,31 +39,30 @@ async def _observe(cluster: ClusterStore, sid: str, n: int) -> None:
     )
 
 
-async def test_unwaited_rows_are_written_before_a_later_command_returns(sqlite_url: str) -> None:
-    await migrate(sqlite_url)
-    store = SessionStore(sqlite_url)
+@contextlib.asynccontextmanager
+async def _session(url: str) -> AsyncIterator[tuple[Courtroom, ClusterStore, str]]:
+    """A store, its courtroom and cluster view, and a new session; closed after."""
+    await migrate(url)
+    store = SessionStore(url)
     court = Courtroom(store, MemoryBroker(), clock, RulesConfig(), node_id="node-a")
-    cluster = ClusterStore(store)
     try:
         sid = (await court.create_session(JUDGE)).entries[0].session_id
+        yield court, ClusterStore(store), sid
+    finally:
+        await store.close()
+
+
+async def test_unwaited_rows_are_written_before_a_later_command_returns(sqlite_url: str) -> None:
+    async with _session(sqlite_url) as (court, cluster, sid):
         for n in range(5):
             await _observe(cluster, sid, n)  # returns before its row is written
         await court.execute(sid, LogCustom("NOTE", {}), JUDGE)
         assert await cluster.observers(sid) == 5
-    finally:
-        await store.close()
 
 
 async def test_an_unwaited_row_alone_is_written_without_a_command(sqlite_url: str) -> None:
-    await migrate(sqlite_url)
-    store = SessionStore(sqlite_url)
-    court = Courtroom(store, MemoryBroker(), clock, RulesConfig(), node_id="node-a")
-    cluster = ClusterStore(store)
-    try:
-        sid = (await court.create_session(JUDGE)).entries[0].session_id
+    async with _session(sqlite_url) as (_, cluster, sid):
         await _observe(cluster, sid, 1)
         async with asyncio.timeout(10):
             while await cluster.observers(sid) != 1:
                 await asyncio.sleep(0.005)
-    finally:
-        await store.close()

@@ -46,15 +46,21 @@ def _cmd(n: int) -> Command:
     return Command("s", lambda *a: None, n)  # type: ignore[arg-type]
 
 
+async def _started(defer_s: float) -> tuple[Recording, Writer]:
+    """A writer whose task is running and idle: one command written ("s0")."""
+    backend = Recording()
+    writer = Writer(backend, defer_s=defer_s)
+    assert await writer.submit(_cmd(0)) == "s0"
+    return backend, writer
+
+
 async def _turn(times: int = 20) -> None:
     for _ in range(times):
         await asyncio.sleep(0)
 
 
 async def test_a_deferred_job_waits_and_rides_with_the_next_batch() -> None:
-    backend = Recording()
-    writer = Writer(backend, defer_s=3600)
-    await writer.submit(_cmd(0))  # the writer's task is running and idle
+    backend, writer = await _started(3600)
     joins = [writer.submit_nowait(_connect(i), defer=True) for i in range(3)]
     await _turn()
     assert backend.batches == [["s0"]]  # no batch for the deferred rows alone
@@ -67,9 +73,7 @@ async def test_a_deferred_job_waits_and_rides_with_the_next_batch() -> None:
 
 
 async def test_a_deferred_job_alone_is_written_by_its_timer() -> None:
-    backend = Recording()
-    writer = Writer(backend, defer_s=0)
-    await writer.submit(_cmd(0))
+    backend, writer = await _started(0)
     first = writer.submit_nowait(_connect(1), defer=True)
     second = writer.submit_nowait(_connect(2), defer=True)  # the same wake-up serves both
     assert list(await asyncio.wait_for(asyncio.gather(first, second), 5)) == ["+1", "+2"]
@@ -80,9 +84,7 @@ async def test_a_deferred_job_alone_is_written_by_its_timer() -> None:
 
 
 async def test_close_writes_what_is_deferred() -> None:
-    backend = Recording()
-    writer = Writer(backend, defer_s=3600)
-    await writer.submit(_cmd(0))
+    backend, writer = await _started(3600)
     late = writer.submit_nowait(_connect(1), defer=True)
     await asyncio.wait_for(writer.close(), 5)
     assert late.result() == "+1"
