@@ -8,10 +8,7 @@ and the writer grows the migrated tree on from there.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 
 from server.live.broker import MemoryBroker
@@ -23,23 +20,12 @@ from store import RecordStore, SessionStore, migrate
 from store._engine import create_engine
 from store._migrate import downgrade
 from tests.app.test_record_writer import assert_tree_is_the_logs
-from tests.conftest import scratch_database
 
 JUDGE = Actor("1", "JUDGE", "Judge")
 
 
 def clock() -> int:
     return time.time_ns() // 1_000_000
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def own_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database of this test's own: it is downgraded and upgraded."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'courtroom.db'}"
-    else:
-        with scratch_database() as url:
-            yield url
 
 
 async def test_0006_moves_each_tree_into_its_session_row_and_back(own_db: str) -> None:
