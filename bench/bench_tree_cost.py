@@ -16,15 +16,17 @@ clients counts): on SQLite that holds the writer thread and the database work
 as well, so it is the figure that the load of a shared machine disturbs least
 (on PostgreSQL the server's own CPU is not in it: that is read apart, from the
 CPU of the machine's ``postgres`` processes over the same span, and added to
-this process's for a figure of the append's whole cost; every ``postgres``
-process counts, so another client of the server inflates both cases). Ratios are of medians over
+this process's for a figure of the append's whole cost, and so are the WAL
+bytes PostgreSQL wrote per append, the one figure here that the machine's
+speed cannot move; every ``postgres`` process and all of the server's WAL
+count, so another client of the server inflates both cases). Ratios are of medians over
 the rounds, and "round by round" is the median of each round's own ratio (its
 two cases ran back to back, so the machine's drift over the run cancels). The
 script also runs against a commit
 from before the writer grew trees (its keeper then builds them): copy it there
 for an A/B.
 
-    .venv/bin/python bench/bench_tree_cost.py --rounds 5 --backend both   # [--quick]
+    .venv/bin/python bench/bench_tree_cost.py --rounds 5 --backend both   # [--quick] [--revision 0006]
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import json
 import statistics
 import time
 
+import asyncpg
 from _common import cpu_by_name, cpu_since, install_loop, machine
 from bench_bundle import JUDGE, _database
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -50,9 +53,10 @@ from store import RecordStore, SessionStore, migrate
 from timers import system_clock
 
 
-async def one(url: str, with_tree: bool, k: int, per: int) -> tuple[float, float, float]:
+async def one(url: str, with_tree: bool, k: int, per: int) -> tuple[float, float, float, float]:
     """One run: (appends/s, CPU seconds per 1,000 appends, the database server's
-    CPU seconds per 1,000 appends: PostgreSQL's processes, 0 on SQLite)."""
+    CPU seconds per 1,000 appends: PostgreSQL's processes, 0 on SQLite; the WAL
+    bytes PostgreSQL wrote per append, 0 on SQLite)."""
     try:
         store = SessionStore(url, trees=with_tree)
     except TypeError:  # a commit before the writer grew trees (an A/B against it)
@@ -79,6 +83,7 @@ async def one(url: str, with_tree: bool, k: int, per: int) -> tuple[float, float
         gc.collect()
         pg = url.startswith("postgresql")
         db0 = cpu_by_name(_DB) if pg else {}
+        wal0 = await _wal(url) if pg else 0
         t0, c0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(client(s) for s in sids))
         dt = time.perf_counter() - t0  # as the clients saw it
@@ -86,10 +91,11 @@ async def one(url: str, with_tree: bool, k: int, per: int) -> tuple[float, float
             await keeper.idle()  # its CPU counts even when deferred past the clients
         cpu = time.process_time() - c0
         db = cpu_since(db0, cpu_by_name(_DB)) if pg else 0.0  # before the backends end
+        wal = (await _wal(url) - wal0) / (k * per) if pg else 0.0
         if keeper is not None:
             sizes = [(await keeper.sync(s)) for s in sids]
             assert sizes == [per + 1] * k, sizes
-        return k * per / dt, cpu / (k * per) * 1000, db / (k * per) * 1000
+        return k * per / dt, cpu / (k * per) * 1000, db / (k * per) * 1000, wal
     finally:
         if keeper is not None:
             await keeper.close()
@@ -97,8 +103,19 @@ async def one(url: str, with_tree: bool, k: int, per: int) -> tuple[float, float
 
 
 _DB = ("postgres",)  # PostgreSQL's server, backends and background workers
+
+
+async def _wal(url: str) -> int:
+    """PostgreSQL's WAL position in bytes (the whole server's: run it with no other client)."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return int(await conn.fetchval("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"))
+    finally:
+        await conn.close()
+
+
 # case → (appends/s, CPU s per 1,000, the database's CPU s per 1,000) a round
-Runs = dict[bool, list[tuple[float, float, float]]]
+Runs = dict[bool, list[tuple[float, float, float, float]]]
 
 
 def load_args(ap: argparse.ArgumentParser) -> argparse.Namespace:
@@ -132,13 +149,14 @@ def report(
         f" round by round {paired(runs):.3f}x"
     )
     for w in runs:
-        print(f"  {head} {names[w]}: " + ", ".join(f"{a:,.0f}/s {c:.3f}" for a, c, _ in runs[w]))
+        print(f"  {head} {names[w]}: " + ", ".join(f"{a:,.0f}/s {c:.3f}" for a, c, *_ in runs[w]))
     return rate, cpu
 
 
-def report_db(head: str, runs: Runs) -> dict[bool, tuple[float, float]]:
+def report_db(head: str, runs: Runs) -> dict[bool, tuple[float, float, float]]:
     """Print the database server's CPU and this process's plus it, per 1,000
-    appends (medians, and the round-by-round ratio of the sum); those medians."""
+    appends (medians, and the round-by-round ratio of the sum), and the WAL bytes
+    per append; those medians."""
     db = {w: statistics.median(x[2] for x in runs[w]) for w in runs}
     both = {w: statistics.median(x[1] + x[2] for x in runs[w]) for w in runs}
     by_round = statistics.median(
@@ -154,12 +172,23 @@ def report_db(head: str, runs: Runs) -> dict[bool, tuple[float, float]]:
             f"  {head} database {w and 'with' or 'without'}: "
             + ", ".join(f"{x[2]:.3f}" for x in runs[w])
         )
-    return {w: (db[w], both[w]) for w in runs}
+    wal = {w: statistics.median(x[3] for x in runs[w]) for w in runs}
+    print(
+        f"  {head} WAL bytes per append: without {wal[False]:,.0f}, with tree {wal[True]:,.0f}"
+        f" ({wal[True] / wal[False]:.3f}x)"
+    )
+    return {w: (db[w], both[w], wal[w]) for w in runs}
 
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    ap.add_argument(
+        "--revision",
+        default="head",
+        help="migrate the databases to this revision, e.g. 0006: the session row's"
+        " columns in their order before 0007 (head)",
+    )
     args = load_args(ap)
     print(machine())
     out = []
@@ -171,7 +200,7 @@ async def main() -> None:
             assert plain is not None and treed is not None
             urls = {False: plain, True: treed}
             for with_tree, url in urls.items():
-                await migrate(url)
+                await migrate(url, args.revision)
                 await one(url, with_tree, 8, 10)  # warm up (connections, statement caches)
             runs: Runs = {False: [], True: []}
             for r in range(args.rounds):
@@ -198,6 +227,8 @@ async def main() -> None:
             out[-1]["baseline_db_cpu_ms_per_append"] = round(db[False][0], 4)
             out[-1]["total_cpu_ms_per_append"] = round(db[True][1], 4)
             out[-1]["baseline_total_cpu_ms_per_append"] = round(db[False][1], 4)
+            out[-1]["wal_bytes_per_append"] = round(db[True][2])
+            out[-1]["baseline_wal_bytes_per_append"] = round(db[False][2])
     for o in out:
         print(json.dumps(o))
 
