@@ -114,7 +114,7 @@ async def _wal(url: str) -> int:
         await conn.close()
 
 
-# case → (appends/s, CPU s per 1,000, the database's CPU s per 1,000) a round
+# case → (appends/s, CPU s per 1,000, the database's CPU s per 1,000, WAL bytes an append) a round
 Runs = dict[bool, list[tuple[float, float, float, float]]]
 
 
