@@ -4,7 +4,7 @@
 # scripts, the server's static files). tests/packaging/test_wheel.py builds the
 # same wheel from the same COPY lines and runs every console script from a clean venv.
 FROM python:3.11-slim AS build
-# A C compiler and OpenSSL's headers for the Merkle fold in C (protocol/_merkle_native.c);
+# A C compiler and OpenSSL's headers for the C modules (protocol/_merkle_native.c, _chain_native.c);
 # the runtime stage needs only libcrypto, which the slim image's Python already uses.
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev libssl-dev \
     && rm -rf /var/lib/apt/lists/*

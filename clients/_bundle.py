@@ -290,7 +290,7 @@ def verify_bundle(
         cp = s.checkpoint
         if not 0 < cp.tree_size <= good:
             continue
-        root = fold([levels[lv][ix] for lv, ix in range_nodes(0, cp.tree_size)])
+        root = fold([levels[lv][32 * ix : 32 * ix + 32] for lv, ix in range_nodes(0, cp.tree_size)])
         if not hashes_equal(cp.chain_head, heads[cp.tree_size]) or cp.root_hash != root:
             report.failures.append(
                 f"checkpoint {n} (size {cp.tree_size}) contradicts the entries:"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import hashlib
 import os
 import pickle
 import threading
@@ -13,6 +12,7 @@ from typing import Any, NamedTuple
 from clients._bundle_lines import RowLines
 from clients._bundle_rows import first_noncanonical, rows_v1, shaped_v2
 from protocol import PartVerifier, join_parts
+from protocol.merkle import levels
 
 COMPLETED = "SESSION_COMPLETED"
 
@@ -20,22 +20,10 @@ COMPLETED = "SESSION_COMPLETED"
 _ALIGN_LEVEL = 14  # ranges start at multiples of 2**14 leaves: their subtrees are the tree's
 
 
-def tree_levels(digests: list[bytes], top: int | None = None) -> list[list[bytes]]:
-    """The complete nodes of the tree over the entries' 32-byte hashes (RFC 6962), level by level."""
-    sha = hashlib.sha256
-    return _levels_above([sha(b"\x00" + d).digest() for d in digests], top)
-
-
-def _levels_above(level: list[bytes], top: int | None = None) -> list[list[bytes]]:
-    """``level`` and the complete nodes above it (up to ``top`` levels more)."""
-    sha = hashlib.sha256
-    levels = [level]
-    while len(level) > 1 and (top is None or len(levels) <= top):
-        level = [
-            sha(b"\x01" + a + b).digest() for a, b in zip(level[::2], level[1::2], strict=False)
-        ]
-        levels.append(level)
-    return levels
+def tree_levels(digests: list[bytes], top: int | None = None) -> list[bytes]:
+    """The complete nodes of the tree over the entries' 32-byte hashes (RFC 6962), level
+    by level, each level one blob (``protocol.merkle.levels``: in C where it was built)."""
+    return levels(b"".join(digests), True, top)
 
 
 # (ChainPart, level blobs, completion index, {tree size: entry hash} of its checkpoints)
@@ -72,7 +60,7 @@ def _range_work(
     done = part.part()
     if not done.result.valid:
         return done, [], None, {}
-    blobs = [b"".join(level) for level in tree_levels(digests, _ALIGN_LEVEL)]
+    blobs = tree_levels(digests, _ALIGN_LEVEL)
     completed = next((lo + i for i, r in enumerate(rows) if r[3] == COMPLETED), None)
     heads = {size: rows[size - 1 - lo][7] for size in sizes if lo < size <= hi}
     return done, blobs, completed, heads
@@ -114,7 +102,7 @@ class Chained(NamedTuple):
     """What the ranges found of a bundle whose every entry chains."""
 
     entries: int
-    levels: list[list[bytes]]  # the tree's complete nodes, level by level
+    levels: list[bytes]  # the tree's complete nodes, level by level, each level a blob
     completed: int | None  # index of the first SESSION_COMPLETED
     heads: dict[int, str]  # the entry hash at each checkpoint's tree size
 
@@ -147,15 +135,11 @@ def parallel_chain(
     if not result.valid or result.entries != n:
         return None
     depth = min(len(o[1]) for o in outs)
-    levels: list[list[bytes]] = []
-    for lv in range(depth):
-        blob = b"".join(o[1][lv] for o in outs)
-        levels.append([blob[i : i + 32] for i in range(0, len(blob), 32)])
+    tree = [b"".join(o[1][lv] for o in outs) for lv in range(depth)]
     # The levels above the ranges' own (and any a short last range did not reach).
-    upper = _levels_above(levels[-1])
-    levels.extend(upper[1:])
+    tree.extend(levels(tree[-1], False, None)[1:])
     completed = next((c for o in outs if (c := o[2]) is not None), None)
-    return Chained(n, levels, completed, {k: v for o in outs for k, v in o[3].items()})
+    return Chained(n, tree, completed, {k: v for o in outs for k, v in o[3].items()})
 
 
 def _workers() -> int:

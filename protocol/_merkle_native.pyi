@@ -1,4 +1,4 @@
-# protocol/_merkle_native.c: protocol.merkle.extend_py's fold, in C.
+# protocol/_merkle_native.c: protocol.merkle.extend_py's fold and levels_py, in C.
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,3 +11,4 @@ def extend(
     key: str | None = None,
     entries: bool = False,
 ) -> tuple[int, bytes]: ...
+def levels(hashes: bytes, leaves: bool, top: int | None) -> list[bytes]: ...

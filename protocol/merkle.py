@@ -106,20 +106,50 @@ def extend_py(
     return size, edge
 
 
-def _native() -> Callable[..., tuple[int, bytes]] | None:
+def levels_py(hashes: bytes, leaves: bool, top: int | None = None) -> list[bytes]:
+    """The complete nodes of a whole tree, level by level, each level one blob.
+
+    ``hashes``: 32-byte hashes end to end; with ``leaves`` they are entries'
+    hashes, hashed into leaves here, else they are the leaves (or any level,
+    whose complete nodes above are wanted). Level ``k`` holds node ``i`` at
+    ``[32 * i : 32 * i + 32]``; an odd last node has no parent yet. ``top``:
+    at most that many levels above the first. The bundle verifier's tree.
+    """
+    if len(hashes) % 32:
+        raise ValueError("hashes are 32 bytes each")
+    sha = _sha256
+    level = hashes
+    if leaves:
+        level = b"".join(
+            sha(b"\x00" + hashes[i : i + 32]).digest() for i in range(0, len(hashes), 32)
+        )
+    out = [level]
+    while len(level) > 32 and (top is None or len(out) <= top):
+        level = b"".join(
+            sha(b"\x01" + level[i : i + 64]).digest() for i in range(0, len(level) - 63, 64)
+        )
+        out.append(level)
+    return out
+
+
+def _native(name: str) -> Callable[..., Any] | None:
     try:
-        from protocol._merkle_native import extend as native
+        from protocol import _merkle_native
     except ImportError:  # built without a C compiler or OpenSSL's headers
         return None
-    return native
+    fn: Callable[..., Any] = getattr(_merkle_native, name)
+    return fn
 
 
 # The fold the writer and the verifiers use: in C when built (two hashes an entry
-# at ~0.1 us each, against ~1 us a hashlib call), else ``extend_py``.
-extend_native = _native()
+# at ~0.1 us each, against ~1 us a hashlib call), else ``extend_py``; the same for
+# a whole tree's levels.
+extend_native = _native("extend")
 extend = extend_py
 if extend_native is not None:
     extend = extend_native
+levels_native = _native("levels")
+levels = levels_py if levels_native is None else levels_native
 
 
 class CompactRange:

@@ -86,10 +86,15 @@ def _under(name: str, prefix: str) -> bool:
 
 
 def module_names(root: Path, packages: Iterable[str] = OURS) -> dict[str, Path]:
-    """Dotted module name -> file, for every ``.py`` of the packages under ``root``."""
+    """Dotted module name -> file, for every ``.py`` of the packages under ``root``.
+
+    An extension module in C is known by its stub (``protocol/_chain_native.pyi``),
+    so an import of it is an edge to it, not to its package.
+    """
     names: dict[str, Path] = {}
     for package in packages:
-        for path in sorted((root / package).rglob("*.py")):
+        stubs = [p for p in (root / package).rglob("*.pyi") if not p.with_suffix(".py").exists()]
+        for path in sorted([*(root / package).rglob("*.py"), *stubs]):
             parts = list(path.relative_to(root).with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts.pop()

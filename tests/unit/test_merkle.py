@@ -33,10 +33,13 @@ from protocol.merkle import (
     extend_native,
     extend_py,
     leaf_hash,
+    levels_native,
+    levels_py,
     node_hash,
     verify_consistency,
     verify_inclusion,
 )
+from tests.conftest import unavailable
 
 
 def _h(b: bytes) -> bytes:
@@ -315,3 +318,23 @@ def test_a_changed_byte_or_another_key_fails_verification() -> None:
             parse_note(junk)
     with pytest.raises(CheckpointError):
         parse_verifier_key("courtroom+00000000+" + base64.b64encode(b"\x01" + public).decode())
+
+
+@pytest.mark.parametrize("impl", ["python", "c"])
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 7, 8, 13, 16, 33])
+def test_a_whole_trees_levels_are_its_complete_subtrees(impl: str, n: int) -> None:
+    """Node i of level k is the RFC's MTH of entries i*2^k .. (i+1)*2^k - 1."""
+    fn = levels_py if impl == "python" else levels_native
+    if fn is None:
+        unavailable("protocol._merkle_native was not built")
+    d = [_h(b"entry %d" % i) for i in range(n)]
+    got = fn(b"".join(d), True, None)
+    assert len(got) == max(1, n.bit_length())
+    for k, blob in enumerate(got):
+        assert len(blob) == 32 * (n >> k)
+        for i in range(n >> k):
+            assert blob[32 * i : 32 * i + 32] == _mth(d[i << k : (i + 1) << k])
+    # Built from its leaves rather than from the entries' hashes: the same levels.
+    assert fn(got[0], False, None) == got
+    # At most ``top`` levels above the first.
+    assert fn(b"".join(d), True, 1) == got[:2]

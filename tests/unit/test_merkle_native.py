@@ -6,9 +6,7 @@ behind. tests/unit/test_merkle.py checks both folds against RFC 6962 itself.
 
 from __future__ import annotations
 
-import gc
 import hashlib
-import tracemalloc
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -17,8 +15,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import protocol.merkle
-from protocol.merkle import CompactRange, extend_native, extend_py
+from protocol.merkle import CompactRange, extend_native, extend_py, levels_native, levels_py
 from tests.conftest import unavailable
+from tests.unit.native_helpers import grown_bytes
 
 Fold = Callable[..., tuple[int, bytes]]
 
@@ -86,6 +85,34 @@ def test_a_tree_grown_by_the_c_fold_resumes_in_python_and_back(native: Fold) -> 
     assert (size, edge) == (whole.size, whole.edge) and nodes == expected
 
 
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(0, 300), top=st.one_of(st.none(), st.integers(-2, 12)), leaves=st.booleans())
+def test_the_c_levels_are_the_python_levels(n: int, top: int | None, leaves: bool) -> None:
+    if levels_native is None:
+        unavailable("protocol._merkle_native was not built")
+    blob = b"".join(bytes.fromhex(_hex(i)) for i in range(n))
+    assert levels_native(blob, leaves, top) == levels_py(blob, leaves, top)
+    assert levels_native(bytearray(blob), leaves, top) == levels_py(blob, leaves, top)
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        pytest.param((b"\x00" * 33, True, None), ValueError, id="not-whole-hashes"),
+        pytest.param((b"\x00" * 31, False, 3), ValueError, id="short"),
+        pytest.param((5, True, None), TypeError, id="not-bytes"),
+        pytest.param((b"\x00" * 64, True, "1"), TypeError, id="top-not-an-int"),
+    ],
+)
+@pytest.mark.parametrize("impl", ["python", "c"])
+def test_bad_levels_input_is_refused_by_both(impl: str, args: tuple[Any, ...], error: type) -> None:
+    f = levels_py if impl == "python" else levels_native
+    if f is None:
+        unavailable("protocol._merkle_native was not built")
+    with pytest.raises(error):
+        f(*args)
+
+
 def _bad_inputs() -> Iterator[Any]:
     good = SimpleNamespace(hash=_hex(1))
     yield pytest.param(_edge(3)[:-1], 3, [good], True, id="edge-one-byte-short")
@@ -148,17 +175,11 @@ def test_it_leaves_no_memory_behind(native: Fold) -> None:
             native(_edge(size), size, [bytes.fromhex(_hex(size))], 0, [])
             with pytest.raises(ValueError):
                 native(_edge(size), size, bad, 0, [], "key", True)
+            assert levels_native is not None
+            levels_native(_edge(size), size % 2 == 0, size % 5 or None)
+            with pytest.raises(ValueError):
+                levels_native(b"\x00" * 33, True, None)
 
-    round_()  # warm: caches, interned names, the exception machinery
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        for _ in range(50):
-            round_()
-        gc.collect()
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    grown = grown_bytes(round_)
     # 50 rounds of 192 calls: one leaked tuple or bytes a call would be > 500 kB.
     assert grown < 20_000, grown

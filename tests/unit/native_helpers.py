@@ -1,0 +1,23 @@
+"""What the tests of the C modules share (tests/unit/test_*_native.py)."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+from collections.abc import Callable
+
+
+def grown_bytes(round_: Callable[[], None], rounds: int = 50) -> int:
+    """Bytes still allocated after ``rounds`` calls of ``round_``, counted after one warm-up
+    call (caches, interned names, the exception machinery, a module's own buffers)."""
+    round_()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(rounds):
+            round_()
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
