@@ -4,9 +4,11 @@
 # scripts, the server's static files). tests/packaging/test_wheel.py builds the
 # same wheel from the same COPY lines and runs every console script from a clean venv.
 FROM python:3.11-slim AS build
-# A C compiler and OpenSSL's headers for the C modules (protocol/_merkle_native.c, _chain_native.c);
-# the runtime stage needs only libcrypto, which the slim image's Python already uses.
+# A C compiler and the headers of OpenSSL and SQLite for the C modules (protocol/*.c,
+# store/_verify_native.c); the runtime stage needs only libcrypto and libsqlite3,
+# which the slim image's Python already uses.
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev libssl-dev \
+    libsqlite3-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./

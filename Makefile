@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint types unit bench clean
 
-$(STAMP): pyproject.toml protocol/_merkle_native.c protocol/_chain_native.c
+$(STAMP): pyproject.toml $(wildcard protocol/*.c protocol/*.h store/*.c)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'

@@ -269,6 +269,13 @@ class ChainVerifier:
         self._bad = bad
         return bad is None
 
+    def verified(self, count: int, sequence: int, head_hash: str) -> None:
+        """``count`` more entries, checked elsewhere exactly as ``feed_rows`` checks them
+        (``store/_verify_native.c``), ending at ``head_hash``; the next is ``sequence``."""
+        if self._bad is None and count:
+            self._count += count
+            self._expected_seq, self._prev = sequence, head_hash
+
     def reject(self, sequence_number: Any) -> None:
         """The next entry is invalid although its fields hash (a bundle v2 entry whose
         details text is not canonical): the log breaks there, as in ``feed_rows``."""
@@ -347,6 +354,17 @@ class PartVerifier:
                 self._session_id or sid, sequence=seq, previous_hash=previous
             )
         return self._chain.feed_rows(rows, digests)
+
+    def verified(self, first: tuple[Any, int, str], count: int, sequence: int, head: str) -> None:
+        """The range's first ``count`` rows, checked elsewhere (``ChainVerifier.verified``);
+        ``first``: the first row's (session id, sequence, previous hash)."""
+        if self._first is None and count:
+            self._first = first
+            self._chain = ChainVerifier(
+                self._session_id or first[0], sequence=first[1], previous_hash=first[2]
+            )
+        if self._chain is not None:
+            self._chain.verified(count, sequence, head)
 
     def part(self) -> ChainPart:
         chain = self._chain or ChainVerifier(self._session_id)

@@ -11,108 +11,33 @@
  * without it protocol/_chain.py runs the Python loop.
  */
 #define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <openssl/evp.h>
-#include <string.h>
+#include "_chain_text.h"
 
-#define HASH 32
 #define FIELDS 8
 
 static EVP_MD *sha256;
 static EVP_MD_CTX *ctx;  /* reused: every call holds the GIL throughout */
 static PyObject *one, *zero;
-
-/* The text being hashed; grows to the largest entry seen and stays. */
-static char *buf;
-static size_t cap;
+static struct text out;  /* the text being hashed, used under the GIL */
 
 static int
-reserve(size_t used, size_t more)
+put(const char *s, size_t n)
 {
-    if (used + more <= cap)
-        return 0;
-    size_t want = cap ? cap : 1024;
-    while (want < used + more)
-        want *= 2;
-    char *p = PyMem_Realloc(buf, want);
-    if (p == NULL) {
+    if (text_put(&out, s, n) < 0) {
         PyErr_NoMemory();
         return -1;
     }
-    buf = p;
-    cap = want;
     return 0;
 }
 
-static int
-put(size_t *used, const char *s, size_t n)
-{
-    if (reserve(*used, n) < 0)
-        return -1;
-    memcpy(buf + *used, s, n);
-    *used += n;
-    return 0;
-}
-
-#define PUT_LITERAL(used, s) put(used, s, sizeof(s) - 1)
-
-static const char digits[] = "0123456789abcdef";
-static char safe[128];  /* 1: an ASCII byte that encode_basestring_ascii copies as it is */
-
-static void
-to_hex(const unsigned char *d, char *hex)
-{
-    for (int i = 0; i < HASH; i++) {
-        hex[2 * i] = digits[d[i] >> 4];
-        hex[2 * i + 1] = digits[d[i] & 0xf];
-    }
-}
-
-static char *
-put_u(char *out, Py_UCS4 c)
-{
-    *out++ = '\\';
-    *out++ = 'u';
-    *out++ = digits[(c >> 12) & 0xf];
-    *out++ = digits[(c >> 8) & 0xf];
-    *out++ = digits[(c >> 4) & 0xf];
-    *out++ = digits[c & 0xf];
-    return out;
-}
-
-/* The escape of one character that is not ``safe``: the short forms, a
- * surrogate pair above U+FFFF, else \uXXXX (at most 12 bytes). */
-static char *
-put_escape(char *out, Py_UCS4 c)
-{
-    const char *brief = NULL;
-    switch (c) {
-    case '\\': brief = "\\\\"; break;
-    case '"': brief = "\\\""; break;
-    case '\b': brief = "\\b"; break;
-    case '\f': brief = "\\f"; break;
-    case '\n': brief = "\\n"; break;
-    case '\r': brief = "\\r"; break;
-    case '\t': brief = "\\t"; break;
-    }
-    if (brief != NULL) {
-        memcpy(out, brief, 2);
-        return out + 2;
-    }
-    if (c >= 0x10000) {
-        Py_UCS4 v = c - 0x10000;
-        out = put_u(out, 0xd800 | ((v >> 10) & 0x3ff));
-        c = 0xdc00 | (v & 0x3ff);
-    }
-    return put_u(out, c);
-}
+#define PUT_LITERAL(s) put(s, sizeof(s) - 1)
 
 /* encode_basestring_ascii(text): quotes, the short escapes, \uXXXX (lower-case
  * hex) for every other control character and everything past '~', and a
  * surrogate pair for a code point above U+FFFF. A text that is not a str is a
  * TypeError, as there. */
 static int
-put_quoted(size_t *used, PyObject *text)
+put_quoted(PyObject *text)
 {
     if (!PyUnicode_Check(text)) {
         PyErr_Format(PyExc_TypeError, "first argument must be a string, not %.80s",
@@ -124,39 +49,35 @@ put_quoted(size_t *used, PyObject *text)
         return -1;
 #endif
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    if (reserve(*used, 12 * (size_t)n + 2) < 0)
-        return -1;
-    char *out = buf + *used;
-    *out++ = '"';
     if (PyUnicode_IS_ASCII(text)) {
-        /* runs of safe bytes copied at once: most texts are one run */
-        const unsigned char *s = PyUnicode_1BYTE_DATA(text);
-        Py_ssize_t i = 0;
-        while (i < n) {
-            Py_ssize_t j = i;
-            while (j < n && safe[s[j]])
-                j++;
-            memcpy(out, s + i, (size_t)(j - i));
-            out += j - i;
-            if (j == n)
-                break;
-            out = put_escape(out, s[j]);
-            i = j + 1;
+        if (text_reserve(&out, 6 * (size_t)n + 2) < 0) {
+            PyErr_NoMemory();
+            return -1;
         }
+        char *o = out.buf + out.used;
+        *o++ = '"';
+        quote_ascii(&o, PyUnicode_1BYTE_DATA(text), 0, (size_t)n);
+        *o++ = '"';
+        out.used = (size_t)(o - out.buf);
+        return 0;
     }
-    else {
-        int kind = PyUnicode_KIND(text);
-        const void *data = PyUnicode_DATA(text);
-        for (Py_ssize_t i = 0; i < n; i++) {
-            Py_UCS4 c = PyUnicode_READ(kind, data, i);
-            if (c < 128 && safe[c])
-                *out++ = (char)c;
-            else
-                out = put_escape(out, c);
-        }
+    if (text_reserve(&out, 12 * (size_t)n + 2) < 0) {
+        PyErr_NoMemory();
+        return -1;
     }
-    *out++ = '"';
-    *used = (size_t)(out - buf);
+    char *o = out.buf + out.used;
+    *o++ = '"';
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c < 128 && safe[c])
+            *o++ = (char)c;
+        else
+            o = put_escape(o, c);
+    }
+    *o++ = '"';
+    out.used = (size_t)(o - out.buf);
     return 0;
 }
 
@@ -181,26 +102,16 @@ same_text(PyObject *a, PyObject *b)
 
 /* hash_ == digest's lower-case hex, in constant time (hash_ a str of ASCII) */
 static int
-same_hex(PyObject *hash_, const unsigned char *d)
+same_hex_text(PyObject *hash_, const unsigned char *d)
 {
-    char hex[2 * HASH];
-    to_hex(d, hex);
     if (!PyUnicode_Check(hash_) || !PyUnicode_IS_ASCII(hash_))
         return 0;
-    Py_ssize_t n = PyUnicode_GET_LENGTH(hash_);
-    const unsigned char *x = PyUnicode_1BYTE_DATA(hash_);
-    const unsigned char *y = (const unsigned char *)hex;
-    unsigned char diff = n != 2 * HASH;
-    if (n != 2 * HASH)
-        x = y;
-    for (int i = 0; i < 2 * HASH; i++)
-        diff |= x[i] ^ y[i];
-    return diff == 0;
+    return same_hex(PyUnicode_1BYTE_DATA(hash_), (size_t)PyUnicode_GET_LENGTH(hash_), d);
 }
 
 /* The f-string's {seq}: str() of an int, format(seq, "") of anything else. */
 static int
-put_number(size_t *used, PyObject *seq)
+put_number(PyObject *seq)
 {
     if (PyLong_CheckExact(seq)) {
         int overflow;
@@ -208,7 +119,7 @@ put_number(size_t *used, PyObject *seq)
         if (!overflow && !(v == -1 && PyErr_Occurred())) {
             char num[24];
             int k = snprintf(num, sizeof num, "%lld", v);
-            return put(used, num, (size_t)k);
+            return put(num, (size_t)k);
         }
         PyErr_Clear();
     }
@@ -221,24 +132,9 @@ put_number(size_t *used, PyObject *seq)
         return -1;
     Py_ssize_t n;
     const char *s = PyUnicode_AsUTF8AndSize(text, &n);
-    int rc = s == NULL ? -1 : put(used, s, (size_t)n);
+    int rc = s == NULL ? -1 : put(s, (size_t)n);
     Py_DECREF(text);
     return rc;
-}
-
-/* a == b as Python's == says it: the identity shortcut only where it agrees */
-static int
-eq(PyObject *a, PyObject *b)
-{
-    if ((PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b))
-        || (PyLong_CheckExact(a) && PyLong_CheckExact(b)))
-        return PyObject_RichCompareBool(a, b, Py_EQ);
-    PyObject *r = PyObject_RichCompare(a, b, Py_EQ);
-    if (r == NULL)
-        return -1;
-    int t = PyObject_IsTrue(r);
-    Py_DECREF(r);
-    return t;
 }
 
 /* SHA-256 of an entry's chain v1 text (PROTOCOL.md section 1: the keys sorted,
@@ -250,21 +146,18 @@ digest_of(PyObject *actor_id, PyObject *details, PyObject *event_type, PyObject 
           PyObject *seq, PyObject *sid, const char *qsid, size_t qsid_len, PyObject *ts,
           unsigned char *d)
 {
-    size_t used = 0;
-    unsigned int len;
-    if (PUT_LITERAL(&used, "{\"actor_id\": ")
-        || (actor_id == Py_None ? PUT_LITERAL(&used, "null") : put_quoted(&used, actor_id))
-        || PUT_LITERAL(&used, ", \"details\": ") || put_quoted(&used, details)
-        || PUT_LITERAL(&used, ", \"event_type\": ") || put_quoted(&used, event_type)
-        || PUT_LITERAL(&used, ", \"previous_hash\": ") || put_quoted(&used, previous)
-        || PUT_LITERAL(&used, ", \"sequence_number\": ") || put_number(&used, seq)
-        || PUT_LITERAL(&used, ", \"session_id\": ")
-        || (sid != NULL ? put_quoted(&used, sid) : put(&used, qsid, qsid_len))
-        || PUT_LITERAL(&used, ", \"timestamp\": ") || put_quoted(&used, ts)
-        || PUT_LITERAL(&used, "}"))
+    out.used = 0;
+    if (PUT_LITERAL("{\"actor_id\": ")
+        || (actor_id == Py_None ? PUT_LITERAL("null") : put_quoted(actor_id))
+        || PUT_LITERAL(", \"details\": ") || put_quoted(details)
+        || PUT_LITERAL(", \"event_type\": ") || put_quoted(event_type)
+        || PUT_LITERAL(", \"previous_hash\": ") || put_quoted(previous)
+        || PUT_LITERAL(", \"sequence_number\": ") || put_number(seq)
+        || PUT_LITERAL(", \"session_id\": ")
+        || (sid != NULL ? put_quoted(sid) : put(qsid, qsid_len))
+        || PUT_LITERAL(", \"timestamp\": ") || put_quoted(ts) || PUT_LITERAL("}"))
         return -1;
-    if (!EVP_DigestInit_ex2(ctx, sha256, NULL) || !EVP_DigestUpdate(ctx, buf, used)
-        || !EVP_DigestFinal_ex(ctx, d, &len)) {
+    if (text_digest(ctx, sha256, &out, d) < 0) {
         PyErr_SetString(PyExc_RuntimeError, "OpenSSL's SHA-256 failed");
         return -1;
     }
@@ -289,6 +182,21 @@ entry_hash(PyObject *module, PyObject *const *a, Py_ssize_t nargs)
     return PyUnicode_FromStringAndSize(hex, 2 * HASH);
 }
 
+/* a == b as Python's == says it: the identity shortcut only where it agrees */
+static int
+eq(PyObject *a, PyObject *b)
+{
+    if ((PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b))
+        || (PyLong_CheckExact(a) && PyLong_CheckExact(b)))
+        return PyObject_RichCompareBool(a, b, Py_EQ);
+    PyObject *r = PyObject_RichCompare(a, b, Py_EQ);
+    if (r == NULL)
+        return -1;
+    int t = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return t;
+}
+
 /* The checks of one row; 1 good, 0 not, -1 an exception feed_rows does not catch. */
 static int
 check(PyObject *const *f, PyObject *sid, const char *qsid, size_t qsid_len,
@@ -305,7 +213,7 @@ check(PyObject *const *f, PyObject *sid, const char *qsid, size_t qsid_len,
         return 0;
     if (digest_of(actor_id, details, event_type, previous, seq, NULL, qsid, qsid_len, ts, d) < 0)
         goto fail;
-    return same_hex(hash_, d);
+    return same_hex_text(hash_, d);
 fail:
     r = -1;
 out:
@@ -363,12 +271,12 @@ feed(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 Py_INCREF(f[0]);
                 Py_SETREF(sid, f[0]);
             }
-            size_t used = 0;
-            if (PyUnicode_Check(sid) && put_quoted(&used, sid) < 0) {
+            out.used = 0;
+            if (PyUnicode_Check(sid) && put_quoted(sid) < 0) {
                 Py_DECREF(fast);
                 goto done;
             }
-            qsid = PyBytes_FromStringAndSize(buf, (Py_ssize_t)used);
+            qsid = PyBytes_FromStringAndSize(out.buf, (Py_ssize_t)out.used);
             if (qsid == NULL) {
                 Py_DECREF(fast);
                 goto done;
@@ -460,7 +368,6 @@ PyInit__chain_native(void)
     }
     if (one == NULL && ((one = PyLong_FromLong(1)) == NULL || (zero = PyLong_FromLong(0)) == NULL))
         return NULL;
-    for (int c = 0; c < 128; c++)
-        safe[c] = c >= ' ' && c <= '~' && c != '\\' && c != '"';
+    chain_text_init();
     return PyModule_Create(&module);
 }

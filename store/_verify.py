@@ -14,6 +14,13 @@ and kept (spawned processes, not forked: the server has threads).
 Short logs, or ``workers=1``, take one pass: SQLite reads and hashes on the
 calling thread; PostgreSQL reads a page while the previous one is hashed on a
 thread, so the event loop is never held for a page.
+
+On SQLite, a pass or a range is first read by ``store/_verify_native.c`` where
+the package was built with it: SQLite's own API and chain v1 in C, no Python
+row made, the GIL released. It verifies the longest run of rows it accepts and
+stops, without judging, at anything else (a column of another type, text that
+is not UTF-8, a broken link, an error); the Python reader goes on from there
+and judges that row as before, so the result never depends on which ran.
 """
 
 from __future__ import annotations
@@ -24,10 +31,17 @@ import os
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
-from protocol import ChainPart, ChainVerifier, PartVerifier, VerifyResult, join_parts
+from protocol import (
+    GENESIS_HASH,
+    ChainPart,
+    ChainVerifier,
+    PartVerifier,
+    VerifyResult,
+    join_parts,
+)
 from protocol.errors import StoreError, Unavailable
 
 _COLS = (
@@ -98,9 +112,24 @@ def _where(after: int | None, through: int | None, mark: str) -> tuple[str, list
 # -- SQLite ------------------------------------------------------------------
 
 
+def _native() -> Callable[..., Any] | None:
+    try:
+        from store._verify_native import verify
+    except ImportError:  # built without a C compiler, OpenSSL's or SQLite's headers
+        return None
+    return verify
+
+
+native_verify = _native()
+
+
+def _uri(path: str) -> str:
+    return f"file:{path}?mode=ro"
+
+
 def _sqlite_connect(path: str) -> sqlite3.Connection:
     try:
-        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        return sqlite3.connect(_uri(path), uri=True, timeout=30)
     except sqlite3.Error as exc:
         raise Unavailable(f"database unavailable: {exc}") from exc
 
@@ -134,6 +163,15 @@ def sqlite_part(
 ) -> ChainPart:
     """One range of the log, verified from its first row (in a worker process)."""
     part = PartVerifier(session_id)
+    if native_verify is not None and session_id.isascii():
+        count, expected, head, last, first, done = native_verify(
+            _uri(path), session_id, after, through, None, None
+        )
+        if count:
+            part.verified((session_id, *first), count, expected, head)
+            after = last
+        if done:
+            return part.part()
     conn = _sqlite_connect(path)
     try:
         _sqlite_feed(conn, part.feed_rows, session_id, after, through, page)
@@ -164,14 +202,31 @@ def verify_sqlite(
                 raise Unavailable(f"database unavailable: {exc}") from exc
             if type(low) is int and type(high) is int and high - low >= parallel_min:
                 conn.close()
+                ranges = split(low, high, workers)
+                if native_verify is not None and session_id.isascii():
+                    # The C reader releases the GIL: threads read the ranges side by
+                    # side, with no process hop and nothing pickled.
+                    with ThreadPoolExecutor(len(ranges), "courtroom-verify") as threads:
+                        futures = [
+                            threads.submit(sqlite_part, path, session_id, a, b, page)
+                            for a, b in ranges
+                        ]
+                        return join_parts(session_id, [f.result() for f in futures])
                 pool = _executor(workers)
                 futures = [
-                    pool.submit(sqlite_part, path, session_id, a, b, page)
-                    for a, b in split(low, high, workers)
+                    pool.submit(sqlite_part, path, session_id, a, b, page) for a, b in ranges
                 ]
                 return join_parts(session_id, [f.result() for f in futures])
         verifier = ChainVerifier(session_id)
-        _sqlite_feed(conn, verifier.feed_rows, session_id, None, None, page)
+        after: int | None = None
+        if native_verify is not None and session_id.isascii():
+            count, expected, head, after, _, done = native_verify(
+                _uri(path), session_id, None, None, 1, GENESIS_HASH
+            )
+            verifier.verified(count, expected, head)
+            if done:
+                return verifier.result()
+        _sqlite_feed(conn, verifier.feed_rows, session_id, after, None, page)
         return verifier.result()
     finally:
         conn.close()

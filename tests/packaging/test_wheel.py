@@ -251,6 +251,8 @@ def test_wheel_installs_and_every_console_script_runs(tmp_path: Path) -> None:
         "assert c.feed_rows_native is not None and c._feed is c.feed_rows_native\n"
         "assert c.entry_hash_native is not None\n"
         "assert c.entry_hash_canonical is c.entry_hash_native\n"
+        "import store._verify as v\n"
+        "assert v.native_verify is not None\n"
         "import importlib.resources as r\n"
         "assert r.files('server').joinpath('static/index.html').is_file()\n"
         "print('imported')\n",
