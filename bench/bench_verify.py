@@ -6,8 +6,9 @@
 * ``ChainVerifier.feed_canonical`` over N in-memory entries (``LogEntry``);
 * ``SessionStore.verify`` over one stored session of N entries, on SQLite (a
   file in a temp dir) and PostgreSQL (a scratch ``bench_<random>`` database):
-  in one pass (``workers=1``, the in-run baseline) and in ranges over worker
-  processes (the default: one per CPU; ``store/_verify.py``).
+  in one pass (``workers=1``, the in-run baseline) and in ranges, one per CPU
+  (``store/_verify.py``): in threads on SQLite where its C reader was built
+  (``store/_verify_native.c``, which releases the GIL), else in processes.
   The session is created through ``Courtroom.create_session`` and then filled
   with correctly chained rows by bulk inserts (that part is not timed). The
   store's paged read alone (``stream_entries``) is timed too, so the split
@@ -57,7 +58,7 @@ from server.rules.session import RulesConfig
 from server.rules.state import Actor
 from store import LogEntry, SessionStore, migrate
 from store._schema import courtroom_sessions as S, session_log_entries as L
-from store._verify import default_workers
+from store._verify import default_workers, native_verify
 from timers import system_clock
 
 JUDGE = Actor(user_id="1", account_role="JUDGE", name="Bench Judge")
@@ -249,6 +250,7 @@ async def bench_store(label: str, url: str, n: int) -> list[Row]:
             return n, dt
 
         workers = default_workers()
+        how = "threads" if label == "sqlite" and native_verify is not None else "processes"
         await store.verify(sid, workers=workers)  # start the worker pool (once per process)
         base = f"{label}: SessionStore.verify, one pass (workers=1)"
         return [
@@ -267,7 +269,7 @@ async def bench_store(label: str, url: str, n: int) -> list[Row]:
                 retries=RETRIES,
             ),
             await clean_case(
-                f"{label}: SessionStore.verify, {workers} processes over ranges",
+                f"{label}: SessionStore.verify, {workers} {how} over ranges",
                 lambda: verify(workers),
                 unit="entries/s",
                 repeat=REPEAT,
