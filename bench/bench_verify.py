@@ -7,8 +7,9 @@
 * ``SessionStore.verify`` over one stored session of N entries, on SQLite (a
   file in a temp dir) and PostgreSQL (a scratch ``bench_<random>`` database):
   in one pass (``workers=1``, the in-run baseline) and in ranges, one per CPU
-  (``store/_verify.py``): in threads on SQLite where its C reader was built
-  (``store/_verify_native.c``, which releases the GIL), else in processes.
+  (``store/_verify.py``): where the C reader was built (``store/_verify_native.c``,
+  which releases the GIL) in this process, on threads (SQLite) or over a
+  connection each (PostgreSQL), else in worker processes.
   The session is created through ``Courtroom.create_session`` and then filled
   with correctly chained rows by bulk inserts (that part is not timed). The
   store's paged read alone (``stream_entries``) is timed too, so the split
@@ -250,7 +251,12 @@ async def bench_store(label: str, url: str, n: int) -> list[Row]:
             return n, dt
 
         workers = default_workers()
-        how = "threads" if label == "sqlite" and native_verify is not None else "processes"
+        # with the C reader (store/_verify_native.c) the ranges run in this process
+        how = (
+            "processes"
+            if native_verify is None
+            else {"sqlite": "threads"}.get(label, "connections")
+        )
         await store.verify(sid, workers=workers)  # start the worker pool (once per process)
         base = f"{label}: SessionStore.verify, one pass (workers=1)"
         return [

@@ -4,9 +4,9 @@ Verification reads every entry of a session once, so the read path is what
 limits it (docs/benchmarks.md): no SQLAlchemy rows, no ``LogEntry`` objects,
 just tuples of the eight hashed columns fed to ``ChainVerifier.feed_rows``.
 
-A long log is verified in ranges of sequence numbers, one per worker process,
-each reading its own range over its own connection (hashing is CPU-bound
-Python: threads would share one core). Every entry carries its predecessor's
+A long log is verified in ranges of sequence numbers, each read over its own
+connection; without the C reader below, one per worker process (hashing in
+Python is CPU-bound: threads would share one core). Every entry carries its predecessor's
 hash, so ``join_parts`` checks only the links at the ranges' edges and gives
 the same result as one pass (``protocol.ChainPart``). The pool is started once
 and kept (spawned processes, not forked: the server has threads).
@@ -15,12 +15,15 @@ Short logs, or ``workers=1``, take one pass: SQLite reads and hashes on the
 calling thread; PostgreSQL reads a page while the previous one is hashed on a
 thread, so the event loop is never held for a page.
 
-On SQLite, a pass or a range is first read by ``store/_verify_native.c`` where
-the package was built with it: SQLite's own API and chain v1 in C, no Python
-row made, the GIL released. It verifies the longest run of rows it accepts and
-stops, without judging, at anything else (a column of another type, text that
-is not UTF-8, a broken link, an error); the Python reader goes on from there
-and judges that row as before, so the result never depends on which ran.
+A pass or a range is first read by ``store/_verify_native.c`` where the
+package was built with it: on SQLite through SQLite's own API, on PostgreSQL as
+COPY text a page at a time; chain v1 in C, no Python row made, the GIL
+released (so the ranges then run in this process: threads on SQLite,
+coroutines over a connection each on PostgreSQL). It verifies the longest run
+of rows it accepts and stops, without judging, at anything else (a column of
+another type, text that is not UTF-8, a broken link, an error); the Python
+reader goes on from there and judges that row as before, so the result never
+depends on which ran.
 """
 
 from __future__ import annotations
@@ -121,6 +124,17 @@ def _native() -> Callable[..., Any] | None:
 
 
 native_verify = _native()
+
+
+def _native_copy_fn() -> Callable[..., Any] | None:
+    try:
+        from store._verify_native import verify_copy
+    except ImportError:
+        return None
+    return verify_copy
+
+
+_native_copy = _native_copy_fn()
 
 
 def _uri(path: str) -> str:
@@ -272,6 +286,57 @@ async def _pg_feed(
         nxt = rows[-1][1]
 
 
+async def _pg_copy(
+    conn: Any,
+    session_id: str,
+    after: int | None,
+    through: int | None,
+    expected: int | None,
+    prev: str | None,
+    page: int,
+) -> tuple[int, Any, Any, int | None, Any, bool]:
+    """The C reader over COPY text, a page at a time, the next page read while
+    this one is checked (``verify_copy`` releases the GIL): ``(count, expected,
+    previous hash, last sequence, first row's link, done)`` as ``native_verify``."""
+    assert _native_copy is not None
+    upper = " AND sequence_number <= $3" if through is not None else ""
+    query = (
+        f"SELECT {_COLS} FROM session_log_entries WHERE session_id = $1"
+        f" AND sequence_number > $2{upper} ORDER BY sequence_number LIMIT {int(page)}"
+    )
+    extra = [] if through is None else [through]
+    total, last, first = 0, after, None
+    key = -(2**63) if after is None else after
+    checking: asyncio.Future[Any] | None = None
+
+    async def read(key: int) -> bytes:
+        chunks: list[bytes] = []
+
+        async def out(chunk: bytes) -> None:
+            chunks.append(chunk)
+
+        await conn.copy_from_query(query, session_id, key, *extra, output=out)
+        return b"".join(chunks)
+
+    while True:
+        data = await read(key)
+        if checking is not None:
+            count, expected, prev, last, got, whole = await checking
+            total, first = total + count, first or got
+            if not whole:
+                return total, expected, prev, last, first, False
+        if not data:
+            return total, expected, prev, last, first, True
+        checking = asyncio.ensure_future(
+            asyncio.to_thread(_native_copy, data, session_id, expected, prev)
+        )
+        if data.count(b"\n") < page:
+            count, expected, prev, last, got, whole = await checking
+            return total + count, expected, prev, last, first or got, whole
+        # the page's last row's sequence number: where the next page starts
+        key = int(data[data.rfind(b"\n", 0, len(data) - 1) + 1 :].split(b"\t", 2)[1])
+
+
 async def _pg_connect(dsn: str) -> Any:
     import asyncpg
 
@@ -292,6 +357,15 @@ async def _pg_part(
 
     conn = await _pg_connect(dsn)
     try:
+        if _native_copy is not None and session_id.isascii():
+            count, expected, head, last, first, done = await _pg_copy(
+                conn, session_id, after, through, None, None, page
+            )
+            if count:
+                part.verified((session_id, *first), count, expected, head)
+                after = last
+            if done:
+                return part.part()
         await _pg_feed(conn, feed, session_id, after, through, page)
     except down as exc:
         raise Unavailable(f"database unavailable: {exc}") from exc
@@ -328,12 +402,20 @@ async def verify_pg(
             )
             if low is not None and high is not None and high - low >= parallel_min:
                 await conn.close()
+                ranges = split(low, high, workers)
+                if _native_copy is not None and session_id.isascii():
+                    # The C reader releases the GIL: the ranges run here, each over a
+                    # connection of its own, their pages checked on threads side by side.
+                    parts = await asyncio.gather(
+                        *(_pg_part(dsn, session_id, a, b, page) for a, b in ranges)
+                    )
+                    return join_parts(session_id, parts)
                 pool = _executor(workers)
                 loop = asyncio.get_running_loop()
                 parts = await asyncio.gather(
                     *(
                         loop.run_in_executor(pool, pg_part, dsn, session_id, a, b, page)
-                        for a, b in split(low, high, workers)
+                        for a, b in ranges
                     )
                 )
                 return join_parts(session_id, parts)
@@ -342,7 +424,15 @@ async def verify_pg(
         async def feed(rows: list[Any]) -> bool:
             return await asyncio.to_thread(verifier.feed_rows, rows)
 
-        await _pg_feed(conn, feed, session_id, None, None, page)
+        after: int | None = None
+        if _native_copy is not None and session_id.isascii():
+            count, expected, head, after, _, done = await _pg_copy(
+                conn, session_id, None, None, 1, GENESIS_HASH, page
+            )
+            verifier.verified(count, expected, head)
+            if done:
+                return verifier.result()
+        await _pg_feed(conn, feed, session_id, after, None, page)
         return verifier.result()
     except down as exc:
         raise Unavailable(f"database unavailable: {exc}") from exc

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from protocol import GENESIS_HASH, canonical_details, entry_hash_canonical
+from protocol import GENESIS_HASH, canonical_details, entry_hash_canonical, join_parts
 from protocol.errors import Unavailable
 from server.live.broker import MemoryBroker
 from server.live.courtroom import Courtroom
@@ -28,14 +28,16 @@ from server.rules import commands as c
 from server.rules.session import RulesConfig
 from server.rules.state import Actor
 from store import SessionStore, _verify as V, migrate
+from store._sessions import _dsn
 from tests.conftest import unavailable
+from tests.unit.native_helpers import grown_bytes
 
 JUDGE = Actor("1", "JUDGE", "Judge")
 ENTRIES = 40
 TEXTS = [
     "caf\u00e9 \U0001f600",
     'quote " back \\ slash',
-    "\x00\x01\x1f\x7f \n\r\t\b\f",
+    "\x01\x1f\x7f \n\r\t\b\f\v",  # every escape of JSON and of COPY; no NUL: PostgreSQL refuses it
     "\u20ac" * 50,
 ]
 
@@ -60,8 +62,7 @@ def _clock() -> int:
     return time.time_ns() // 1_000_000
 
 
-async def _log(path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{path}"
+async def _log(url: str) -> str:
     await migrate(url)
     store = SessionStore(url)
     try:
@@ -77,7 +78,7 @@ async def _log(path: Path) -> str:
 @pytest.fixture
 def log(tmp_path: Path) -> tuple[str, str]:
     path = tmp_path / "log.db"
-    return str(path), asyncio.run(_log(path))
+    return str(path), asyncio.run(_log(f"sqlite+aiosqlite:///{path}"))
 
 
 def _outcome(fn: Callable[[], Any]) -> Any:
@@ -218,3 +219,130 @@ def test_a_hash_forged_over_a_lax_reading_of_bad_utf8_is_not_accepted(
         )
     assert native(V._uri(str(path)), sid, None, None, 1, GENESIS_HASH)[0] == 0
     assert _judged_alike(str(path), sid) is Unavailable
+
+
+# -- PostgreSQL: COPY text read by the C reader, a page at a time -------------
+
+PG_DAMAGE = {
+    "details edited": "UPDATE session_log_entries SET details = '{\"i\": -1}'",
+    "hash in upper case": "UPDATE session_log_entries SET hash_chain = upper(hash_chain)",
+    "link broken": "UPDATE session_log_entries SET previous_hash = md5('a') || md5('b')",
+    "hash non-ASCII": "UPDATE session_log_entries SET hash_chain = 'é' || substr(hash_chain, 2)",
+    "actor null": "UPDATE session_log_entries SET actor_id = NULL",
+    "a raw control character": "UPDATE session_log_entries SET details = E'{\\x01}'",
+    "row deleted": "DELETE FROM session_log_entries",
+    "row moved": "UPDATE session_log_entries SET sequence_number = 1000",
+}
+
+
+@pytest.fixture
+def copy_native() -> Callable[..., Any]:
+    if V._native_copy is None:
+        unavailable("store._verify_native was not built (see the native fixture)")
+    return V._native_copy
+
+
+async def _pg_outcome(fn: Callable[[], Any]) -> Any:
+    try:
+        return await fn()
+    except Exception as exc:  # the same exception type from both readers
+        return type(exc)
+
+
+async def _pg_alike(dsn: str, sid: str) -> Any:
+    """One pass (pages of 7 and of the default) and ranges in this process: the C
+    reader's result is the Python reader's; the public ranges path agrees too."""
+
+    async def one(page: int) -> Any:
+        return await V.verify_pg(dsn, sid, page=page, workers=1)
+
+    async def ranges() -> Any:
+        parts = [await V._pg_part(dsn, sid, a, b, 5) for a, b in V.split(1, ENTRIES, 3)]
+        return join_parts(sid, parts)
+
+    want: Any = None
+    for fn in (lambda: one(7), lambda: one(V.PAGE), ranges):
+        native, V._native_copy = V._native_copy, None
+        try:
+            want = await _pg_outcome(fn)
+        finally:
+            V._native_copy = native
+        assert await _pg_outcome(fn) == want
+    public = await _pg_outcome(lambda: V.verify_pg(dsn, sid, workers=3, parallel_min=0))
+    assert public == want
+    return want
+
+
+@pytest.mark.postgres
+async def test_a_valid_pg_log_is_read_by_c_alone(
+    copy_native: Callable[..., Any], pg_migrated: str
+) -> None:
+    import asyncpg
+
+    sid = await _log(pg_migrated)
+    dsn = _dsn(pg_migrated)
+    conn = await asyncpg.connect(dsn)
+    try:
+        for page in (7, 40, V.PAGE):
+            count, expected, head, last, first, done = await V._pg_copy(
+                conn, sid, None, None, 1, GENESIS_HASH, page
+            )
+            assert (count, expected, last, first, done) == (
+                ENTRIES,
+                ENTRIES + 1,
+                ENTRIES,
+                None,
+                True,
+            )
+        count, _, _, last, first, done = await V._pg_copy(conn, sid, 10, 20, None, None, 4)
+        assert (count, last, first[0], done) == (10, 20, 11, True)
+    finally:
+        await conn.close()
+    result = await _pg_alike(dsn, sid)
+    assert result.valid and result.entries == ENTRIES and result.head_hash == head
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("sql", PG_DAMAGE.values(), ids=PG_DAMAGE.keys())
+async def test_any_pg_damage_is_judged_as_the_python_reader_judges_it(
+    copy_native: Callable[..., Any], pg_migrated: str, sql: str
+) -> None:
+    import asyncpg
+
+    sid = await _log(pg_migrated)
+    dsn = _dsn(pg_migrated)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SET session_replication_role = replica")  # no foreign keys
+        await conn.execute(f"{sql} WHERE session_id = $1 AND sequence_number = 12", sid)
+        count, *_ = await V._pg_copy(conn, sid, None, None, 1, GENESIS_HASH, 5)
+        assert count == 11  # the rows before it, verified in C
+    finally:
+        await conn.close()
+    result = await _pg_alike(dsn, sid)
+    # a gap is found at the row after it, as always (tests/app/test_verify_ranges.py)
+    gap = sql.startswith("DELETE") or "sequence_number" in sql
+    assert not result.valid and result.first_invalid_sequence == (13 if gap else 12)
+
+
+def test_the_readers_leave_no_memory_behind(
+    native: Callable[..., Any], copy_native: Callable[..., Any], log: tuple[str, str]
+) -> None:
+    """Every reference and buffer the C code takes is given back, on success and on a stop."""
+    path, sid = log
+    rows = [(sid, 1, "t", "NOTE", None, "{}", GENESIS_HASH)]
+    h = entry_hash_canonical(*rows[0])
+    copy = "\t".join([sid, "1", "t", "NOTE", "\\N", "{}", GENESIS_HASH, h]).encode() + b"\n"
+
+    def round_() -> None:
+        for _ in range(10):
+            native(V._uri(path), sid, None, None, 1, GENESIS_HASH)
+            native(V._uri(path), sid, 5, 9, None, None)
+            assert copy_native(copy, sid, 1, GENESIS_HASH)[0] == 1
+            assert copy_native(copy + b"x\n", sid, None, None)[5] is False
+            with pytest.raises(TypeError):
+                copy_native("not bytes", sid, 1, GENESIS_HASH)
+
+    grown = grown_bytes(round_, rounds=20)
+    # 20 rounds of 50 calls: one leaked tuple or str a call would be > 50 kB.
+    assert grown < 20_000, grown
