@@ -109,32 +109,38 @@ same_hex_text(PyObject *hash_, const unsigned char *d)
     return same_hex(PyUnicode_1BYTE_DATA(hash_), (size_t)PyUnicode_GET_LENGTH(hash_), d);
 }
 
-/* The f-string's {seq}: str() of an int, format(seq, "") of anything else. */
-static int
-put_number(PyObject *seq)
+/* The f-string's {seq} of anything but a plain int: format(seq, ""). Made
+ * before the text is begun, because formatting an object of a Python class
+ * runs its code, during which another thread may use the shared buffer. */
+static PyObject *
+number_text(PyObject *seq, long long *v)
 {
     if (PyLong_CheckExact(seq)) {
         int overflow;
-        long long v = PyLong_AsLongLongAndOverflow(seq, &overflow);
-        if (!overflow && !(v == -1 && PyErr_Occurred())) {
-            char num[24];
-            int k = snprintf(num, sizeof num, "%lld", v);
-            return put(num, (size_t)k);
-        }
+        *v = PyLong_AsLongLongAndOverflow(seq, &overflow);
+        if (!overflow && !(*v == -1 && PyErr_Occurred()))
+            return Py_NewRef(Py_None);  /* plain: written from *v */
         PyErr_Clear();
     }
     PyObject *empty = PyUnicode_New(0, 0);
     if (empty == NULL)
-        return -1;
+        return NULL;
     PyObject *text = PyObject_Format(seq, empty);
     Py_DECREF(empty);
-    if (text == NULL)
-        return -1;
+    return text;
+}
+
+static int
+put_number(PyObject *text, long long v)
+{
+    if (text == Py_None) {
+        char num[24];
+        int k = snprintf(num, sizeof num, "%lld", v);
+        return put(num, (size_t)k);
+    }
     Py_ssize_t n;
     const char *s = PyUnicode_AsUTF8AndSize(text, &n);
-    int rc = s == NULL ? -1 : put(s, (size_t)n);
-    Py_DECREF(text);
-    return rc;
+    return s == NULL ? -1 : put(s, (size_t)n);
 }
 
 /* SHA-256 of an entry's chain v1 text (PROTOCOL.md section 1: the keys sorted,
@@ -146,22 +152,28 @@ digest_of(PyObject *actor_id, PyObject *details, PyObject *event_type, PyObject 
           PyObject *seq, PyObject *sid, const char *qsid, size_t qsid_len, PyObject *ts,
           unsigned char *d)
 {
+    long long v = 0;
+    PyObject *number = number_text(seq, &v);
+    if (number == NULL)
+        return -1;
     out.used = 0;
+    int rc = 0;
     if (PUT_LITERAL("{\"actor_id\": ")
         || (actor_id == Py_None ? PUT_LITERAL("null") : put_quoted(actor_id))
         || PUT_LITERAL(", \"details\": ") || put_quoted(details)
         || PUT_LITERAL(", \"event_type\": ") || put_quoted(event_type)
         || PUT_LITERAL(", \"previous_hash\": ") || put_quoted(previous)
-        || PUT_LITERAL(", \"sequence_number\": ") || put_number(seq)
+        || PUT_LITERAL(", \"sequence_number\": ") || put_number(number, v)
         || PUT_LITERAL(", \"session_id\": ")
         || (sid != NULL ? put_quoted(sid) : put(qsid, qsid_len))
         || PUT_LITERAL(", \"timestamp\": ") || put_quoted(ts) || PUT_LITERAL("}"))
-        return -1;
-    if (text_digest(ctx, sha256, &out, d) < 0) {
+        rc = -1;
+    else if (text_digest(ctx, sha256, &out, d) < 0) {
         PyErr_SetString(PyExc_RuntimeError, "OpenSSL's SHA-256 failed");
-        return -1;
+        rc = -1;
     }
-    return 0;
+    Py_DECREF(number);
+    return rc;
 }
 
 /* entry_hash(session_id, seq, timestamp, event_type, actor_id, details_json,

@@ -255,3 +255,22 @@ def test_it_leaves_no_memory_behind(native: Feed) -> None:
     grown = grown_bytes(round_)
     # 50 rounds of 100 calls: one leaked tuple or bytes a call would be > 100 kB.
     assert grown < 20_000, grown
+
+
+def test_a_sequence_whose_format_hashes_too_does_not_spoil_the_text(native: Feed) -> None:
+    """Formatting a sequence number of a Python class runs its code, which may hash
+    (here itself, as another thread could): the row's text must not be spoiled."""
+    assert entry_hash_native is not None
+    hasher = entry_hash_native
+
+    class Seq(int):
+        def __format__(self, spec: str) -> str:
+            hasher("other", 99, "t", "X" * 3000, None, "{}", GENESIS_HASH)
+            return "1"
+
+    h = entry_hash_canonical_py("s-1", 1, "t", "NOTE", None, "{}", GENESIS_HASH)
+    row = ("s-1", Seq(1), "t", "NOTE", None, "{}", GENESIS_HASH, h)
+    assert native([row], None, 1, GENESIS_HASH, None) == feed_rows_py(
+        [row], None, 1, GENESIS_HASH, None
+    )
+    assert native([row], None, 1, GENESIS_HASH, None)[4] is None
