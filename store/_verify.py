@@ -115,26 +115,17 @@ def _where(after: int | None, through: int | None, mark: str) -> tuple[str, list
 # -- SQLite ------------------------------------------------------------------
 
 
-def _native() -> Callable[..., Any] | None:
+def _native(name: str) -> Callable[..., Any] | None:
     try:
-        from store._verify_native import verify
+        from store import _verify_native
     except ImportError:  # built without a C compiler, OpenSSL's or SQLite's headers
         return None
-    return verify
+    fn: Callable[..., Any] = getattr(_verify_native, name)
+    return fn
 
 
-native_verify = _native()
-
-
-def _native_copy_fn() -> Callable[..., Any] | None:
-    try:
-        from store._verify_native import verify_copy
-    except ImportError:
-        return None
-    return verify_copy
-
-
-_native_copy = _native_copy_fn()
+native_verify = _native("verify")
+_native_copy = _native("verify_copy")
 
 
 def _uri(path: str) -> str:
