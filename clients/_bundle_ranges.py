@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from clients._bundle_lines import RowLines
-from clients._bundle_rows import first_noncanonical, rows_v1, shaped_v2
-from protocol import PartVerifier, join_parts
+from clients._bundle_rows import rows_v1, shaped_v2
+from protocol import PartVerifier, first_noncanonical, join_parts
 from protocol.merkle import levels
 
 COMPLETED = "SESSION_COMPLETED"

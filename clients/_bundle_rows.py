@@ -9,12 +9,9 @@ and the details texts are only checked to be canonical, all at once.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import orjson
-
-from protocol import ChainVerifier, canonical_json
+from protocol import ChainVerifier, canonical_json, first_noncanonical
 
 ROW_FIELDS = (
     8  # session_id, sequence_number, timestamp, event_type, actor_id, details, previous_hash, hash
@@ -49,49 +46,6 @@ def rows_v1(entries: list[Any]) -> list[tuple[Any, ...]] | None:
 
 
 # -- version 2 ---------------------------------------------------------------------
-
-
-def is_canonical(text: Any) -> bool:
-    """Whether ``text`` is ``json.dumps(d, sort_keys=True)`` of the object ``d`` it parses to.
-
-    The parse is the standard module's (the reference) unless orjson's gives
-    the same text back: orjson reads an integer beyond 64 bits as a float, and
-    refuses NaN and lone surrogates, where the standard module reads them exactly.
-    """
-    if type(text) is not str:
-        return False
-    try:
-        d = orjson.loads(text)
-        if type(d) is dict and canonical_json(d) == text:
-            return True
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        d = json.loads(text)
-    except ValueError:
-        return False
-    return type(d) is dict and canonical_json(d) == text
-
-
-def first_noncanonical(texts: list[Any]) -> int | None:
-    """The index of the first text that is not canonical details, or None.
-
-    All at once while they are: one parse each (orjson), then one encoding of
-    the whole list, compared with the texts joined as that encoding joins
-    them. Each text parsed on its own to one object, so the two strings can
-    only be equal if every text is its object's encoding (a text and its
-    object's encoding both end where their first ``{`` closes, and a text
-    with anything around that does not parse).
-    """
-    try:
-        objects = list(map(orjson.loads, texts))
-        whole = "[" + ", ".join(texts) + "]"
-    except (orjson.JSONDecodeError, TypeError):
-        objects = None
-    if objects is not None and set(map(type, objects)) <= {dict}:
-        if canonical_json(objects) == whole:
-            return None
-    return next((i for i, t in enumerate(texts) if not is_canonical(t)), None)
 
 
 def shaped_v2(entries: list[Any]) -> int:

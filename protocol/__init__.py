@@ -6,6 +6,7 @@ verifiers can depend on it alone.
 
 from __future__ import annotations
 
+from protocol._canonical import first_noncanonical, is_canonical
 from protocol._chain import (
     GENESIS_HASH,
     ChainPart,
@@ -96,8 +97,10 @@ __all__ = [
     "entry_hash_canonical",
     "error_frame",
     "event_frame",
+    "first_noncanonical",
     "format_timestamp",
     "hashes_equal",
+    "is_canonical",
     "peek_id",
     "pong_frame",
     "reply_frame",

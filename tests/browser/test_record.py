@@ -30,8 +30,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from clients._bundle import keys_from_document, verify_bundle
-from clients._bundle_rows import is_canonical
-from protocol import canonical_details
+from protocol import canonical_details, is_canonical
 from protocol.checkpoint import Checkpoint, sign
 from server.common.signing import Keyring, load_keyring
 from tests.browser.helpers import Http, Pages, json_file, wait_live, wait_verified

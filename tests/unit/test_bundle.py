@@ -24,11 +24,7 @@ from hypothesis import given, settings, strategies as st
 from clients import _bundle, _bundle_ranges
 from clients._bundle import keys_from_document, load_bundle, verify_bundle
 from clients._bundle_lines import RowLines, split_rows
-from clients._bundle_rows import (
-    first_noncanonical,
-    is_canonical,
-    rows_v1,
-)
+from clients._bundle_rows import rows_v1
 from clients._errors import UnreadableExport
 from clients.cli import main as client_main
 from protocol import (
@@ -37,6 +33,8 @@ from protocol import (
     canonical_json,
     entry_hash,
     entry_hash_canonical,
+    first_noncanonical,
+    is_canonical,
 )
 from protocol.bundle import bundle_head, bundle_row, bundle_tail
 from protocol.checkpoint import Checkpoint, public_key_bytes, sign, verifier_key
