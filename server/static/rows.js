@@ -46,13 +46,15 @@ function scanString(s, i) {
 
 const NUMBER_CHAR = /[-+.0-9eE]/y;
 const INTEGER = /^-?(?:0|[1-9][0-9]*)$/;
+const INT_MAX_STR_DIGITS = 4300;
 
 function scanNumber(s, i) {
   let j = i;
   NUMBER_CHAR.lastIndex = j;
   while (NUMBER_CHAR.test(s)) NUMBER_CHAR.lastIndex = ++j;
   const tok = s.slice(i, j);
-  if (INTEGER.test(tok)) return tok === "-0" ? -1 : j; // any size: Python's int
+  // Python's int, up to the digits its str conversions allow (sys.get_int_max_str_digits())
+  if (INTEGER.test(tok)) return tok === "-0" || tok.length - (tok[0] === "-") > INT_MAX_STR_DIGITS ? -1 : j;
   const v = Number(tok); // a float: exactly as Python's repr writes it
   const repr = Object.is(v, -0) ? "-0.0" : pyFloat(v);
   return tok !== "" && repr === tok ? j : -1;

@@ -151,6 +151,8 @@ def test_the_canonical_scan_says_what_python_says(pages: Pages, server: ServerPr
     texts += ['{"a": 1E5}', '{"a": "\\/"}', '{"a": "\\u0041"}', '{"a": "\\u0008"}', '{"a": 01}']
     texts += ['{"\\ud83d\\ude00": 1, "\\ue000": 2}', '{"\\ue000": 2, "\\ud83d\\ude00": 1}']
     texts += ['{"a": Infinity, "b": -Infinity, "c": NaN}', '{"a": 1e+400}', '{"a": 1e+16}']
+    # Python reads an integer of up to 4,300 digits (sys.get_int_max_str_digits()), no more.
+    texts += ['{"a": ' + sign + "7" * k + "}" for sign in ("", "-") for k in (4300, 4301)]
     page = open_verifier(pages, f"{server.base_url}/app/verify.html")
     got = page.evaluate(
         "async (ts) => { const m = await import('/app/rows.js');"
