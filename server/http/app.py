@@ -109,7 +109,9 @@ def create_app(
             reconcile_ms=1000 if settings.redis_url else None,
             after_tick=heap.after_tick if heap is not None else None,
         )
-        observers = ObserverGate(courtroom, window_ms=settings.observer_window_ms)
+        observers = ObserverGate(
+            courtroom, window_ms=settings.observer_window_ms, audience=hub.subscribers
+        )
         clockwork = Clockwork(
             courtroom, max_sleep_ms=timer_max_sleep_ms, single_node=settings.redis_url is None
         )

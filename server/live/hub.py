@@ -161,6 +161,11 @@ class Hub:
     def connection_count(self) -> int:
         return sum(len(ch.subs) for ch in self._channels.values())
 
+    def subscribers(self, session_id: str) -> int:
+        """The connections this node delivers the session's entries to."""
+        ch = self._channels.get(session_id)
+        return 0 if ch is None else len(ch.subs)
+
     # --- subscribers --------------------------------------------------------
 
     async def attach(self, sub: Subscriber, session_id: str) -> Channel:

@@ -8,6 +8,14 @@ pass before the next: the changes that arrive meanwhile go in together. One
 observer in a quiet room is logged at once; a crowd arriving over two seconds
 becomes about ``2000 / window_ms`` entries, whatever its size.
 
+Past ``AUDIENCE_UNIT`` subscribers of the session on this node the pause
+grows with them (``pause_s``): each entry is one delivery per subscriber, so
+a fixed window let a storm's deliveries grow with the square of the crowd
+(at 10,000 over two nodes, ~100 entries to ~5,000 sockets each: the servers'
+and the clients' CPU went to them, docs/benchmarks.md). The pause keeps the
+deliveries of observer changes at about ``AUDIENCE_UNIT / window`` a second
+per session and node, however large the audience.
+
 The window delays only the record, never a person: an observer is welcomed
 before its arrival is logged (``server/live/ws.py``). What it bounds is the fan-out
 of a join storm, which is entries × observers present: at 2,000 observers,
@@ -19,11 +27,21 @@ and those deliveries, not the commits, were what kept the crowd waiting
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from server.live.courtroom import Courtroom
 from server.rules import commands as c
 from server.rules.state import SERVER, Actor
+
+# Up to this many subscribers of a session on a node, the pause is the window itself.
+AUDIENCE_UNIT = 1000
+
+
+def pause_s(window_s: float, audience: int) -> float:
+    """How long the next observer changes gather after one is logged, in seconds:
+    the window, stretched in proportion to an audience beyond ``AUDIENCE_UNIT``."""
+    return window_s * max(1.0, audience / AUDIENCE_UNIT)
 
 
 @dataclass(slots=True)
@@ -33,9 +51,20 @@ class _Pending:
 
 
 class ObserverGate:
-    def __init__(self, courtroom: Courtroom, *, window_ms: int = 250) -> None:
+    def __init__(
+        self,
+        courtroom: Courtroom,
+        *,
+        window_ms: int = 250,
+        audience: Callable[[str], int] = lambda _sid: 0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """``audience``: how many connections of a session this node delivers to
+        (``Hub.subscribers``); ``sleep``: the pause's clock (tests drive it)."""
         self._court = courtroom
         self._window = window_ms / 1000
+        self._audience = audience
+        self._sleep = sleep
         self._pending: dict[str, _Pending] = {}
         self._flushing: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -87,8 +116,8 @@ class ObserverGate:
                     await self._run(
                         session_id, c.Unobserve(ids), SERVER, [f for _, f in batch.leaves]
                     )
-                if self._window > 0:
-                    await asyncio.sleep(self._window)  # let the next changes gather
+                if self._window > 0:  # let the next changes gather
+                    await self._sleep(pause_s(self._window, self._audience(session_id)))
         finally:
             self._flushing.discard(session_id)
             if session_id in self._pending:  # arrived after the loop's last look

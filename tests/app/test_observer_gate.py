@@ -1,0 +1,88 @@
+"""The observer gate's pause: the window, stretched by the audience (server/live/observers.py).
+
+Time is driven, not slept through: the gate takes its pause's ``sleep``, and
+these tests hand it one that records the pause and waits for the test to end it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+
+from server.live.observers import AUDIENCE_UNIT, ObserverGate, pause_s
+from tests.app.test_concurrency import JUDGE, nodes
+
+
+def test_the_pause_is_the_window_until_the_audience_passes_the_unit() -> None:
+    assert pause_s(0.25, 0) == 0.25
+    assert pause_s(0.25, AUDIENCE_UNIT) == 0.25
+    assert pause_s(0.25, 2 * AUDIENCE_UNIT) == 0.5
+    assert pause_s(0.25, 10_000) == pytest.approx(2.5)
+    assert pause_s(0.0, 10_000) == 0.0
+    # the deliveries a second of observer changes stay at about AUDIENCE_UNIT / window
+    for audience in (1_000, 5_000, 20_000):
+        assert audience / pause_s(0.25, audience) == pytest.approx(AUDIENCE_UNIT / 0.25)
+
+
+class DrivenSleep:
+    """A pause that lasts until the test ends it; records how long it was asked to be."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+        self._go = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        self.waiting.set()
+        await self._go.wait()
+        self._go.clear()
+
+    async def end(self) -> None:
+        self.waiting.clear()
+        self._go.set()
+
+
+def _joined(entries: list[Any]) -> list[list[str]]:
+    return [
+        orjson.loads(e.details_json)["observation_ids"]
+        for e in entries
+        if e.event_type == "OBSERVER_JOINED"
+    ]
+
+
+async def test_arrivals_gather_for_a_pause_that_grows_with_the_audience(db_url: str) -> None:
+    (court,) = await nodes(db_url, 1)
+    audience = {"n": 0}
+    sleep = DrivenSleep()
+    gate = ObserverGate(court, window_ms=250, audience=lambda _sid: audience["n"], sleep=sleep)
+    ids = sorted(str(uuid.uuid4()) for _ in range(5))  # observation ids are unique store-wide
+    try:
+        sid = (await court.create_session(JUDGE)).entries[0].session_id
+        # A lone arrival in a small room: logged at once, then the window.
+        await gate.join(sid, ids[0], None)
+        await sleep.waiting.wait()
+        assert sleep.asked == [0.25]
+        # Arrivals during the pause wait for it, and then go in together.
+        audience["n"] = 5 * AUDIENCE_UNIT
+        later = [gate.join_nowait(sid, i, None) for i in ids[1:4]]
+        await asyncio.sleep(0)
+        assert not any(f.done() for f in later)
+        await sleep.end()
+        await asyncio.gather(*later)
+        await sleep.waiting.wait()
+        assert sleep.asked == [0.25, 1.25]  # this node now delivers to 5,000
+        assert _joined(await court.store.entries(sid)) == [ids[:1], ids[1:4]]
+        # The pause ends with nothing queued: the next arrival is logged at once.
+        await sleep.end()
+        await asyncio.sleep(0)
+        await gate.join(sid, ids[4], None)
+        assert _joined(await court.store.entries(sid))[-1] == ids[4:]
+        await sleep.end()
+    finally:
+        await gate.close()
+        await court.store.close()
