@@ -110,7 +110,7 @@ def create_app(
             after_tick=heap.after_tick if heap is not None else None,
         )
         observers = ObserverGate(
-            courtroom, window_ms=settings.observer_window_ms, audience=hub.subscribers
+            courtroom, window_ms=settings.observer_window_ms, audience=hub.audience
         )
         clockwork = Clockwork(
             courtroom, max_sleep_ms=timer_max_sleep_ms, single_node=settings.redis_url is None

@@ -161,10 +161,14 @@ class Hub:
     def connection_count(self) -> int:
         return sum(len(ch.subs) for ch in self._channels.values())
 
-    def subscribers(self, session_id: str) -> int:
-        """The connections this node delivers the session's entries to."""
+    def audience(self, session_id: str) -> int:
+        """How many connections a session's entry goes to, as far as this node knows:
+        its own, or the observers the log counts on every node, whichever is more."""
         ch = self._channels.get(session_id)
-        return 0 if ch is None else len(ch.subs)
+        if ch is None:
+            return 0
+        logged = 0 if ch.state is None else ch.state.observers_now
+        return max(len(ch.subs), logged)
 
     # --- subscribers --------------------------------------------------------
 

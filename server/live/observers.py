@@ -8,8 +8,9 @@ pass before the next: the changes that arrive meanwhile go in together. One
 observer in a quiet room is logged at once; a crowd arriving over two seconds
 becomes about ``2000 / window_ms`` entries, whatever its size.
 
-Past ``AUDIENCE_UNIT`` subscribers of the session on this node the pause
-grows with them (``pause_s``): each entry is one delivery per subscriber, so
+Past an audience of ``AUDIENCE_UNIT`` (``Hub.audience``: the session's
+connections on this node, or the observers its log counts on all nodes) the
+pause grows with it (``pause_s``): each entry is one delivery per connection, so
 a fixed window let a storm's deliveries grow with the square of the crowd
 (at 10,000 over two nodes, ~100 entries to ~5,000 sockets each: the servers'
 and the clients' CPU went to them, docs/benchmarks.md). The pause keeps the
@@ -34,7 +35,7 @@ from server.live.courtroom import Courtroom
 from server.rules import commands as c
 from server.rules.state import SERVER, Actor
 
-# Up to this many subscribers of a session on a node, the pause is the window itself.
+# Up to an audience of this many connections, the pause is the window itself.
 AUDIENCE_UNIT = 1000
 
 
@@ -59,8 +60,8 @@ class ObserverGate:
         audience: Callable[[str], int] = lambda _sid: 0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        """``audience``: how many connections of a session this node delivers to
-        (``Hub.subscribers``); ``sleep``: the pause's clock (tests drive it)."""
+        """``audience``: how many connections a session's entry goes to
+        (``Hub.audience``); ``sleep``: the pause's clock (tests drive it)."""
         self._court = courtroom
         self._window = window_ms / 1000
         self._audience = audience

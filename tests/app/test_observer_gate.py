@@ -86,3 +86,23 @@ async def test_arrivals_gather_for_a_pause_that_grows_with_the_audience(db_url: 
     finally:
         await gate.close()
         await court.store.close()
+
+
+async def test_the_audience_is_this_nodes_connections_or_the_logged_observers(
+    sqlite_url: str,
+) -> None:
+    from server.rules import commands as c
+    from tests.app.test_hub_frames import Sub, world
+
+    async with world(sqlite_url) as w:
+        assert w.hub.audience("no-such-session") == 0
+        subs = [Sub(), Sub()]
+        for sub in subs:
+            await w.hub.attach(sub, w.sid)
+        assert w.hub.audience(w.sid) == 2
+        # Another node's crowd: its arrivals reach this node as entries.
+        crowd = tuple(c.Observation(str(uuid.uuid4()), None) for _ in range(5))
+        await w.court.execute(w.sid, c.Observe(crowd), JUDGE)
+        assert w.hub.audience(w.sid) == 5
+        await w.hub.detach(subs[0], w.sid)
+        assert w.hub.audience(w.sid) == 5
