@@ -37,12 +37,16 @@ from server.rules.state import SERVER, Actor
 
 # Up to an audience of this many connections, the pause is the window itself.
 AUDIENCE_UNIT = 1000
+# The stretch never takes the pause past this (a longer window is kept as set):
+# it delays the record of arrivals, and a closing gate's last departures.
+MAX_STRETCHED_S = 5.0
 
 
 def pause_s(window_s: float, audience: int) -> float:
     """How long the next observer changes gather after one is logged, in seconds:
     the window, stretched in proportion to an audience beyond ``AUDIENCE_UNIT``."""
-    return window_s * max(1.0, audience / AUDIENCE_UNIT)
+    stretched = window_s * max(1.0, audience / AUDIENCE_UNIT)
+    return min(stretched, max(window_s, MAX_STRETCHED_S))
 
 
 @dataclass(slots=True)
@@ -66,6 +70,7 @@ class ObserverGate:
         self._window = window_ms / 1000
         self._audience = audience
         self._sleep = sleep
+        self._closing = asyncio.Event()
         self._pending: dict[str, _Pending] = {}
         self._flushing: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -117,12 +122,23 @@ class ObserverGate:
                     await self._run(
                         session_id, c.Unobserve(ids), SERVER, [f for _, f in batch.leaves]
                     )
-                if self._window > 0:  # let the next changes gather
-                    await self._sleep(pause_s(self._window, self._audience(session_id)))
+                if self._window > 0 and not self._closing.is_set():
+                    await self._pause(session_id)
         finally:
             self._flushing.discard(session_id)
             if session_id in self._pending:  # arrived after the loop's last look
                 self._kick(session_id)
+
+    async def _pause(self, session_id: str) -> None:
+        """Let the next changes gather; cut short when the gate closes (its last
+        departures are logged at once, not a pause later)."""
+        nap = asyncio.ensure_future(self._sleep(pause_s(self._window, self._audience(session_id))))
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait((nap, closing), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            nap.cancel()
+            closing.cancel()
 
     async def _run(
         self,
@@ -143,5 +159,6 @@ class ObserverGate:
                 f.set_result(None)
 
     async def close(self) -> None:
+        self._closing.set()
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from server.live.observers import AUDIENCE_UNIT, ObserverGate, pause_s
+from server.live.observers import AUDIENCE_UNIT, MAX_STRETCHED_S, ObserverGate, pause_s
 from tests.app.test_concurrency import JUDGE, nodes
 
 
@@ -26,6 +26,10 @@ def test_the_pause_is_the_window_until_the_audience_passes_the_unit() -> None:
     # the deliveries a second of observer changes stay at about AUDIENCE_UNIT / window
     for audience in (1_000, 5_000, 20_000):
         assert audience / pause_s(0.25, audience) == pytest.approx(AUDIENCE_UNIT / 0.25)
+    # up to a bound: the record of arrivals waits no longer than that for the stretch
+    assert pause_s(0.25, 100_000) == MAX_STRETCHED_S
+    assert pause_s(1.0, 4_000) == 4.0
+    assert pause_s(10.0, 100_000) == 10.0  # a longer window is kept as set
 
 
 class DrivenSleep:
@@ -85,6 +89,29 @@ async def test_arrivals_gather_for_a_pause_that_grows_with_the_audience(db_url: 
         await sleep.end()
     finally:
         await gate.close()
+        await court.store.close()
+
+
+async def test_closing_cuts_the_pause_short_and_logs_what_waits(db_url: str) -> None:
+    (court,) = await nodes(db_url, 1)
+    sleep = DrivenSleep()  # a pause that this test never ends
+    gate = ObserverGate(court, window_ms=250, audience=lambda _sid: 0, sleep=sleep)
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    try:
+        sid = (await court.create_session(JUDGE)).entries[0].session_id
+        await gate.join(sid, first, None)
+        await sleep.waiting.wait()
+        joining = gate.join_nowait(sid, second, None)
+        leaving = asyncio.ensure_future(gate.leave(sid, first))
+        await asyncio.sleep(0)
+        await asyncio.wait_for(gate.close(), 5)  # not a pause later: at once
+        await asyncio.gather(joining, leaving)
+        entries = await court.store.entries(sid)
+        assert _joined(entries) == [[first], [second]]
+        left = [e for e in entries if e.event_type == "OBSERVER_LEFT"]
+        assert [orjson.loads(e.details_json)["observation_ids"] for e in left] == [[first]]
+        assert sleep.asked == [0.25]
+    finally:
         await court.store.close()
 
 
