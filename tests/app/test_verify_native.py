@@ -29,8 +29,9 @@ from server.rules.session import RulesConfig
 from server.rules.state import Actor
 from store import SessionStore, _verify as V, migrate
 from store._sessions import _dsn
-from tests.conftest import unavailable
-from tests.unit.native_helpers import grown_bytes
+from tests.unit.native_helpers import built, grown_bytes
+
+_NEEDS = "a C compiler and the headers of OpenSSL and SQLite, libssl-dev and libsqlite3-dev,"
 
 JUDGE = Actor("1", "JUDGE", "Judge")
 ENTRIES = 40
@@ -50,12 +51,7 @@ def _pool() -> Iterator[None]:
 
 @pytest.fixture
 def native() -> Callable[..., Any]:
-    if V.native_verify is None:
-        unavailable(
-            "store._verify_native was not built (a C compiler and the headers of OpenSSL"
-            " and SQLite, libssl-dev and libsqlite3-dev, are needed at install time)"
-        )
-    return V.native_verify
+    return built(V.native_verify, "store._verify_native", needs=_NEEDS)
 
 
 def _clock() -> int:
@@ -237,9 +233,7 @@ PG_DAMAGE = {
 
 @pytest.fixture
 def copy_native() -> Callable[..., Any]:
-    if V._native_copy is None:
-        unavailable("store._verify_native was not built (see the native fixture)")
-    return V._native_copy
+    return built(V._native_copy, "store._verify_native", needs=_NEEDS)
 
 
 async def _pg_outcome(fn: Callable[[], Any]) -> Any:

@@ -20,14 +20,12 @@ from hypothesis import given, settings, strategies as st
 
 from protocol import canonical_details, is_canonical
 from protocol._canonical import first_noncanonical_c, first_noncanonical_py, prefix_native
-from tests.conftest import unavailable
-from tests.unit.native_helpers import grown_bytes
+from tests.unit.native_helpers import built, grown_bytes
 
 
 @pytest.fixture(autouse=True)
 def _built() -> None:
-    if prefix_native is None:
-        unavailable("protocol._canonical_native was not built (a C compiler is needed)")
+    built(prefix_native, "protocol._canonical_native", needs="a C compiler")
 
 
 def accepts(text: Any) -> bool:

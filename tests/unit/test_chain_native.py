@@ -24,8 +24,7 @@ from protocol._chain import (
     feed_rows_native,
     feed_rows_py,
 )
-from tests.conftest import unavailable
-from tests.unit.native_helpers import grown_bytes
+from tests.unit.native_helpers import built, grown_bytes
 
 Feed = Callable[..., tuple[int, int, Any, Any, Any]]
 
@@ -50,12 +49,7 @@ _junk = st.one_of(
 
 @pytest.fixture
 def native() -> Feed:
-    if feed_rows_native is None:
-        unavailable(
-            "protocol._chain_native was not built (a C compiler and OpenSSL's headers,"
-            " libssl-dev, are needed at install time)"
-        )
-    return feed_rows_native
+    return built(feed_rows_native, "protocol._chain_native")
 
 
 def test_every_verifier_uses_the_c_loop(native: Feed) -> None:
@@ -80,26 +74,24 @@ def test_the_writer_uses_the_c_entry_hash(native: Feed) -> None:
 def test_the_c_entry_hash_is_the_python_one(
     sid: str, seq: int, ts: str, event_type: str, actor: str | None, details: str, prev: str
 ) -> None:
-    if entry_hash_native is None:
-        unavailable("protocol._chain_native was not built")
+    native = built(entry_hash_native, "protocol._chain_native")
     args = (sid, seq, ts, event_type, actor, details, prev)
-    assert entry_hash_native(*args) == entry_hash_canonical_py(*args)
+    assert native(*args) == entry_hash_canonical_py(*args)
 
 
 @pytest.mark.parametrize("column", range(7))
 @pytest.mark.parametrize("value", [None, 5, b"bytes", ["list"]])
 def test_the_c_entry_hash_refuses_what_the_python_one_refuses(column: int, value: Any) -> None:
-    if entry_hash_native is None:
-        unavailable("protocol._chain_native was not built")
+    native: Any = built(entry_hash_native, "protocol._chain_native")
     args: list[Any] = ["s-1", 3, "t", "NOTE", "j", "{}", GENESIS_HASH]
     args[column] = value
     try:
         want = entry_hash_canonical_py(*args)
     except TypeError:
         with pytest.raises(TypeError):
-            entry_hash_native(*args)
+            native(*args)
         return
-    assert entry_hash_native(*args) == want
+    assert native(*args) == want
 
 
 def _chain(sid: Any, first: int, prev: str, fields: list[tuple[str, str, Any, str]]) -> list[Any]:
@@ -140,8 +132,7 @@ _fields = st.tuples(_text, _text, st.one_of(st.none(), _text), _text)
 def test_valid_chains_over_any_text(
     fields: list[Any], sid: str, first: int, given_sid: bool, digests: bool
 ) -> None:
-    if feed_rows_native is None:
-        unavailable("protocol._chain_native was not built")
+    built(feed_rows_native, "protocol._chain_native")
     rows = _chain(sid, first, GENESIS_HASH, fields)
     _both(rows, sid if given_sid else None, first, GENESIS_HASH, digests)
     assert feed_rows_py(rows, None, first, GENESIS_HASH, None)[4] is None
@@ -166,8 +157,7 @@ def test_any_mutation_is_judged_the_same(
     start: Any,
     prev: Any,
 ) -> None:
-    if feed_rows_native is None:
-        unavailable("protocol._chain_native was not built")
+    built(feed_rows_native, "protocol._chain_native")
     rows = _chain("s-1", 1, GENESIS_HASH, fields)
     row = list(rows[at % len(rows)])
     row[column] = value

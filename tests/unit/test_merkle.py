@@ -39,7 +39,7 @@ from protocol.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from tests.conftest import unavailable
+from tests.unit.native_helpers import built
 
 
 def _h(b: bytes) -> bytes:
@@ -324,9 +324,7 @@ def test_a_changed_byte_or_another_key_fails_verification() -> None:
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 7, 8, 13, 16, 33])
 def test_a_whole_trees_levels_are_its_complete_subtrees(impl: str, n: int) -> None:
     """Node i of level k is the RFC's MTH of entries i*2^k .. (i+1)*2^k - 1."""
-    fn = levels_py if impl == "python" else levels_native
-    if fn is None:
-        unavailable("protocol._merkle_native was not built")
+    fn = built(levels_py if impl == "python" else levels_native, "protocol._merkle_native")
     d = [_h(b"entry %d" % i) for i in range(n)]
     got = fn(b"".join(d), True, None)
     assert len(got) == max(1, n.bit_length())

@@ -16,20 +16,14 @@ from hypothesis import given, settings, strategies as st
 
 import protocol.merkle
 from protocol.merkle import CompactRange, extend_native, extend_py, levels_native, levels_py
-from tests.conftest import unavailable
-from tests.unit.native_helpers import grown_bytes
+from tests.unit.native_helpers import built, grown_bytes
 
 Fold = Callable[..., tuple[int, bytes]]
 
 
 @pytest.fixture
 def native() -> Fold:
-    if extend_native is None:
-        unavailable(
-            "protocol._merkle_native was not built (a C compiler and OpenSSL's headers,"
-            " libssl-dev, are needed at install time)"
-        )
-    return extend_native
+    return built(extend_native, "protocol._merkle_native")
 
 
 def test_the_writer_and_the_verifiers_use_the_c_fold(native: Fold) -> None:
@@ -58,8 +52,7 @@ def _edge(size: int, salt: int = 0) -> bytes:
 def test_the_c_fold_is_the_python_fold(
     size: int, k: int, min_level: int, key: Any, entries: bool
 ) -> None:
-    if extend_native is None:
-        unavailable("protocol._merkle_native was not built")
+    native = built(extend_native, "protocol._merkle_native")
     edge = _edge(size)
     hexes = [_hex(size + i) for i in range(k)]
     items: list[Any] = (
@@ -67,7 +60,7 @@ def test_the_c_fold_is_the_python_fold(
     )
     want: list[Any] = []
     got: list[Any] = []
-    assert extend_native(edge, size, iter(items), min_level, got, key, entries) == extend_py(
+    assert native(edge, size, iter(items), min_level, got, key, entries) == extend_py(
         edge, size, items, min_level, want, key, entries
     )
     assert got == want
@@ -88,11 +81,10 @@ def test_a_tree_grown_by_the_c_fold_resumes_in_python_and_back(native: Fold) -> 
 @settings(max_examples=200, deadline=None)
 @given(n=st.integers(0, 300), top=st.one_of(st.none(), st.integers(-2, 12)), leaves=st.booleans())
 def test_the_c_levels_are_the_python_levels(n: int, top: int | None, leaves: bool) -> None:
-    if levels_native is None:
-        unavailable("protocol._merkle_native was not built")
+    native = built(levels_native, "protocol._merkle_native")
     blob = b"".join(bytes.fromhex(_hex(i)) for i in range(n))
-    assert levels_native(blob, leaves, top) == levels_py(blob, leaves, top)
-    assert levels_native(bytearray(blob), leaves, top) == levels_py(blob, leaves, top)
+    assert native(blob, leaves, top) == levels_py(blob, leaves, top)
+    assert native(bytearray(blob), leaves, top) == levels_py(blob, leaves, top)
 
 
 @pytest.mark.parametrize(
@@ -107,8 +99,7 @@ def test_the_c_levels_are_the_python_levels(n: int, top: int | None, leaves: boo
 @pytest.mark.parametrize("impl", ["python", "c"])
 def test_bad_levels_input_is_refused_by_both(impl: str, args: tuple[Any, ...], error: type) -> None:
     f = levels_py if impl == "python" else levels_native
-    if f is None:
-        unavailable("protocol._merkle_native was not built")
+    f = built(f, "protocol._merkle_native")
     with pytest.raises(error):
         f(*args)
 
@@ -131,8 +122,7 @@ def test_bad_input_is_a_value_error_from_both(
     fold: str, edge: bytes, size: int, items: list[Any], entries: bool
 ) -> None:
     f = extend_py if fold == "python" else extend_native
-    if f is None:
-        unavailable("protocol._merkle_native was not built")
+    f = built(f, "protocol._merkle_native")
     with pytest.raises(ValueError):
         f(edge, size, items, 0, [], None, entries)
 
