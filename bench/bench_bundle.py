@@ -266,7 +266,9 @@ def _stand_in_entry(sid: str, seq: int, ts: str, h: str, prev: str) -> dict[str,
     }
 
 
-async def bench_proof(label: str, url: str, n: int, samples: int) -> tuple[list[Row], float]:
+async def bench_proof(
+    label: str, url: str, n: int, samples: int
+) -> tuple[list[Row], dict[str, float]]:
     await migrate(url)
     store = SessionStore(url)
     court = Courtroom(store, MemoryBroker(), system_clock, RulesConfig())
@@ -341,11 +343,17 @@ async def bench_proof(label: str, url: str, n: int, samples: int) -> tuple[list[
                 baseline=base,
             ),
         ]
+        # The target is "any entry": the tail and the worst of every timed proof, not only p50.
         times.sort()
         p50 = statistics.median(times) * 1000
         p99 = times[int(len(times) * 0.99) - 1] * 1000
-        print(f"  {label}: inclusion proof server time p50 {p50:.2f} ms, p99 {p99:.2f} ms")
-        return rows, p50
+        worst = times[-1] * 1000
+        print(
+            f"  {label}: inclusion proof server time p50 {p50:.2f} ms, p99 {p99:.2f} ms,"
+            f" max {worst:.2f} ms ({len(times)} proofs)"
+        )
+        ms = {"p50_ms": round(p50, 3), "p99_ms": round(p99, 3), "max_ms": round(worst, 3)}
+        return rows, ms
     finally:
         await store.close()
 
@@ -483,35 +491,15 @@ async def main() -> None:
                     )
     if "proof" not in only:
         backends = []
-    if "sqlite" in backends:
-        with tempfile.TemporaryDirectory() as tmp:
-            pr, p50 = await bench_proof("sqlite", f"sqlite+aiosqlite:///{tmp}/b.db", n, 300)
-            proof_rows += pr
-            results.append(
-                {
-                    "bench": "inclusion_proof",
-                    "backend": "sqlite",
-                    "entries": n,
-                    "p50_ms": round(p50, 3),
-                    "per_s": round(pr[1].rate),
-                }
-            )
-    if "postgres" in backends:
-        async with scratch_pg() as url:
+    for b in [k for k in ("sqlite", "postgres") if k in backends]:
+        async with _database(b) as url:
             if url is None:
                 print("PostgreSQL unavailable: skipped")
-            else:
-                pr, p50 = await bench_proof("postgres", url, n, 300)
-                proof_rows += pr
-                results.append(
-                    {
-                        "bench": "inclusion_proof",
-                        "backend": "postgres",
-                        "entries": n,
-                        "p50_ms": round(p50, 3),
-                        "per_s": round(pr[1].rate),
-                    }
-                )
+                continue
+            pr, ms = await bench_proof(b, url, n, 300)
+            proof_rows += pr
+            case = {"bench": "inclusion_proof", "backend": b, "entries": n}
+            results.append({**case, **ms, "per_s": round(pr[1].rate)})
     if proof_rows:
         print_table(f"Inclusion proofs, {n:,} entries", proof_rows)
     for line in results:
