@@ -34,6 +34,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from server.common.files import create_once
+
 __all__ = ["ConfigError", "Flags", "Settings", "describe"]
 
 
@@ -270,15 +272,7 @@ class Settings(BaseSettings):
         configured = self.secret_key.get_secret_value()
         if configured:
             return configured
-        path = self.data_dir / "secret_key"
-        if path.exists():
-            return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(key)
-        return key
+        return create_once(self.data_dir / "secret_key", secrets.token_urlsafe(48)).strip()
 
     def ensure_data_dir(self) -> None:
         if self.database_url.startswith("sqlite"):

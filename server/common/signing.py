@@ -24,6 +24,7 @@ import base64
 import binascii
 import json
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ from protocol.checkpoint import (
     sign,
     verifier_key,
 )
+from server.common.files import create_once
 
 KEYS_FILE = "signing_keys.json"
 
@@ -158,7 +160,7 @@ class _KeyFile:
     private: Ed25519PrivateKey
     keys: list[PublicKey]
 
-    def save(self) -> None:
+    def text(self) -> str:
         doc = {
             "private_key": _seed_text(self.private),
             "keys": [
@@ -171,24 +173,25 @@ class _KeyFile:
                 for k in self.keys
             ],
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent=2)
-        os.replace(tmp, self.path)  # atomic: a crash leaves the old file or the new one
+        return json.dumps(doc, indent=2)
+
+    def save(self) -> None:
+        """Replace the file (a rotation): a crash leaves the old file or the new one."""
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        with os.fdopen(fd, "w") as f:  # mkstemp: mode 0600
+            f.write(self.text())
+        os.replace(tmp, self.path)
 
 
 def _load_file(path: Path, name: str) -> _KeyFile:
-    if not path.exists():
+    if path.exists():
+        text = path.read_text()
+    else:  # first start; another process starting at once may win, and then its key is used
         private = Ed25519PrivateKey.generate()
-        kf = _KeyFile(
-            path, private, [PublicKey(name, public_key_bytes(private.public_key()), _now(), None)]
-        )
-        kf.save()
-        return kf
+        first = PublicKey(name, public_key_bytes(private.public_key()), _now(), None)
+        text = create_once(path, _KeyFile(path, private, [first]).text())
     try:
-        doc = json.loads(path.read_text())
+        doc = json.loads(text)
         private = _seed(doc["private_key"])
         keys = [
             PublicKey(
