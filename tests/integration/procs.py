@@ -42,7 +42,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -244,6 +244,17 @@ class ServerProcess:
         return self.cli(
             "create-user", username, "--role", role, "--password-stdin", input=password + "\n"
         )
+
+
+@contextlib.contextmanager
+def judge_server(base: Path, password: str) -> Iterator[ServerProcess]:
+    """A running server with a ``judge`` account; its log's tail printed if it died badly."""
+    proc = ServerProcess(base)
+    proc.create_user("judge", "JUDGE", password)
+    with proc:
+        yield proc
+    if proc.proc is not None and proc.proc.returncode not in (0, -15):
+        print(proc.logs()[-5000:])
 
 
 class TcpProxy:

@@ -42,7 +42,7 @@ from clients import (
     verify_lines,
 )
 from protocol import GENESIS_HASH, entry_hash
-from tests.integration.procs import ServerProcess, TcpProxy
+from tests.integration.procs import ServerProcess, TcpProxy, judge_server
 
 pytestmark = pytest.mark.integration
 
@@ -53,12 +53,8 @@ WAIT = 20.0  # seconds for anything that should take well under one
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("court"))
-    proc.create_user("judge", "JUDGE", PASSWORD)
-    with proc:
+    with judge_server(tmp_path_factory.mktemp("court"), PASSWORD) as proc:
         yield proc
-    if proc.proc is not None and proc.proc.returncode not in (0, -15):
-        print(proc.logs()[-5000:])
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from protocol import verify_entries
-from tests.integration.procs import ServerProcess
+from tests.integration.procs import ServerProcess, judge_server
 
 pytestmark = pytest.mark.integration
 PASSWORD = "password-123"
@@ -269,9 +269,7 @@ async def close_one(port: int, path: str, payload: bytes, allowed: set[int]) -> 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("malformed"))
-    proc.create_user("judge", "JUDGE", PASSWORD)
-    with proc:
+    with judge_server(tmp_path_factory.mktemp("malformed"), PASSWORD) as proc:
         yield proc
 
 
