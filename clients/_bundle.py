@@ -57,7 +57,15 @@ from protocol.merkle import fold, range_nodes
 # A bundle this long is chained and hashed into its tree in forked processes.
 PARALLEL_MIN = 50_000
 
-__all__ = ["BundleReport", "keys_from_document", "load_bundle", "verify_bundle"]
+__all__ = [
+    "BundleReport",
+    "checked_bundle",
+    "keys_from_document",
+    "load_bundle",
+    "parse_bundle",
+    "parse_json",
+    "verify_bundle",
+]
 
 
 @dataclass(slots=True)
@@ -122,26 +130,54 @@ def _no_gc() -> Iterator[None]:
 
 
 def load_bundle(path: str | Path) -> dict[str, Any]:
-    """The bundle, parsed; a long format 2 bundle laid out as export writes it keeps its
-    rows unparsed (``RowLines``), for the processes that verify them to parse."""
+    """The bundle in the file at ``path``, as :func:`parse_bundle` reads it."""
     try:
         text = Path(path).read_bytes()
     except OSError as exc:
         raise UnreadableExport(f"cannot read {path}: {exc.strerror or exc}") from None
+    return parse_bundle(text)
+
+
+def parse_bundle(text: bytes) -> dict[str, Any]:
+    """The bundle, parsed; a long format 2 bundle laid out as export writes it keeps its
+    rows unparsed (``RowLines``), for the processes that verify them to parse.
+
+    Raises:
+        UnreadableExport: ``text`` is not one JSON document, or not a bundle's.
+    """
     split = split_rows(text) if len(text) > PARALLEL_MIN * 100 else None
     if split is not None and split[0].get("format") == FORMAT and len(split[1]) >= PARALLEL_MIN:
         doc, lines = split
         doc["entries"] = lines
         return doc
     try:
+        doc = parse_json(text)
+    except ValueError as exc:
+        raise UnreadableExport(f"not a JSON bundle ({exc})") from None
+    return checked_bundle(doc)
+
+
+def parse_json(text: bytes | memoryview) -> Any:
+    """One JSON document, with no cyclic collection while its objects are made.
+
+    Raises:
+        ValueError: not text (``UnicodeDecodeError``) or not JSON
+            (``json.JSONDecodeError``: its ``pos`` counts the characters of its ``doc``).
+    """
+    try:
         with _no_gc():
-            doc = orjson.loads(text)
+            return orjson.loads(text)
     except orjson.JSONDecodeError:
         # orjson refuses NaN and lone surrogates, which the standard module reads.
-        try:
-            doc = json.loads(text)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise UnreadableExport(f"not a JSON bundle ({exc})") from None
+        return json.loads(bytes(text))
+
+
+def checked_bundle(doc: Any) -> dict[str, Any]:
+    """``doc`` if it is a bundle in a format this verifier reads.
+
+    Raises:
+        UnreadableExport: another document, or another format.
+    """
     if not isinstance(doc, dict) or doc.get("format") not in FORMATS:
         raise UnreadableExport(f"not a {FORMAT} (or {FORMAT_V1}) file")
     return doc

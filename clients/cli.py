@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import IO
 
 import click
 import orjson
 
-from clients._cli_bundle import is_bundle, verify_bundle_file
+from clients._cli_bundle import read_input, report_bundle, trusted_keys
 from clients._cli_support import (
     EXIT_FAILED,
     EXIT_UNREADABLE,
@@ -35,7 +36,7 @@ from clients._judge import print_events, run_script
 from clients._messages import Tick
 from clients._script import ScriptError, parse_script
 from clients._status import ConnectionStatus
-from clients._verify import verify_export
+from clients._verify import verify_lines
 
 __all__ = ["Names", "format_event", "format_tick", "main", "run_script"]
 
@@ -319,22 +320,40 @@ def verify(
 ) -> None:
     """Verify an export or a bundle offline, with no server.
 
-    Exit 0 and "valid: N entries, head HASH" when every entry chains (chain
-    v1); exit 1 naming the first bad sequence number when not; exit 2 when the
-    file cannot be read as JSON Lines.
+    FILE ('-': stdin) is a bundle (from "export --bundle") when it is one JSON
+    object whose "format" names a courtroom bundle, however it is laid out;
+    otherwise it is read as a JSON Lines export, one entry a line.
 
-    A bundle (from "export --bundle") is also checked against its signed
-    checkpoints: exit 0 only when every entry, signature and checkpoint verifies
-    and a completed session reaches its final checkpoint; each failure is named.
+    An export: exit 0 and "valid: N entries, head HASH" when every entry chains
+    (chain v1); exit 1 naming the first bad sequence number when not.
+
+    A bundle is also checked against its signed checkpoints: exit 0 only when
+    every entry, signature and checkpoint verifies and a completed session
+    reaches its final checkpoint; each failure is named, and it exits 1.
+
+    Exit 2 when the file cannot be read as either, or the keys to trust cannot
+    be read or fetched.
     """
     bundle_options = bool(keys_given or keys_doc or require_complete)
-    if str(file) != "-" and (bundle_options or is_bundle(file)):
-        verify_bundle_file(file, as_json, keys_given, keys_doc, require_complete)
-        return
-    try:
-        result = verify_export(sys.stdin.buffer if str(file) == "-" else file)
-    except UnreadableExport as exc:
-        fail(f"unreadable: {exc}", EXIT_UNREADABLE)
+    with ExitStack() as stack:
+        try:
+            trusted = trusted_keys(keys_given, keys_doc)
+            given = read_input(file, stack)
+        except UnreadableExport as exc:
+            fail(f"unreadable: {exc}", EXIT_UNREADABLE)
+        if isinstance(given, dict):
+            report_bundle(given, trusted, as_json, require_complete)
+            return
+        if bundle_options:
+            fail(
+                f"{'stdin' if str(file) == '-' else file} is a JSON Lines export, not a bundle:"
+                " --key, --keys and --require-complete check a bundle's signed checkpoints",
+                EXIT_UNREADABLE,
+            )
+        try:
+            result = verify_lines(given)
+        except UnreadableExport as exc:
+            fail(f"unreadable: {exc}", EXIT_UNREADABLE)
     head_ok = expect_head is None or (result.valid and result.head_hash == expect_head.lower())
     if as_json:
         click.echo(orjson.dumps({**result.as_dict(), "head_matches": head_ok}).decode())
