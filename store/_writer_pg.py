@@ -11,7 +11,8 @@ A batch of commands on sessions whose rows this backend committed last, that
 writes only entries and heads, skips the locking read and the explicit
 transaction: one conditional, autocommitted statement (``store/_heads.py``).
 A session whose row changed meanwhile writes nothing and its jobs take the
-locking path.
+locking path: then the batch is two transactions, and if the second fails
+(the database lost), only its jobs get ``Unavailable``; the first's committed.
 
 Two batches over disjoint sessions may be written at once, each on a
 connection of its own (``concurrency``; the writer forms them, ``store/_writer.py``):
@@ -97,7 +98,7 @@ class PgBackend:
                 conn = None
             raise
         finally:
-            if conn is not None:
+            if conn is not None and not conn.is_closed():
                 self._idle.append(conn)
 
     async def _run(self, conn: asyncpg.Connection, jobs: Sequence[Job]) -> list[Any]:
@@ -123,7 +124,13 @@ class PgBackend:
         # Changed behind this node's back: those sessions' jobs again, under their locks.
         self.heads.forget(stale)
         again = [j for j in jobs if isinstance(j, Command) and j.session_id in stale]
-        redone = iter(await self._locked(conn, again))
+        try:
+            redone = iter(await self._locked(conn, again))
+        except Unavailable as exc:
+            # The statement above committed the other sessions' jobs: they succeeded, and
+            # only the jobs run again fail. The connection is dropped, as ``run`` would.
+            conn.terminate()
+            redone = iter([exc] * len(again))
         return [
             next(redone) if isinstance(j, Command) and j.session_id in stale else outcome
             for j, outcome in zip(jobs, p.outcomes, strict=True)

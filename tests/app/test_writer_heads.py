@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
+from protocol.errors import Unavailable
 from server.rules import commands as c
 from store import Decision, Head, TxInfo
 from store._writer_pg import PgBackend
@@ -72,6 +73,47 @@ async def test_another_writers_command_is_never_overwritten(pg_migrated: str) ->
         # And remembered again from the locked read: the next one is fast.
         await a.execute(sid, c.LogCustom("NOTE", {}), JUDGE)
         assert backend(a).fast_batches == fast + 2
+    finally:
+        await a.store.close()
+        await b.store.close()
+
+
+async def test_a_redo_cut_off_fails_only_its_own_jobs(
+    pg_migrated: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch the conditional statement half-wrote: the sessions it wrote committed, so
+    their commands succeed even when the redo of the others loses the database."""
+    a, b = await court(pg_migrated), await court(pg_migrated)
+    try:
+        sid = (await a.create_session(JUDGE)).entries[0].session_id
+        other = (await a.create_session(JUDGE)).entries[0].session_id
+        for s in (sid, other):
+            await a.execute(s, c.LogCustom("NOTE", {}), JUDGE)  # remembered by a
+        await b.execute(sid, c.LogCustom("NOTE", {"by": "b"}), JUDGE)  # behind a's back
+        pa = backend(a)
+
+        async def lost(conn: Any, jobs: Any) -> list[Any]:
+            raise Unavailable("database unavailable: the connection was lost")
+
+        monkeypatch.setattr(pa, "_locked", lost)
+        stale, fresh = await asyncio.gather(
+            a.execute(sid, c.LogCustom("NOTE", {"by": "a"}), JUDGE),
+            a.execute(other, c.LogCustom("NOTE", {"by": "a"}), JUDGE),
+            return_exceptions=True,
+        )
+        monkeypatch.undo()
+        assert isinstance(stale, Unavailable), stale
+        assert not isinstance(fresh, BaseException) and fresh.head.sequence_number == 3
+        assert [e.as_dict()["details"].get("by") for e in await a.store.entries(other)] == [
+            None,
+            None,
+            "a",
+        ]
+        assert [e.as_dict()["details"].get("by") for e in await a.store.entries(sid)][-1] == "b"
+        # The cut connection is not handed to the next batch: it writes.
+        again = await a.execute(sid, c.LogCustom("NOTE", {"by": "a"}), JUDGE)
+        assert again.head.sequence_number == 4
+        assert (await a.store.verify(sid)).valid and (await a.store.verify(other)).valid
     finally:
         await a.store.close()
         await b.store.close()
