@@ -2,8 +2,10 @@
 
 ``script`` is a generator: it yields the statements of the batch in order, as
 ``Step``s, and is sent each one's rows back. The SQLite backend drives it with
-stdlib ``sqlite3`` on its writer thread (the whole batch in one thread hop);
-the PostgreSQL backend drives it with asyncpg. The two differ only in their
+stdlib ``sqlite3``, a batch of up to ``INLINE_JOBS`` on the event loop itself
+and a larger one (or any, with ``synchronous=FULL`` or the write lock taken)
+on its writer thread in one hop (``store/_writer_sqlite.py``); the PostgreSQL
+backend drives it with asyncpg. The two differ only in their
 ``Dialect``: how a list of ids is matched, and how many rows go in as one
 statement (asyncpg: ``unnest`` arrays, one round trip; sqlite3: executemany).
 """

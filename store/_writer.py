@@ -41,8 +41,14 @@ Failures:
 * a write the database refuses (a constraint, e.g. a duplicate id) fails the
   transaction: the batch is rolled back and each of its jobs is run again in
   a transaction of its own, so only the offending job fails;
-* the database unreachable: every job of the batch gets ``Unavailable``,
-  nothing of it was committed, and the next batch reconnects.
+* the database unreachable: every job of the batch gets ``Unavailable``, and
+  the next batch reconnects. Mostly nothing of it was committed, but a
+  connection lost while a commit was in flight leaves that transaction's fate
+  unknown: it may have committed, whole. (On PostgreSQL's remembered-head path
+  a batch may be two transactions, ``store/_writer_pg.py``; when the second
+  fails, only its jobs get ``Unavailable``.) So a client that retries an
+  ``unavailable`` command may find it already in the log
+  (``tests/integration/test_database_down.py`` allows exactly that).
 
 An acknowledged job is therefore always committed, and a job that was not
 acknowledged was either committed whole or not at all.
@@ -71,10 +77,13 @@ class Backend(Protocol):
     concurrency: int
 
     async def run(self, jobs: Sequence[Job]) -> list[Any]:
-        """Run ``jobs`` in one transaction; one outcome (value or exception) per job.
+        """Run ``jobs`` as one transaction (or, redoing what changed meanwhile, two in turn);
+        one outcome (value or exception) per job.
 
         Raises:
-            Unavailable: the database could not be reached; nothing was written.
+            Unavailable: the database could not be reached; each job was written
+                whole or not at all (nothing, unless the connection was lost
+                while a commit was in flight).
             CourtroomError: the transaction failed as a whole and was rolled back.
         """
 

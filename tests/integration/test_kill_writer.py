@@ -25,10 +25,10 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from protocol import verify_entries
 from protocol.merkle import CompactRange, MemoryTree, leaf_hash
 from store import STORED_LEVEL, RecordStore, SessionStore
 from tests.conftest import scratch_database
+from tests.integration.note_streams import Acked, check_log, http_notes, read_log
 from tests.integration.procs import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -43,39 +43,12 @@ async def _login(http: httpx.AsyncClient) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-async def _stream(
-    http: httpx.AsyncClient,
-    h: dict[str, str],
-    sid: str,
-    client: str,
-    acked: dict[str, dict[tuple[str, int], int]],
-) -> None:
-    """Send NOTEs one after another until the server dies; remember each acknowledgement."""
-    i = 0
-    while True:
-        try:
-            r = await http.post(
-                f"/api/session/{sid}/log",
-                json={"event_type": "NOTE", "details": {"c": client, "i": i}},
-                headers=h,
-            )
-        except httpx.HTTPError:
-            return  # the server is gone: this command's fate is unknown
-        if r.status_code != 200:
-            return
-        (seq,) = r.json()["entries"]
-        acked[sid][(client, i)] = seq
-        i += 1
-
-
-async def _round(
-    node: ServerProcess, sids: list[str], acked: dict[str, dict[tuple[str, int], int]]
-) -> None:
+async def _round(node: ServerProcess, sids: list[str], acked: dict[str, Acked]) -> None:
     limits = httpx.Limits(max_connections=SESSIONS * CLIENTS_PER_SESSION + 4)
     async with httpx.AsyncClient(base_url=node.base_url, timeout=10, limits=limits) as http:
         h = await _login(http)
         streams = [
-            asyncio.create_task(_stream(http, h, sid, f"{node.starts}-{k}", acked))
+            asyncio.create_task(http_notes(http, h, sid, f"{node.starts}-{k}", acked[sid]))
             for sid in sids
             for k in range(CLIENTS_PER_SESSION)
         ]
@@ -108,7 +81,7 @@ async def _stored_tree_is_the_logs(url: str, sid: str, entries: list[dict[str, A
 def _check(
     node: ServerProcess,
     sids: list[str],
-    acked: dict[str, dict[tuple[str, int], int]],
+    acked: dict[str, Acked],
     url: str,
 ) -> int:
     with httpx.Client(base_url=node.base_url, timeout=30) as http:
@@ -116,26 +89,8 @@ def _check(
         h = {"Authorization": f"Bearer {tok.json()['access_token']}"}
         total = 0
         for sid in sids:
-            entries: list[dict[str, Any]] = []
-            while True:
-                r = http.get(
-                    f"/api/session/{sid}/logs",
-                    params={"from_sequence": len(entries) + 1, "limit": 10_000},
-                    headers=h,
-                )
-                r.raise_for_status()
-                page = r.json()["entries"]
-                entries += page
-                if len(page) < 10_000:
-                    break
-            assert [e["sequence_number"] for e in entries] == list(range(1, len(entries) + 1))
-            result = verify_entries(entries)
-            assert result.valid, result
-            by_seq = {e["sequence_number"]: e for e in entries}
-            for (client, i), seq in acked[sid].items():
-                e = by_seq.get(seq)
-                assert e is not None, f"acknowledged #{seq} ({client}, {i}) is missing"
-                assert e["details"] == {"c": client, "i": i}
+            entries = read_log(http, h, sid)
+            check_log(entries, acked[sid])
             assert http.get(f"/api/session/{sid}/verify", headers=h).json()["valid"] is True
             asyncio.run(_stored_tree_is_the_logs(url, sid, entries))
             total += len(acked[sid])
@@ -161,7 +116,7 @@ def _kill_rounds(node: ServerProcess, rounds: int, url: str) -> None:
             http.post("/api/session/create", json={"title": f"k{i}"}, headers=h).json()["id"]
             for i in range(SESSIONS)
         ]
-    acked: dict[str, dict[tuple[str, int], int]] = {sid: {} for sid in sids}
+    acked: dict[str, Acked] = {sid: {} for sid in sids}
     started = time.monotonic()
     for _ in range(rounds):
         asyncio.run(_round(node, sids, acked))
