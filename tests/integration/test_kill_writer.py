@@ -137,4 +137,4 @@ def test_kill_9_mid_batch_loses_nothing_acknowledged_sqlite(tmp_path: Any) -> No
 @pytest.mark.postgres
 def test_kill_9_mid_batch_loses_nothing_acknowledged_postgres(tmp_path: Any) -> None:
     with scratch_database() as url, _node(tmp_path, url) as node:
-        _kill_rounds(node, int(os.environ.get("COURTROOM_KILL_ROUNDS_PG", "5")), url)
+        _kill_rounds(node, int(os.environ.get("COURTROOM_KILL_ROUNDS_PG", "20")), url)
