@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +65,21 @@ class TokenSigner:
             "exp": issued + self._ttl,
         }
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM), self._ttl
+
+    def leave_token(self, session_id: str, observation_id: str) -> str:
+        """What proves an observation begun over HTTP is the caller's to end.
+
+        Its id is no secret (``OBSERVER_JOINED`` lists it for every observer),
+        so leaving by the id alone let anyone end anyone's observation. The
+        token is a MAC of the id under the deployment's key: any node checks it,
+        nothing is stored, and only ``/observe``'s caller was given it.
+        """
+        msg = f"leave\0{session_id}\0{observation_id}".encode()
+        mac = hmac.new(self._secret.encode(), msg, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac[:18]).decode()  # 144 bits, 24 characters
+
+    def holds(self, session_id: str, observation_id: str, token: str) -> bool:
+        return hmac.compare_digest(self.leave_token(session_id, observation_id), token)
 
     def verify(self, token: str) -> Principal:
         """Raises:

@@ -182,15 +182,48 @@ def test_participants_and_observers(court: Court) -> None:
     assert r.status_code == 422
     obs = court.post(f"/api/session/{sid}/observe", None)
     assert obs.status_code == 200
-    oid = obs.json()["result"]["observation_id"]
+    oid, token = (obs.json()["result"][k] for k in ("observation_id", "leave_token"))
     court.post(f"/api/session/{sid}/observe", "student")
-    court.post(f"/api/session/{sid}/leave", None, json={"observation_id": oid})
+    body = {"observation_id": oid, "leave_token": token}
+    assert court.post(f"/api/session/{sid}/leave", None, json=body).status_code == 200
     court.post(f"/api/session/{sid}/leave", "pet1")
     body = court.get(f"/api/session/{sid}/participants").json()
     by_role = {p["role"]: p for p in body["participants"]}
     assert by_role["petitioner"]["status"] == "disconnected" and by_role["petitioner"]["left_at"]
     assert by_role["judge"]["status"] == "connected" and by_role["judge"]["connection_count"] == 1
     assert body["observers"] == {"total": 2, "current": 1}
+
+
+def test_only_the_observer_may_end_its_observation(court: Court) -> None:
+    """The log shows every observation id to every observer: the id alone ends none."""
+    sid, other = court.new_session(), court.new_session()
+    mine = court.post(f"/api/session/{sid}/observe", None).json()["result"]
+    theirs = court.post(f"/api/session/{sid}/observe", "student").json()["result"]
+    elsewhere = court.post(f"/api/session/{other}/observe", None).json()["result"]
+
+    def left() -> list[dict[str, Any]]:
+        entries = court.get(f"/api/session/{sid}/logs").json()["entries"]
+        return [e for e in entries if e["event_type"] == "OBSERVER_LEFT"]
+
+    oid = theirs["observation_id"]
+    for body in (
+        {"observation_id": oid},  # read from the log
+        {"observation_id": oid, "leave_token": mine["leave_token"]},  # another id's token
+        {"observation_id": oid, "leave_token": elsewhere["leave_token"]},
+        {"observation_id": elsewhere["observation_id"], "leave_token": elsewhere["leave_token"]},
+    ):
+        r = court.post(f"/api/session/{sid}/leave", None, json=body)
+        assert r.status_code == 403 and r.json()["code"] == "forbidden", (body, r.text)
+    r = court.post(
+        f"/api/session/{sid}/leave", None, json={"observation_id": oid, "leave_token": "x"}
+    )
+    assert r.status_code == 422
+    assert left() == []
+    assert court.get(f"/api/session/{sid}/participants").json()["observers"]["current"] == 2
+
+    body = {"observation_id": oid, "leave_token": theirs["leave_token"]}
+    assert court.post(f"/api/session/{sid}/leave", None, json=body).status_code == 200
+    assert [e["details"]["observation_ids"] for e in left()] == [[oid]]
 
 
 def test_anonymous_observers_may_be_refused(court: Court) -> None:

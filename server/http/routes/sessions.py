@@ -15,6 +15,7 @@ from protocol.errors import (
     Conflict,
     FeatureDisabled,
     NotFound,
+    PermissionDenied,
     ProtocolError,
     Unauthorized,
     ValidationFailed,
@@ -63,6 +64,8 @@ class JoinBody(BaseModel):
 
 class LeaveBody(BaseModel):
     observation_id: str | None = Field(default=None, pattern=UUID_PATTERN)
+    # Returned by /observe with the id; the id alone is public (the log lists it).
+    leave_token: str | None = Field(default=None, pattern="^[A-Za-z0-9_-]{24}$")
 
 
 class LogBody(BaseModel):
@@ -213,7 +216,10 @@ async def leave(
     session_id: SessionId, svc: Svc, user: MaybeUser, body: LeaveBody | None = None
 ) -> CommandResult:
     if body is not None and body.observation_id:
-        await svc.observers.leave(session_id, body.observation_id)
+        oid = body.observation_id
+        if not body.leave_token or not svc.signer.holds(session_id, oid, body.leave_token):
+            raise PermissionDenied("give the leave_token that /observe returned with this id")
+        await svc.observers.leave(session_id, oid)
         return _result(session_id, await _head(svc, session_id))
     if user is None:
         raise Unauthorized("sign in to leave as a participant, or give observation_id")
@@ -239,7 +245,10 @@ async def observe(session_id: SessionId, svc: Svc, user: MaybeUser) -> CommandRe
 
     oid = str(uuid.uuid4())
     await svc.observers.join(session_id, oid, user.actor().user_id if user else None)
-    return _result(session_id, await _head(svc, session_id), {"observation_id": oid})
+    token = svc.signer.leave_token(session_id, oid)
+    return _result(
+        session_id, await _head(svc, session_id), {"observation_id": oid, "leave_token": token}
+    )
 
 
 @router.post("/{session_id}/log", response_model=CommandResult)
