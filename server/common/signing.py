@@ -127,7 +127,8 @@ def _extra_keys(env: Mapping[str, str]) -> list[PublicKey]:
 
 
 def data_dir(env: Mapping[str, str]) -> Path:
-    return Path(env.get("COURTROOM_DATA_DIR", ".courtroom"))
+    # As the server's settings read it: empty is unset (not the current directory).
+    return Path(env.get("COURTROOM_DATA_DIR") or ".courtroom")
 
 
 def load_keyring(env: Mapping[str, str] | None = None, *, data: Path | None = None) -> Keyring:

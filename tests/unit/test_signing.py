@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from protocol.checkpoint import Checkpoint, parse_verifier_key
-from server.common.signing import KEYS_FILE, SigningKeyError, load_keyring, rotate
+from server.common.config import Settings
+from server.common.signing import KEYS_FILE, SigningKeyError, data_dir, load_keyring, rotate
 from server.node.cli import main
 
 CP = Checkpoint("s", 1, bytes(32), "ab" * 32, "2026-12-02T14:30:00.000000+00:00")
@@ -81,3 +82,14 @@ def test_keys_cli_show_and_rotate(tmp_path: Path) -> None:
         assert parse_verifier_key(k.as_dict()["verifier_key"]) == (k.name, k.public)
     bad = runner.invoke(main, ["keys", "rotate"], env={**env, "COURTROOM_SIGNING_KEY": "x"})
     assert bad.exit_code == 1 and "environment" in bad.output
+
+
+def test_the_cli_and_the_server_read_an_empty_data_dir_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {"COURTROOM_DATA_DIR": ""}
+    assert data_dir(env) == Settings.from_env(env).data_dir == Path(".courtroom")
+    load_keyring(env)
+    assert (tmp_path / ".courtroom" / KEYS_FILE).exists()
+    assert not (tmp_path / KEYS_FILE).exists()
