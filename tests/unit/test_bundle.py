@@ -39,7 +39,7 @@ from protocol import (
 from protocol.bundle import bundle_head, bundle_row, bundle_tail
 from protocol.checkpoint import Checkpoint, public_key_bytes, sign, verifier_key
 from protocol.merkle import MemoryTree, leaf_hash
-from server.common.signing import Keyring, rotate
+from server.common.signing import Keyring, load_keyring, rotate
 
 SID = "9f0c5a1e-3d4b-4c2a-8e7f-0123456789ab"
 Signer = Callable[[Checkpoint], Any]
@@ -110,6 +110,24 @@ def checkpoints_for(
 
 
 SIZES = [4, 8, 12, 16, 20]
+
+
+@pytest.fixture
+def ring(tmp_path: Path) -> Keyring:
+    return load_keyring({"COURTROOM_DATA_DIR": str(tmp_path / "keys")})
+
+
+@pytest.fixture
+def bundle(ring: Keyring) -> dict[str, Any]:
+    entries = make_entries()
+    return {
+        "format": "courtroom-bundle/1",
+        "session_id": SID,
+        "status": "completed",
+        "entries": entries,
+        "checkpoints": checkpoints_for(entries, SIZES, ring),
+        "keys": [k.as_dict() for k in ring.keys],
+    }
 
 
 def to_v2(b: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from clients._bundle_lines import RowLines
 from clients.cli import main as client_main
 from server.common.signing import Keyring, load_keyring
 from tests.integration.procs import free_port
+from tests.unit import test_bundle as unit
 from tests.unit.test_bundle import (
     _chain,
     checkpoints_for,
@@ -26,6 +27,10 @@ from tests.unit.test_bundle import (
     make_entries,
     to_v2,
 )
+
+# The bundle tests' fixtures: a key ring, and a completed session's bundle signed with it.
+ring = unit.ring
+bundle = unit.bundle
 
 VALID = "valid: 20 entries, 5 signed checkpoints, signed through #20"
 
