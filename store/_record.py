@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text, update
 
 from protocol.errors import Conflict
+from protocol.event_types import SESSION_COMPLETED
 from store._db_errors import mapped as _mapped
 from store._record_schema import merkle_nodes as MN, session_checkpoints as CP
 from store._schema import courtroom_sessions as S, session_log_entries as E
@@ -285,6 +286,19 @@ class RecordStore:
                     .limit(1)
                 )
             ).first()
+        return None if r is None else _cp(r)
+
+    async def final(self, session_id: str) -> CheckpointRow | None:
+        """The checkpoint at the session's ``SESSION_COMPLETED`` entry, if signed yet."""
+        at = (E.c.session_id == CP.c.session_id) & (E.c.sequence_number == CP.c.tree_size)
+        q = (
+            select(CP)
+            .join(E, at)
+            .where(CP.c.session_id == session_id, E.c.event_type == SESSION_COMPLETED)
+            .limit(1)
+        )
+        async with _mapped(), self._s.read_engine.connect() as c:
+            r = (await c.execute(q)).first()
         return None if r is None else _cp(r)
 
     async def behind(self) -> list[str]:

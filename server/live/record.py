@@ -250,6 +250,10 @@ class RecordKeeper(ProofReads):
         await self._store.row(session_id)
         return await self._records.checkpoints(session_id)
 
+    async def final(self, session_id: str) -> CheckpointRow | None:
+        """A completed session's final checkpoint, once signed (just after the completion)."""
+        return await self._records.final(session_id)
+
 
 def broker_delivery(broker: Broker) -> Deliver:
     """Publish a checkpoint frame to every node's subscribers of the session.

@@ -99,6 +99,13 @@ def test_checkpoints_proofs_receipt_and_bundle(
         if c["reason"] == "turn":
             assert by_seq[size]["event_type"].startswith("TURN_")
     assert cps[-1]["tree_size"] == completed["sequence_number"]
+    # The final checkpoint stands in the session's integrity record, beside integrity_hash.
+    detail = court.get(f"/api/session/{sid}").json()
+    assert detail["integrity_hash"] and detail["final_checkpoint"] == cps[-1]
+    running = court.new_session()
+    assert court.post(f"/api/session/{running}/start").status_code == 200
+    assert court.post(f"/api/session/{running}/checkpoint").status_code == 201
+    assert court.get(f"/api/session/{running}").json()["final_checkpoint"] is None
 
     # Inclusion and consistency proofs, RFC 9162 shapes, against the signed roots.
     first, last = cps[0], cps[-1]

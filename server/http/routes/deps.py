@@ -13,6 +13,7 @@ from pydantic import BeforeValidator
 from protocol.errors import FeatureDisabled, PermissionDenied, Unauthorized, ValidationFailed
 from server.common.auth import Principal
 from server.common.config import Flags
+from server.live.record import RecordKeeper
 from server.live.services import Services
 
 # The OAuth2 password flow, so that the docs' "Authorize" signs in with the login
@@ -68,6 +69,12 @@ def services(request: Request) -> Services:
 
 
 Svc = Annotated[Services, Depends(services)]
+
+
+def keeper(svc: Services) -> RecordKeeper:
+    """The node's record keeper (checkpoints, proofs; server/live/record.py)."""
+    k: RecordKeeper = svc.extras["record"]
+    return k
 
 
 async def optional_user(

@@ -124,6 +124,17 @@ class Head(BaseModel):
     hash: str
 
 
+class CheckpointOut(BaseModel):
+    session_id: str
+    tree_size: int
+    root_hash: str
+    chain_head: str
+    time: str
+    key_id: str
+    reason: str | None = None
+    note: str = Field(description="the signed note, exactly as signed (docs/protocol.md §4)")
+
+
 class SessionDetail(BaseModel):
     id: str
     assignment_id: str | None
@@ -138,6 +149,11 @@ class SessionDetail(BaseModel):
     created_by: str | None
     head: Head
     state: dict[str, Any] = Field(description="The rules' snapshot of the session")
+    final_checkpoint: CheckpointOut | None = Field(
+        default=None,
+        description="A completed session's final signed checkpoint (at its SESSION_COMPLETED"
+        " entry), once signed: with integrity_hash, its integrity record (docs/protocol.md §4)",
+    )
 
 
 class CommandResult(BaseModel):

@@ -11,8 +11,15 @@ from fastapi.responses import StreamingResponse
 from protocol.bundle import bundle_head, bundle_row, bundle_tail
 from protocol.errors import NotFound, PermissionDenied, Unauthorized
 from server.http.routes import models as m, record_models as rm
-from server.http.routes.deps import MaybeUser, SessionId, Svc, User, feature, require_roles
-from server.live.record import RecordKeeper
+from server.http.routes.deps import (
+    MaybeUser,
+    SessionId,
+    Svc,
+    User,
+    feature,
+    keeper,
+    require_roles,
+)
 from server.rules.state import CONTROL_ROLES
 
 keys_router = APIRouter(tags=["record"])
@@ -21,11 +28,6 @@ router = APIRouter(
 )
 Control = Annotated[Any, Depends(require_roles(*sorted(CONTROL_ROLES)))]
 Seq = Annotated[int, Query(ge=1, le=2**53 - 1)]
-
-
-def keeper(svc: Svc) -> RecordKeeper:
-    k: RecordKeeper = svc.extras["record"]
-    return k
 
 
 @keys_router.get("/.well-known/courtroom-keys", response_model=rm.KeyList)
@@ -56,7 +58,7 @@ async def checkpoints(session_id: SessionId, svc: Svc, user: MaybeUser) -> dict[
 @router.post(
     "/{session_id}/checkpoint",
     status_code=201,
-    response_model=rm.CheckpointOut,
+    response_model=m.CheckpointOut,
     responses=m.errors(401, 403, 404, 422, 503),
 )
 async def checkpoint_now(session_id: SessionId, svc: Svc, user: Control) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from server.http.routes.models import LogEntry, SessionStatus
+from server.http.routes.models import CheckpointOut, LogEntry, SessionStatus
 
 
 class PublicKeyOut(BaseModel):
@@ -26,17 +26,6 @@ class PublicKeyOut(BaseModel):
 class KeyList(BaseModel):
     current: str
     keys: list[PublicKeyOut]
-
-
-class CheckpointOut(BaseModel):
-    session_id: str
-    tree_size: int
-    root_hash: str
-    chain_head: str
-    time: str
-    key_id: str
-    reason: str | None = None
-    note: str = Field(description="the signed note, exactly as signed (docs/protocol.md §4)")
 
 
 class CheckpointList(BaseModel):

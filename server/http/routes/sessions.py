@@ -30,6 +30,7 @@ from server.http.routes.deps import (
     Svc,
     User,
     feature,
+    keeper,
     require_roles,
     storable,
 )
@@ -144,6 +145,7 @@ async def create_session(body: CreateSessionBody, svc: Svc, user: Control) -> di
 async def _detail(svc: Svc, session_id: str) -> dict[str, Any]:
     row = await svc.store.row(session_id)
     state = orjson.loads(row["state"])
+    final = await keeper(svc).final(session_id) if row["status"] == "completed" else None
     return {
         "id": row["id"],
         "assignment_id": row["assignment_id"],
@@ -160,6 +162,7 @@ async def _detail(svc: Svc, session_id: str) -> dict[str, Any]:
         "created_by": row["created_by"],
         "head": {"sequence_number": row["head_seq"], "hash": row["head_hash"]},
         "state": state,
+        "final_checkpoint": final.as_dict() if final is not None else None,
     }
 
 
