@@ -331,8 +331,8 @@ def verify(
     every entry, signature and checkpoint verifies and a completed session
     reaches its final checkpoint; each failure is named, and it exits 1.
 
-    Exit 2 when the file cannot be read as either, or the keys to trust cannot
-    be read or fetched.
+    Exit 2 when the file cannot be read as either, the keys to trust cannot
+    be read or fetched, or an option does not apply to what FILE is.
     """
     bundle_options = bool(keys_given or keys_doc or require_complete)
     with ExitStack() as stack:
@@ -342,6 +342,13 @@ def verify(
         except UnreadableExport as exc:
             fail(f"unreadable: {exc}", EXIT_UNREADABLE)
         if isinstance(given, dict):
+            if expect_head is not None:
+                fail(
+                    f"{'stdin' if str(file) == '-' else file} is a bundle: --expect-head checks"
+                    " a JSON Lines export; a bundle's end is held by its signed checkpoints"
+                    " (--require-complete for a session that has ended)",
+                    EXIT_UNREADABLE,
+                )
             report_bundle(given, trusted, as_json, require_complete)
             return
         if bundle_options:

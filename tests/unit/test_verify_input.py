@@ -114,6 +114,16 @@ def test_bundle_options_on_an_export_are_refused_by_name(tmp_path: Path) -> None
     assert "is a JSON Lines export, not a bundle" in r.output
 
 
+def test_an_export_option_on_a_bundle_is_refused_by_name(
+    bundle: dict[str, Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "b.json"
+    path.write_bytes(LAYOUTS["as export writes it"](bundle))
+    r = verify(str(path), "--expect-head", bundle["entries"][-1]["hash"])
+    assert r.exit_code == 2
+    assert "is a bundle: --expect-head checks a JSON Lines export" in r.output
+
+
 def test_not_a_bundle_nor_an_export_is_unreadable(tmp_path: Path) -> None:
     path = tmp_path / "x.json"
     for text, said in [
