@@ -193,7 +193,8 @@ async def fetch_json(url: str) -> Any:
     scheme, _, rest = url.partition("://")
     host, _, path = rest.partition("/")
     async with HttpApi(f"{scheme}://{host}") as api:
-        return await api.request("GET", "/" + path)
+        # A published key list may sit behind a redirect (http to https, a moved page).
+        return await api.request("GET", "/" + path, follow_redirects=True)
 
 
 def report_bundle(

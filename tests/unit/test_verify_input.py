@@ -185,6 +185,12 @@ def keys_server(ring: Keyring) -> Iterator[str]:
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if self.path == "/keys":  # moved, as a proxy or a site's keys page may say
+                self.send_response(302)
+                self.send_header("Location", "/.well-known/courtroom-keys")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             found = self.path == "/.well-known/courtroom-keys"
             self.send_response(200 if found else 404)
             self.send_header("Content-Type", "application/json")
@@ -213,9 +219,10 @@ def test_keys_from_a_url_verify_a_bundle(
     path = tmp_path / "b.json"
     path.write_bytes(export_bytes(to_v2(bundle)))
     url = keys_server + "/.well-known/courtroom-keys"
-    r = verify(str(path), "--keys", url, "--require-complete")
-    assert r.exit_code == 0, r.output
-    assert VALID in r.output and "taken from the bundle itself" not in r.output
+    for given in (url, keys_server + "/keys"):  # the second redirects to the first
+        r = verify(str(path), "--keys", given, "--require-complete")
+        assert r.exit_code == 0, r.output
+        assert VALID in r.output and "taken from the bundle itself" not in r.output
     # The served keys are the ones trusted: a checkpoint signed by another key fails.
     other = load_keyring({"COURTROOM_DATA_DIR": str(tmp_path / "other")})
     bundle["checkpoints"][-1] = checkpoints_for(bundle["entries"], [20], other)[0]
