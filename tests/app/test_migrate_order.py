@@ -1,4 +1,7 @@
-"""Migration 0007: ``courtroom_sessions`` rebuilt with the per-append columns last.
+"""Migrations 0007 and 0008: ``courtroom_sessions`` laid out for its per-append update.
+
+0007 rebuilds the table with the per-append columns last; 0008 leaves room on
+each page for the rows' next versions (fillfactor).
 
 On PostgreSQL the table is rebuilt (down to 0006's order and up again) with a
 session in it: the rows, the constraints, the indexes and the foreign keys
@@ -145,5 +148,34 @@ async def test_0007_rebuilds_the_session_table_in_write_order_and_back(own_db: s
                         )
             finally:
                 await engine.dispose()
+    finally:
+        await store.close()
+
+
+async def _reloptions(url: str) -> Any:
+    rows = await _query(url, "SELECT reloptions FROM pg_class WHERE relname = 'courtroom_sessions'")
+    return rows[0][0]
+
+
+async def test_0008_leaves_half_of_each_page_for_updates_and_back(own_db: str) -> None:
+    pg = own_db.startswith("postgresql")
+    await migrate(own_db)
+    store = SessionStore(own_db)
+    court = Courtroom(store, MemoryBroker(), clock, RulesConfig())
+    sid = (await court.create_session(JUDGE)).entries[0].session_id
+    await store.close()
+    if pg:
+        assert await _reloptions(own_db) == ["fillfactor=50"]
+    await downgrade(own_db, "0007")
+    if pg:
+        assert await _reloptions(own_db) is None
+    await migrate(own_db)
+    if pg:
+        assert await _reloptions(own_db) == ["fillfactor=50"]
+    store = SessionStore(own_db)
+    court = Courtroom(store, MemoryBroker(), clock, RulesConfig())
+    try:
+        done = await court.execute(sid, c.LogCustom("NOTE", {}), JUDGE)
+        assert done.head.sequence_number == 2 and (await store.verify(sid)).valid
     finally:
         await store.close()
