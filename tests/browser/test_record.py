@@ -319,6 +319,28 @@ def test_the_observer_badge_says_signed_at_as_checkpoints_arrive(pages: Pages, h
     assert replay.get_attribute("#verified", "data-head") == "matches"
 
 
+def test_the_judge_signs_a_checkpoint_on_demand(pages: Pages, http: Http) -> None:
+    sid = http.new_session("on demand")
+    http.start(sid)
+    judge = pages.open(f"/judge/{sid}", user="judge")
+    observer = pages.open(f"/watch/{sid}")
+    for p in (judge, observer):
+        wait_live(p)
+    wait_verified(observer, http.note(sid, "before the checkpoint"))
+    judge.click("#btn-checkpoint")
+    judge.wait_for_selector("#message.ok")
+    said = judge.text_content("#message") or ""
+    found = re.fullmatch(r"Checkpoint signed at #(\d+) \(key (\w+)\)\.", said)
+    assert found, said
+    size = int(found[1])
+    cps = http.get(f"/api/session/{sid}/checkpoints")["checkpoints"]
+    assert [(c["tree_size"], c["key_id"], c["reason"]) for c in cps] == [(size, found[2], "judge")]
+    # Its frame reaches every page: their badges check it and say where the log is signed.
+    for p in (judge, observer):
+        p.wait_for_selector(f'#verified[data-signed-at="{size}"]')
+        assert f"signed at #{size}" in _badge(p)["text"]
+
+
 def test_a_tampered_checkpoint_frame_turns_the_badge_red(
     pages: Pages, http: Http, server: ServerProcess
 ) -> None:

@@ -73,11 +73,30 @@ export function mount(root, { id }) {
     },
     "Complete…",
   );
+  // A checkpoint on demand: the log as it is now, signed (docs/protocol.md section 4).
+  const bCheckpoint = h(
+    "button",
+    {
+      type: "button",
+      id: "btn-checkpoint",
+      title: "Sign the log as it stands now: a checkpoint anyone can verify offline",
+      onclick: async () => {
+        msg.clear();
+        try {
+          const cp = await api("POST", `/api/session/${encodeURIComponent(id)}/checkpoint`);
+          msg.ok(`Checkpoint signed at #${cp.tree_size} (key ${cp.key_id}).`);
+        } catch (err) {
+          msg.error(`Checkpoint: ${err.message}`);
+        }
+      },
+    },
+    "Sign checkpoint",
+  );
   const controls = h(
     "section",
     { class: "panel", "aria-labelledby": "controls-h" },
     h("h2", { id: "controls-h" }, "Session"),
-    h("div", { class: "actions" }, bStart, bPause, bResume, bComplete),
+    h("div", { class: "actions" }, bStart, bPause, bResume, bComplete, bCheckpoint),
     confirmBox,
   );
 
