@@ -183,28 +183,46 @@ def checked_bundle(doc: Any) -> dict[str, Any]:
     return doc
 
 
+def parse_checkpoint(c: Any) -> SignedCheckpoint:
+    """The signed note of a checkpoint as JSON (``/checkpoints``, a bundle, a receipt).
+
+    Raises:
+        CheckpointError: it holds no signed checkpoint note.
+    """
+    try:
+        return parse_note(str(c["note"]))
+    except (KeyError, TypeError):
+        raise CheckpointError("not a signed checkpoint note") from None
+
+
+def matches_note(c: Mapping[str, Any], signed: SignedCheckpoint) -> bool:
+    """Whether the checkpoint's JSON fields say what its signed note says (only the note is signed)."""
+    cp = signed.checkpoint
+    fields = {
+        "session_id": cp.session_id,
+        "tree_size": cp.tree_size,
+        "root_hash": cp.root_hash.hex(),
+        "chain_head": cp.chain_head,
+        "time": cp.time,
+        "key_id": signed.key_id,
+    }
+    return all(c.get(k) == v for k, v in fields.items())
+
+
 def _sorted_checkpoints(
     raw: Iterable[Any], report: BundleReport
 ) -> list[tuple[int, SignedCheckpoint]]:
     out = []
     for i, c in enumerate(raw):
         try:
-            signed = parse_note(str(c["note"]))
-        except (CheckpointError, KeyError, TypeError):
+            signed = parse_checkpoint(c)
+        except CheckpointError:
             report.failures.append(f"checkpoint {i + 1}: not a signed checkpoint note")
             continue
-        cp = signed.checkpoint
-        fields = {
-            "session_id": cp.session_id,
-            "tree_size": cp.tree_size,
-            "root_hash": cp.root_hash.hex(),
-            "chain_head": cp.chain_head,
-            "time": cp.time,
-            "key_id": signed.key_id,
-        }
-        if any(c.get(k) != v for k, v in fields.items()):
+        if not matches_note(c, signed):
             report.failures.append(
-                f"checkpoint {i + 1} (size {cp.tree_size}): its fields differ from its signed note"
+                f"checkpoint {i + 1} (size {signed.checkpoint.tree_size}):"
+                " its fields differ from its signed note"
             )
         out.append((i + 1, signed))
     return out

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -69,3 +70,21 @@ def auth_options(f: Any) -> Any:
 def check_auth(token: str | None, username: str | None) -> None:
     if token is not None and username is not None:
         raise click.UsageError("give --token or --username, not both")
+
+
+def need_auth(token: str | None, username: str | None, what: str) -> None:
+    """``what`` (a command) signs in: one of --token and --username, not both."""
+    check_auth(token, username)
+    if token is None and username is None:
+        raise click.UsageError(f"{what} needs --token or --username")
+
+
+@asynccontextmanager
+async def signed_in(
+    url: str, token: str | None, username: str | None, password_stdin: bool
+) -> AsyncIterator[HttpApi]:
+    """The server's HTTP API with the token, or signed in as ``username``."""
+    async with HttpApi(url, token=token) as api:
+        if username is not None:
+            await api.login(username, read_password(password_stdin))
+        yield api

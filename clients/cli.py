@@ -11,7 +11,7 @@ import asyncio
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import click
 import orjson
@@ -25,17 +25,19 @@ from clients._cli_support import (
     bearer_token,
     check_auth,
     fail,
-    read_password,
+    need_auth,
     run,
+    signed_in,
 )
 from clients._connection import CourtroomClient
 from clients._display import Names, format_event, format_tick, status_line
 from clients._errors import UnreadableExport
-from clients._http import HttpApi
 from clients._judge import print_events, run_script
 from clients._messages import Tick
+from clients._receipt import verify_receipt
 from clients._script import ScriptError, parse_script
 from clients._status import ConnectionStatus
+from clients._urls import http_base
 from clients._verify import verify_lines
 
 __all__ = ["Names", "format_event", "format_tick", "main", "run_script"]
@@ -257,14 +259,10 @@ def export(
     password_stdin: bool,
 ) -> None:
     """Download a session's log as JSON Lines, or its bundle (check either with "verify")."""
-    check_auth(token, username)
-    if token is None and username is None:
-        raise click.UsageError("the export needs --token or --username")
+    need_auth(token, username, "the export")
 
     async def go() -> int:
-        async with HttpApi(url, token=token) as api:
-            if username is not None:
-                await api.login(username, read_password(password_stdin))
+        async with signed_in(url, token, username, password_stdin) as api:
             fetch = api.bundle if as_bundle else api.export
             if str(output) == "-":
                 return await fetch(session_id, sys.stdout.buffer)
@@ -284,6 +282,69 @@ def export(
     n = run(go())
     what = "bytes of bundle" if as_bundle else "entries"
     click.echo(f"exported {n} {what} to {output}", err=True)
+
+
+@main.command()
+@click.argument("url")
+@click.argument("session_id")
+@click.option(
+    "--sequence", type=click.IntRange(min=1), required=True, help="The entry's sequence number."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also keep the receipt (JSON) in this file.",
+)
+@click.option(
+    "--keys",
+    "keys_doc",
+    metavar="URL_OR_FILE",
+    help="Trust the keys of this document (default: the server's /.well-known/courtroom-keys).",
+)
+@auth_options
+def receipt(
+    url: str,
+    session_id: str,
+    sequence: int,
+    output: Path | None,
+    keys_doc: str | None,
+    token: str | None,
+    username: str | None,
+    password_stdin: bool,
+) -> None:
+    """Fetch the receipt for an entry (a speaker's own submission) and check it.
+
+    A receipt is the entry, a signed checkpoint that covers it and the entry's
+    inclusion proof in that checkpoint's tree. Exit 0 when the entry's hash is
+    its own, the checkpoint is signed by a trusted key and the proof reaches its
+    root; otherwise each failure is named and it exits 1 (2: the keys could not
+    be read or fetched).
+    """
+    need_auth(token, username, "a receipt")
+
+    async def go() -> Any:
+        async with signed_in(url, token, username, password_stdin) as api:
+            path = f"/api/session/{session_id}/receipt"
+            return await api.request("GET", path, params={"sequence": sequence})
+
+    got = run(go())
+    try:
+        trusted = trusted_keys((), keys_doc or f"{http_base(url)}/.well-known/courtroom-keys")
+    except UnreadableExport as exc:
+        fail(f"unreadable: {exc}", EXIT_UNREADABLE)
+    if output is not None:
+        output.write_bytes(orjson.dumps(got, option=orjson.OPT_INDENT_2))
+    failures = verify_receipt(got, trusted or {})
+    for failure in failures:
+        click.echo(f"FAILED: {failure}")
+    if failures:
+        sys.exit(EXIT_FAILED)
+    e, cp = got["entry"], got["checkpoint"]
+    click.echo(
+        f"receipt holds: entry #{sequence} ({e['event_type']}, hash {e['hash']}) is in the log"
+        f" of {cp['tree_size']} entries signed at {cp['time']} by key {cp['key_id']}"
+    )
 
 
 @main.command()

@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 
 from clients import HttpApi
 from clients.cli import main as client_main
+from server.common.signing import load_keyring
 from tests.integration.procs import ServerProcess, judge_server
 
 pytestmark = pytest.mark.integration
@@ -115,3 +116,27 @@ def test_export_bundle_then_verify_it_with_the_published_keys(
     r = client("verify", "-", "--expect-head", entries[-1]["hash"], input=lines.read_bytes())
     assert r.exit_code == 0, r.output
     assert r.output.startswith(f"valid: {n} entries, head {entries[-1]['hash']}")
+
+
+def test_a_receipt_for_an_entry_is_fetched_and_checked(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    url = server.base_url
+    sid, entries = asyncio.run(completed_session(url))
+    note = next(e for e in entries if e["details"].get("text") == NOTES[1])
+    seq = note["sequence_number"]
+    login = ("-u", "judge", "--password-stdin")  # control may fetch any entry's receipt
+    kept = tmp_path / "receipt.json"
+    args = ("receipt", url, sid, "--sequence", str(seq), "-o", str(kept), *login)
+    r = client(*args, input=PASSWORD + "\n")
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith(f"receipt holds: entry #{seq} (NOTE, hash {note['hash']})")
+    got = json.loads(kept.read_bytes())
+    assert got["entry"] == note and got["checkpoint"]["tree_size"] >= seq
+    # Against keys the server did not publish, the same receipt does not hold.
+    other = tmp_path / "other-keys.json"
+    ring = load_keyring({"COURTROOM_DATA_DIR": str(tmp_path / "other")})
+    other.write_bytes(json.dumps(ring.document()).encode())
+    r = client(*args, "--keys", str(other), input=PASSWORD + "\n")
+    assert r.exit_code == 1, r.output
+    assert f"signed by key {got['checkpoint']['key_id']}, which is not trusted" in r.output
